@@ -1,0 +1,115 @@
+//! The `server` binary: `serve` (default) runs DealDesk; `user add` creates or updates
+//! an account for bootstrapping and scripts.
+
+use std::process::ExitCode;
+
+use app::auth::Role;
+use app::settings::Settings;
+
+const USAGE: &str = "usage:
+  server [serve]                                      run DealDesk
+  server user add --email E --password P [--admin]    create or update a user";
+
+enum Command {
+    Serve,
+    UserAdd { email: String, password: String, role: Role },
+    Help,
+}
+
+fn parse_args(args: &[String]) -> Result<Command, String> {
+    match args.first().map(String::as_str) {
+        None | Some("serve") if args.len() <= 1 => Ok(Command::Serve),
+        Some("-h" | "--help" | "help") => Ok(Command::Help),
+        Some("user") if args.get(1).map(String::as_str) == Some("add") => {
+            let (mut email, mut password, mut role) = (None, None, Role::Analyst);
+            let mut rest = args[2..].iter();
+            while let Some(flag) = rest.next() {
+                match flag.as_str() {
+                    "--email" => email = rest.next().cloned(),
+                    "--password" => password = rest.next().cloned(),
+                    "--admin" => role = Role::Admin,
+                    other => return Err(format!("unknown option {other}")),
+                }
+            }
+            match (email, password) {
+                (Some(email), Some(password)) => Ok(Command::UserAdd { email, password, role }),
+                _ => Err("user add needs --email and --password".into()),
+            }
+        }
+        Some(other) => Err(format!("unknown command {other}")),
+        None => Ok(Command::Serve),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn,tower_sessions=warn".into()),
+        )
+        .init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match parse_args(&args) {
+        Ok(command) => command,
+        Err(problem) => {
+            eprintln!("{problem}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match command {
+        Command::Help => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Command::Serve => serve().await,
+        Command::UserAdd { email, password, role } => add_user(&email, &password, role).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(problem) => {
+            eprintln!("error: {problem}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve() -> Result<(), String> {
+    let settings = Settings::load().map_err(|e| e.to_string())?;
+    let seeded = settings.demo.seed;
+    let options = server::leptos_options();
+    let addr = options.site_addr;
+    let state = server::prepare(settings, &server::database_url(), options)
+        .await
+        .map_err(|e| e.to_string())?;
+    server::spawn_session_cleanup(state.db.clone());
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    println!("DealDesk is listening on http://{addr}");
+    if seeded {
+        println!(
+            "Demo accounts: {} / {} (admin), {} / {} (analyst)",
+            app::demo::ADMIN_EMAIL,
+            app::demo::ADMIN_PASSWORD,
+            app::demo::ANALYST_EMAIL,
+            app::demo::ANALYST_PASSWORD
+        );
+    }
+    axum::serve(listener, server::router(state))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(|e| format!("server stopped: {e}"))
+}
+
+async fn add_user(email: &str, password: &str, role: Role) -> Result<(), String> {
+    let db = app::db::Db::connect(&server::database_url()).await.map_err(|e| e.to_string())?;
+    db.migrate().await.map_err(|e| e.to_string())?;
+    let id = app::auth::ssr::upsert_user(&db, email, password, role)
+        .await
+        .map_err(|e| e.message)?;
+    println!("user {id} ({}) saved as {}", email.trim().to_lowercase(), role.as_str());
+    Ok(())
+}
