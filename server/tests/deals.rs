@@ -1,0 +1,111 @@
+//! Deals through their server functions, on SQLite and PostgreSQL.
+
+mod support;
+
+use app::auth::Role;
+use support::{Engine, TestApp, kind};
+
+const GOOD_DEAL: [(&str, &str); 5] = [
+    ("name", "Harbor Point"),
+    ("address", "200 Harbor Point Blvd, Baltimore"),
+    ("property_type", "Office"),
+    ("asking_price", "$86.5M"),
+    ("notes", "84% leased"),
+];
+
+fn with(field: &str, value: &'static str) -> Vec<(&'static str, &'static str)> {
+    GOOD_DEAL.iter().map(|&(k, v)| if k == field { (k, value) } else { (k, v) }).collect()
+}
+
+async fn creating_a_deal_needs_a_session(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let (status, body) = app.post(&app.client(), "/api/deals/create", &GOOD_DEAL).await;
+    assert_eq!(status, 401);
+    assert_eq!(kind(&body), "unauthorized");
+    assert_eq!(app.count("deals").await, 0);
+}
+
+async fn bad_deal_input_is_invalid_and_stores_nothing(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let client = app.signed_in("ana@firm.com", Role::Analyst).await;
+    for (form, expected) in [
+        (with("name", "   "), "invalid"),
+        (with("property_type", "Castle"), "invalid"),
+        (with("asking_price", "a lot"), "invalid"),
+        (with("asking_price", "-5"), "invalid"),
+        (with("name", "bad\u{7}bell"), "invalid"),
+    ] {
+        let (status, body) = app.post(&client, "/api/deals/create", &form).await;
+        assert_eq!(status, 400, "{form:?}");
+        assert_eq!(kind(&body), expected, "{form:?}");
+        assert!(!body["message"].as_str().unwrap().is_empty());
+    }
+    // Malformed form data: fields missing, or an id that is not a number.
+    let (status, body) = app.post(&client, "/api/deals/create", &[("name", "Only a name")]).await;
+    assert_eq!((status, kind(&body)), (400, "invalid"));
+    let long_name = "x".repeat(app::deals::MAX_NAME_CHARS + 1);
+    let mut form = GOOD_DEAL.to_vec();
+    form[0] = ("name", &long_name);
+    let (status, body) = app.post(&client, "/api/deals/create", &form).await;
+    assert_eq!((status, kind(&body)), (400, "too_long"));
+    assert_eq!(app.count("deals").await, 0);
+}
+
+async fn deals_are_created_read_and_updated(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let client = app.signed_in("ana@firm.com", Role::Analyst).await;
+    let (status, id) = app.post(&client, "/api/deals/create", &GOOD_DEAL).await;
+    assert_eq!(status, 200, "{id}");
+    let id = id.as_i64().unwrap().to_string();
+
+    let (status, deal) = app.post(&client, "/api/deals/get", &[("id", &id)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(deal["name"], "Harbor Point");
+    assert_eq!(deal["asking_price"], 86_500_000);
+    assert_eq!(deal["created_by"], "ana@firm.com");
+
+    // Another user of the firm sees and edits the same deal; hostile text is kept as text.
+    let colleague = app.signed_in("bo@firm.com", Role::Analyst).await;
+    let mut form = with("name", "<script>alert(1)</script>'; DROP TABLE deals; --");
+    form.push(("id", &id));
+    let (status, _) = app.post(&colleague, "/api/deals/update", &form).await;
+    assert_eq!(status, 200);
+    let (_, deals) = app.post(&client, "/api/deals/list", &[]).await;
+    let deals = deals.as_array().unwrap();
+    assert_eq!(deals.len(), 1);
+    assert_eq!(deals[0]["name"], "<script>alert(1)</script>'; DROP TABLE deals; --");
+
+    // The deal page renders it escaped, never as markup.
+    let html = client.get(format!("{}/deals/{id}", app.base)).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"), "{html}");
+    assert!(!html.contains("<script>alert(1)</script>"));
+}
+
+async fn unknown_deals_are_not_found_and_bad_updates_change_nothing(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let client = app.signed_in("ana@firm.com", Role::Analyst).await;
+    let (status, body) = app.post(&client, "/api/deals/get", &[("id", "999")]).await;
+    assert_eq!((status, kind(&body)), (404, "not_found"));
+    let (status, body) = app.post(&client, "/api/deals/get", &[("id", "abc")]).await;
+    assert_eq!((status, kind(&body)), (400, "invalid"));
+
+    let (_, id) = app.post(&client, "/api/deals/create", &GOOD_DEAL).await;
+    let id = id.as_i64().unwrap().to_string();
+    let mut form = with("name", "");
+    form.push(("id", &id));
+    let (status, body) = app.post(&client, "/api/deals/update", &form).await;
+    assert_eq!((status, kind(&body)), (400, "invalid"));
+    let mut form = GOOD_DEAL.to_vec();
+    form.push(("id", "999"));
+    let (status, body) = app.post(&client, "/api/deals/update", &form).await;
+    assert_eq!((status, kind(&body)), (404, "not_found"));
+    let (_, deal) = app.post(&client, "/api/deals/get", &[("id", &id)]).await;
+    assert_eq!(deal["name"], "Harbor Point", "a refused update leaves the deal as it was");
+}
+
+on_both_engines!(
+    creating_a_deal_needs_a_session,
+    bad_deal_input_is_invalid_and_stores_nothing,
+    deals_are_created_read_and_updated,
+    unknown_deals_are_not_found_and_bad_updates_change_nothing,
+);

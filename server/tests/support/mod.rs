@@ -1,0 +1,165 @@
+//! Test support: the real DealDesk router on port 0 against a fresh database — a
+//! throw-away SQLite file, or a PostgreSQL database created for the test on
+//! 127.0.0.1:5432 and dropped afterwards.
+
+#![allow(dead_code)]
+
+use app::auth::Role;
+use app::settings::Settings;
+use app::state::AppState;
+use serde_json::Value;
+
+pub const PG_ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(Engine)` as two tests, `sqlite::NAME` and `postgres::NAME`.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(super::support::Engine::Sqlite).await }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() { super::$name(super::support::Engine::Postgres).await }
+            )*
+        }
+    };
+}
+
+/// A fresh, empty database that disappears when dropped.
+pub struct TestDb {
+    pub url: String,
+    engine: Engine,
+    name: String,
+}
+
+impl TestDb {
+    pub async fn create(engine: Engine) -> TestDb {
+        let name = format!("dealdesk_test_{}", rand::random::<u64>());
+        match engine {
+            Engine::Sqlite => {
+                let path = std::env::temp_dir().join(format!("{name}.db"));
+                TestDb { url: format!("sqlite://{}?mode=rwc", path.display()), engine, name: path.display().to_string() }
+            }
+            Engine::Postgres => {
+                use sqlx::Connection;
+                let mut admin = sqlx::PgConnection::connect(PG_ADMIN_URL)
+                    .await
+                    .expect("PostgreSQL must be running on 127.0.0.1:5432 (make test starts it)");
+                sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+                TestDb { url: format!("postgres://postgres@127.0.0.1:5432/{name}"), engine, name }
+            }
+        }
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self.engine {
+            Engine::Sqlite => {
+                for suffix in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{suffix}", self.name));
+                }
+            }
+            Engine::Postgres => {
+                // Drop runs inside the test's runtime: do the async work on a thread of its own.
+                let name = self.name.clone();
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                    rt.block_on(async move {
+                        use sqlx::Connection;
+                        if let Ok(mut admin) = sqlx::PgConnection::connect(PG_ADMIN_URL).await {
+                            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut admin)
+                                .await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+pub fn test_settings() -> Settings {
+    let mut settings = Settings::default();
+    settings.demo.seed = false;
+    settings
+}
+
+/// The running app. Keep it alive for the test's duration: dropping it drops the database.
+pub struct TestApp {
+    pub base: String,
+    pub state: AppState,
+    pub db: TestDb,
+}
+
+impl TestApp {
+    pub async fn spawn(engine: Engine) -> TestApp {
+        Self::spawn_with(engine, test_settings()).await
+    }
+
+    pub async fn spawn_with(engine: Engine, settings: Settings) -> TestApp {
+        let db = TestDb::create(engine).await;
+        let state = server::prepare(settings, &db.url, server::leptos_options()).await.expect("app starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let router = server::router(state.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        TestApp { base, state, db }
+    }
+
+    /// A browser-like client: keeps cookies, does not follow redirects.
+    pub fn client(&self) -> reqwest::Client {
+        reqwest::Client::builder()
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+    }
+
+    pub async fn add_user(&self, email: &str, password: &str, role: Role) -> i64 {
+        app::auth::ssr::upsert_user(&self.state.db, email, password, role).await.expect("user saved")
+    }
+
+    /// POSTs a URL-encoded form to a server function; returns the status and JSON body.
+    pub async fn post(&self, client: &reqwest::Client, path: &str, form: &[(&str, &str)]) -> (u16, Value) {
+        let response = client.post(format!("{}{path}", self.base)).form(form).send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        let body = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{path} answered non-JSON: {text}"));
+        (status, body)
+    }
+
+    /// A client signed in as a new user with the given role.
+    pub async fn signed_in(&self, email: &str, role: Role) -> reqwest::Client {
+        self.add_user(email, "correct horse battery", role).await;
+        let client = self.client();
+        let (status, body) = self.post(&client, "/api/login", &[("email", email), ("password", "correct horse battery")]).await;
+        assert_eq!(status, 200, "sign-in failed: {body}");
+        client
+    }
+
+    pub async fn count(&self, table: &str) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(&format!("SELECT COUNT(*) FROM {table}"))
+            .fetch_one(&self.state.db.pool)
+            .await
+            .unwrap();
+        n
+    }
+}
+
+/// The stable error kind of a server function's error body.
+pub fn kind(body: &Value) -> &str {
+    body["kind"].as_str().unwrap_or_else(|| panic!("no error kind in {body}"))
+}
