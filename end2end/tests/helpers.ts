@@ -1,0 +1,19 @@
+import { expect, Page } from '@playwright/test';
+
+export const ANALYST = { email: 'analyst@dealdesk.test', password: 'analyst-demo-pass' };
+export const ADMIN = { email: 'admin@dealdesk.test', password: 'admin-demo-pass' };
+
+/** Clicks before hydration do nothing: wait for the marker the frontend sets. */
+export async function hydrated(page: Page) {
+  await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
+}
+
+export async function signIn(page: Page, who: { email: string; password: string }) {
+  await page.goto('/login');
+  await hydrated(page);
+  await page.getByLabel('Email').fill(who.email);
+  await page.getByLabel('Password').fill(who.password);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByRole('heading', { name: 'Deals' })).toBeVisible();
+  await hydrated(page);
+}
