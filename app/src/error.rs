@@ -96,6 +96,12 @@ impl AppError {
         Self::new(ErrorKind::NotFound, format!("That {what} does not exist or is not yours."))
     }
 
+    /// The same error raised again in the request's own context, so its HTTP status is
+    /// applied (errors built on a spawned task have no response to set it on).
+    pub fn reissue(self) -> Self {
+        Self::new(self.kind, self.message)
+    }
+
     /// Logs `detail` on the server and returns the generic internal error.
     pub fn internal(context: &str, detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "{context}");

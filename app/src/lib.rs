@@ -4,9 +4,12 @@
 //! the wasm bundle.
 
 pub mod auth;
+pub mod chat;
+pub mod claude;
 pub mod deals;
 pub mod error;
 pub mod layout;
+pub mod usage;
 pub mod users;
 
 #[cfg(feature = "ssr")]

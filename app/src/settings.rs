@@ -2,7 +2,13 @@
 //! `APP_<SECTION>__<KEY>` environment overrides (e.g. `APP_BUDGET__USER_DAILY_TOKENS`).
 //! Invalid values stop start-up with a message naming the key.
 
+use std::collections::HashMap;
+use std::time::Duration;
+
 use serde::Deserialize;
+
+use crate::claude::pricing::{PriceTable, Rates};
+use crate::claude::retry::RetryPolicy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SettingsError {
@@ -38,6 +44,14 @@ pub struct ClaudeSettings {
     pub max_retries: u32,
     pub timeout_seconds: u64,
     pub connect_timeout_seconds: u64,
+    /// First retry waits this long, doubling per retry (minus up to 25% jitter)...
+    pub backoff_base_ms: u64,
+    /// ...up to this.
+    pub backoff_max_ms: u64,
+    /// A `retry-after` from Claude is honoured up to this many seconds.
+    pub retry_after_cap_seconds: u64,
+    /// Simulated thinking time of the offline model.
+    pub offline_delay_ms: u64,
 }
 
 impl Default for ClaudeSettings {
@@ -50,6 +64,10 @@ impl Default for ClaudeSettings {
             max_retries: 2,
             timeout_seconds: 120,
             connect_timeout_seconds: 10,
+            backoff_base_ms: 500,
+            backoff_max_ms: 8_000,
+            retry_after_cap_seconds: 30,
+            offline_delay_ms: 600,
         }
     }
 }
@@ -96,13 +114,65 @@ impl Default for ChatSettings {
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PricingSettings {
+    /// Default rates, for models the table below does not list.
     pub input_per_mtok: f64,
     pub output_per_mtok: f64,
+    /// Per-model rates; entries here override the built-in list prices.
+    pub models: HashMap<String, ModelRates>,
 }
 
 impl Default for PricingSettings {
     fn default() -> Self {
-        PricingSettings { input_per_mtok: 3.0, output_per_mtok: 15.0 }
+        PricingSettings { input_per_mtok: 3.0, output_per_mtok: 15.0, models: HashMap::new() }
+    }
+}
+
+/// USD per million tokens for one model.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelRates {
+    pub input_per_mtok: f64,
+    pub output_per_mtok: f64,
+    pub cache_write_per_mtok: f64,
+    pub cache_read_per_mtok: f64,
+}
+
+/// List prices (late 2026) used when `Leptos.toml` does not list a model.
+const LIST_PRICES: &[(&str, [f64; 4])] = &[
+    ("claude-opus-4-6", [5.0, 25.0, 6.25, 0.50]),
+    ("claude-opus-4-7", [5.0, 25.0, 6.25, 0.50]),
+    ("claude-opus-4-8", [5.0, 25.0, 6.25, 0.50]),
+    ("claude-sonnet-4-6", [3.0, 15.0, 3.75, 0.30]),
+    ("claude-haiku-4-5", [1.0, 5.0, 1.25, 0.10]),
+    ("claude-opus-5-5", [4.0, 20.0, 5.0, 0.20]),
+    ("claude-sonnet-5-5", [2.0, 10.0, 2.50, 0.20]),
+    // The offline model is priced like Sonnet so demo costs look like real ones.
+    (crate::claude::OFFLINE_MODEL, [3.0, 15.0, 3.75, 0.30]),
+];
+
+impl PricingSettings {
+    pub fn price_table(&self) -> PriceTable {
+        let rates = |[input, output, cache_write, cache_read]: [f64; 4]| Rates { input, output, cache_write, cache_read };
+        let mut models: HashMap<String, Rates> =
+            LIST_PRICES.iter().map(|(model, r)| (model.to_string(), rates(*r))).collect();
+        for (model, r) in &self.models {
+            models.insert(
+                model.clone(),
+                rates([r.input_per_mtok, r.output_per_mtok, r.cache_write_per_mtok, r.cache_read_per_mtok]),
+            );
+        }
+        PriceTable { models, default: Rates::from_input_output(self.input_per_mtok, self.output_per_mtok) }
+    }
+}
+
+impl ClaudeSettings {
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_retries: self.max_retries,
+            base: Duration::from_millis(self.backoff_base_ms),
+            max_backoff: Duration::from_millis(self.backoff_max_ms),
+            retry_after_cap: Duration::from_secs(self.retry_after_cap_seconds),
+        }
     }
 }
 
@@ -260,6 +330,18 @@ impl Settings {
                 return Err(bad(key, format!("{value} is not a price in USD")));
             }
         }
+        for (model, r) in &self.pricing.models {
+            let all = [r.input_per_mtok, r.output_per_mtok, r.cache_write_per_mtok, r.cache_read_per_mtok];
+            if all.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+                return Err(SettingsError::Invalid {
+                    key: "pricing.models",
+                    reason: format!("rates for \"{model}\" must be non-negative USD amounts"),
+                });
+            }
+        }
+        if self.claude.backoff_base_ms == 0 || self.claude.backoff_max_ms < self.claude.backoff_base_ms {
+            return Err(bad("claude.backoff_max_ms", "must be at least claude.backoff_base_ms, which must be positive"));
+        }
         if self.time.zone.parse::<chrono_tz::Tz>().is_err() {
             return Err(bad(
                 "time.zone",
@@ -313,6 +395,20 @@ mod tests {
         assert_eq!(s.pricing.input_per_mtok, 3.0);
         assert_eq!(s.pricing.output_per_mtok, 15.0);
         assert_eq!(s.time.zone, "UTC");
+        let table = s.pricing.price_table();
+        assert_eq!(table.rates_for("claude-sonnet-4-6").0.cache_read, 0.30);
+        assert!(table.rates_for("unknown-model").1);
+    }
+
+    #[test]
+    fn model_prices_from_the_file_override_list_prices() {
+        let toml = "[pricing.models.claude-sonnet-4-6]\ninput_per_mtok = 1.0\noutput_per_mtok = 2.0\n\
+                    cache_write_per_mtok = 1.25\ncache_read_per_mtok = 0.1\n";
+        let s = Settings::from_sources(Some(toml), env(&[])).unwrap();
+        let (rates, defaulted) = s.pricing.price_table().rates_for("claude-sonnet-4-6");
+        assert!(!defaulted);
+        assert_eq!(rates.output, 2.0);
+        assert_eq!(s.pricing.price_table().rates_for("claude-haiku-4-5").0.input, 1.0);
     }
 
     #[test]

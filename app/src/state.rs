@@ -5,7 +5,9 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::prelude::{LeptosOptions, use_context};
 
+use crate::claude::client::{ClaudeClient, Endpoint};
 use crate::db::Db;
+use crate::usage::tracker::UsageTracker;
 use crate::error::AppError;
 use crate::settings::Settings;
 
@@ -14,16 +16,34 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub db: Db,
     pub settings: Arc<Settings>,
+    /// The one way to Claude, and the tracker it records every attempt with.
+    pub claude: Arc<ClaudeClient>,
+    pub tracker: UsageTracker,
     /// An argon2 hash of a random secret, verified for unknown emails at sign-in so a
     /// wrong email and a wrong password take the same time.
     pub dummy_hash: Arc<str>,
 }
 
 impl AppState {
-    pub async fn new(leptos_options: LeptosOptions, db: Db, settings: Settings) -> Result<Self, AppError> {
+    pub async fn new(leptos_options: LeptosOptions, db: Db, settings: Settings, endpoint: Endpoint) -> Result<Self, AppError> {
         let secret: [u8; 16] = rand::random();
         let dummy_hash = crate::auth::ssr::hash_password(format!("{secret:?}")).await?;
-        Ok(AppState { leptos_options, db, settings: Arc::new(settings), dummy_hash: dummy_hash.into() })
+        let c = &settings.claude;
+        let claude = ClaudeClient::new(
+            endpoint,
+            c.retry_policy(),
+            std::time::Duration::from_secs(c.connect_timeout_seconds),
+            std::time::Duration::from_secs(c.timeout_seconds),
+        )?;
+        let tracker = UsageTracker::new(db.clone(), settings.pricing.price_table());
+        Ok(AppState {
+            leptos_options,
+            db,
+            settings: Arc::new(settings),
+            claude: Arc::new(claude),
+            tracker,
+            dummy_hash: dummy_hash.into(),
+        })
     }
 }
 

@@ -6,6 +6,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use app::claude::client::Endpoint;
 use app::db::{DEFAULT_DATABASE_URL, Db, DbError};
 use app::session_store::DbSessionStore;
 use app::settings::Settings;
@@ -60,13 +61,18 @@ pub fn leptos_options() -> LeptosOptions {
 
 /// Connects, migrates (a failure stops start-up), seeds demo data when configured, and
 /// builds the state every request shares.
-pub async fn prepare(settings: Settings, database_url: &str, leptos_options: LeptosOptions) -> Result<AppState, StartError> {
+pub async fn prepare(
+    settings: Settings,
+    database_url: &str,
+    leptos_options: LeptosOptions,
+    claude: Endpoint,
+) -> Result<AppState, StartError> {
     let db = Db::connect(database_url).await?;
     db.migrate().await?;
     if settings.demo.seed {
         app::demo::seed(&db).await.map_err(|e| StartError::Setup(format!("seeding demo data: {}", e.message)))?;
     }
-    AppState::new(leptos_options, db, settings)
+    AppState::new(leptos_options, db, settings, claude)
         .await
         .map_err(|e| StartError::Setup(e.message))
 }

@@ -3,7 +3,10 @@
 
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use app::auth::Role;
+use app::claude::client::Endpoint;
 use app::settings::Settings;
 
 const USAGE: &str = "usage:
@@ -79,7 +82,12 @@ async fn serve() -> Result<(), String> {
     let seeded = settings.demo.seed;
     let options = server::leptos_options();
     let addr = options.site_addr;
-    let state = server::prepare(settings, &server::database_url(), options)
+    let endpoint = Endpoint::from_env(Duration::from_millis(settings.claude.offline_delay_ms));
+    let claude_label = match &endpoint {
+        Endpoint::Offline { .. } => "offline model (set ANTHROPIC_API_KEY to use Claude)".to_string(),
+        Endpoint::Http { base_url, .. } => format!("{} at {base_url}", settings.claude.model),
+    };
+    let state = server::prepare(settings, &server::database_url(), options, endpoint)
         .await
         .map_err(|e| e.to_string())?;
     server::spawn_session_cleanup(state.db.clone());
@@ -87,6 +95,7 @@ async fn serve() -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     println!("DealDesk is listening on http://{addr}");
+    println!("Claude: {claude_label}");
     if seeded {
         println!(
             "Demo accounts: {} / {} (admin), {} / {} (analyst)",

@@ -165,7 +165,7 @@ async fn user_add_updates_an_existing_account(engine: Engine) {
 async fn migrations_run_again_without_harm(engine: Engine) {
     let app = TestApp::spawn(engine).await;
     app.add_user("ana@firm.com", "correct horse battery", Role::Analyst).await;
-    let again = server::prepare(support::test_settings(), &app.db.url, server::leptos_options()).await;
+    let again = server::prepare(support::test_settings(), &app.db.url, server::leptos_options(), support::offline()).await;
     assert!(again.is_ok());
     assert_eq!(app.count("users").await, 1);
 }

@@ -6,6 +6,7 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 
 use super::api::{CreateDeal, UpdateDeal, get_deal, list_deals};
 use super::{Deal, PROPERTY_TYPES, format_price};
+use crate::chat::view::ChatTab;
 use crate::error::AppError;
 use crate::layout::{ErrorNotice, Shell};
 
@@ -210,6 +211,7 @@ pub fn DealPage() -> impl IntoView {
 #[component]
 fn DealView(deal: Deal) -> impl IntoView {
     let tab = RwSignal::new(Tab::Chat);
+    let deal_id = deal.id;
     let edit_href = format!("/deals/{}/edit", deal.id);
     view! {
         <div class="page-head">
@@ -238,13 +240,7 @@ fn DealView(deal: Deal) -> impl IntoView {
         </div>
         <section class="tab-panel" role="tabpanel" data-testid="tab-panel">
             {move || match tab.get() {
-                Tab::Chat => view! {
-                    <h2>"Chat"</h2>
-                    <p>"Ask Claude about this deal: its numbers, its risks, its market. Each \
-                        conversation is private to you and counts against your daily budget and \
-                        the deal's budget."</p>
-                    <p class="muted">"Chat is being connected to the tracked Claude client."</p>
-                }.into_any(),
+                Tab::Chat => view! { <ChatTab deal_id/> }.into_any(),
                 Tab::Report => view! {
                     <h2>"Report"</h2>
                     <p>"Draft an investment memo from the deal's facts and its sales comps; every \

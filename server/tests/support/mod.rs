@@ -4,7 +4,12 @@
 
 #![allow(dead_code)]
 
+pub mod fake_claude;
+
+use std::time::Duration;
+
 use app::auth::Role;
+use app::claude::client::Endpoint;
 use app::settings::Settings;
 use app::state::AppState;
 use serde_json::Value;
@@ -91,6 +96,11 @@ impl Drop for TestDb {
     }
 }
 
+/// The built-in offline model, answering at once.
+pub fn offline() -> Endpoint {
+    Endpoint::Offline { delay: Duration::ZERO }
+}
+
 pub fn test_settings() -> Settings {
     let mut settings = Settings::default();
     settings.demo.seed = false;
@@ -106,12 +116,12 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn spawn(engine: Engine) -> TestApp {
-        Self::spawn_with(engine, test_settings()).await
+        Self::spawn_with(engine, test_settings(), offline()).await
     }
 
-    pub async fn spawn_with(engine: Engine, settings: Settings) -> TestApp {
+    pub async fn spawn_with(engine: Engine, settings: Settings, claude: Endpoint) -> TestApp {
         let db = TestDb::create(engine).await;
-        let state = server::prepare(settings, &db.url, server::leptos_options()).await.expect("app starts");
+        let state = server::prepare(settings, &db.url, server::leptos_options(), claude).await.expect("app starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let router = server::router(state.clone());

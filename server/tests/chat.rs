@@ -1,0 +1,389 @@
+//! The tracked Claude client and multi-turn chat, against the fake Claude server, on
+//! SQLite and PostgreSQL.
+
+mod support;
+
+use std::time::Duration;
+
+use app::auth::Role;
+use app::claude::client::user_hash;
+use app::settings::Settings;
+use serde_json::{Value, json};
+use support::fake_claude::{FakeClaude, Script};
+use support::{Engine, TestApp, kind, test_settings};
+
+/// Fast retries for tests: 10 ms backoff, 1 s timeout, retry-after capped at 1 s.
+fn fast_settings() -> Settings {
+    let mut s = test_settings();
+    s.claude.backoff_base_ms = 10;
+    s.claude.backoff_max_ms = 40;
+    s.claude.timeout_seconds = 1;
+    s.claude.retry_after_cap_seconds = 1;
+    s
+}
+
+struct Chat {
+    app: TestApp,
+    fake: FakeClaude,
+    client: reqwest::Client,
+    user_id: i64,
+    deal_id: String,
+}
+
+impl Chat {
+    async fn start(engine: Engine) -> Chat {
+        Self::start_with(engine, fast_settings()).await
+    }
+
+    async fn start_with(engine: Engine, settings: Settings) -> Chat {
+        let fake = FakeClaude::start().await;
+        let app = TestApp::spawn_with(engine, settings, fake.endpoint()).await;
+        let client = app.signed_in("ana@firm.com", Role::Analyst).await;
+        let user_id = app::auth::ssr::find_user_by_email(&app.state.db, "ana@firm.com").await.unwrap().unwrap().id;
+        let (_, id) = app
+            .post(&client, "/api/deals/create", &[
+                ("name", "Harbor Point"),
+                ("address", "200 Harbor Point Blvd"),
+                ("property_type", "Office"),
+                ("asking_price", "86.5M"),
+                ("notes", "84% leased"),
+            ])
+            .await;
+        Chat { app, fake, client, user_id, deal_id: id.as_i64().unwrap().to_string() }
+    }
+
+    async fn send(&self, thread: Option<i64>, message: &str) -> (u16, Value) {
+        let thread = thread.map(|t| t.to_string());
+        let mut form = vec![("deal_id", self.deal_id.as_str()), ("message", message)];
+        if let Some(t) = &thread {
+            form.push(("thread_id", t));
+        }
+        self.app.post(&self.client, "/api/chat/send", &form).await
+    }
+
+    async fn usage(&self) -> Vec<UsageRow> {
+        sqlx::query_as(
+            "SELECT user_id, deal_id, operation, model, input_tokens, output_tokens, cache_creation_tokens, \
+             cache_read_tokens, estimated_input_tokens, cost_microusd, default_price, latency_ms, outcome, request_id \
+             FROM usage_records ORDER BY id",
+        )
+        .fetch_all(&self.app.state.db.pool)
+        .await
+        .unwrap()
+    }
+
+    fn outcomes(rows: &[UsageRow]) -> Vec<&str> {
+        rows.iter().map(|r| r.12.as_str()).collect()
+    }
+}
+
+type UsageRow = (i64, Option<i64>, String, String, i64, i64, i64, i64, i64, i64, i64, i64, String, Option<String>);
+
+async fn does_not_retry_429(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    chat.fake.script([Script::Status { status: 429, retry_after: Some("1".into()) }]);
+    let (status, body) = chat.send(None, "What is the cap rate?").await;
+    assert_eq!(status, 429);
+    assert_eq!(kind(&body), "service_busy");
+    assert_eq!(body["message"], "The service is busy, please try again in a moment.");
+    assert_eq!(chat.fake.requests().len(), 1, "429 is never retried");
+    let usage = chat.usage().await;
+    assert_eq!(Chat::outcomes(&usage), ["busy"]);
+    assert_eq!(usage[0].13.as_deref(), Some("req_fake_1"));
+}
+
+async fn retries_5xx_then_succeeds(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    chat.fake.script([Script::status(500), Script::status(529), Script::ok("Finally.", 200, 40)]);
+    let (status, body) = chat.send(None, "What is the cap rate?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reply"]["content"], "Finally.");
+    assert_eq!(chat.fake.requests().len(), 3);
+    assert_eq!(Chat::outcomes(&chat.usage().await), ["error", "error", "ok"]);
+}
+
+async fn gives_up_after_max_retries(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    chat.fake.script([Script::status(500), Script::status(503), Script::status(529), Script::ok("never", 1, 1)]);
+    let (status, body) = chat.send(None, "What is the cap rate?").await;
+    assert_eq!(status, 502);
+    assert_eq!(kind(&body), "upstream_error");
+    assert_eq!(chat.fake.requests().len(), 3, "max_retries (2) + 1 attempts");
+    assert_eq!(Chat::outcomes(&chat.usage().await), ["error", "error", "error"]);
+    // The user's message is kept; no reply was stored.
+    assert_eq!(chat.app.count("chat_messages").await, 1);
+}
+
+async fn honours_retry_after_within_cap(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    // retry-after 0.5 s is honoured (far above the 10 ms backoff)...
+    chat.fake.script([Script::Status { status: 529, retry_after: Some("0.5".into()) }, Script::ok("ok", 10, 10)]);
+    let (status, _) = chat.send(None, "first").await;
+    assert_eq!(status, 200);
+    // ...and retry-after 3600 s is capped at 1 s.
+    chat.fake.script([Script::Status { status: 503, retry_after: Some("3600".into()) }, Script::ok("ok", 10, 10)]);
+    let (status, _) = chat.send(None, "second").await;
+    assert_eq!(status, 200);
+    let at: Vec<_> = chat.fake.requests().iter().map(|r| r.at).collect();
+    let first_gap = at[1] - at[0];
+    let second_gap = at[3] - at[2];
+    assert!(first_gap >= Duration::from_millis(500), "waited {first_gap:?}");
+    assert!(second_gap >= Duration::from_millis(1000), "waited {second_gap:?}");
+    assert!(second_gap < Duration::from_secs(10), "capped, waited {second_gap:?}");
+}
+
+async fn no_retry_on_400(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    chat.fake.script([Script::status(400)]);
+    let (status, body) = chat.send(None, "What is the cap rate?").await;
+    assert_eq!((status, kind(&body)), (502, "upstream_error"));
+    assert!(!body["message"].as_str().unwrap().contains("scripted"), "upstream text never reaches the browser");
+    assert_eq!(chat.fake.requests().len(), 1);
+    assert_eq!(Chat::outcomes(&chat.usage().await), ["error"]);
+}
+
+async fn timeout_is_retried(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    chat.fake.script([Script::Slow(Duration::from_secs(3)), Script::ok("In time.", 50, 5)]);
+    let (status, body) = chat.send(None, "What is the cap rate?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reply"]["content"], "In time.");
+    assert_eq!(chat.fake.requests().len(), 2);
+    assert_eq!(Chat::outcomes(&chat.usage().await), ["error", "ok"], "the timed-out attempt may have been billed: recorded");
+}
+
+async fn malformed_body_is_an_error(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    chat.fake.script([Script::Malformed]);
+    let (status, body) = chat.send(None, "What is the cap rate?").await;
+    assert_eq!((status, kind(&body)), (502, "upstream_error"));
+    assert_eq!(chat.fake.requests().len(), 1);
+    assert_eq!(Chat::outcomes(&chat.usage().await), ["error"]);
+    // The server is still fine afterwards.
+    let (status, _) = chat.send(None, "Again?").await;
+    assert_eq!(status, 200);
+}
+
+async fn dropped_connection_is_retried(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    chat.fake.script([Script::Drop, Script::ok("Reconnected.", 50, 5)]);
+    let (status, body) = chat.send(None, "What is the cap rate?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(chat.fake.requests().len(), 2);
+}
+
+async fn third_send_carries_the_first_two_exchanges(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    chat.fake.script([Script::ok("A1", 10, 2), Script::ok("A2", 10, 2), Script::ok("A3", 10, 2)]);
+    let (_, first) = chat.send(None, "Q1").await;
+    let thread = first["thread_id"].as_i64().unwrap();
+    chat.send(Some(thread), "Q2").await;
+    let (status, _) = chat.send(Some(thread), "Q3").await;
+    assert_eq!(status, 200);
+    let requests = chat.fake.requests();
+    assert!(requests.iter().all(|r| r.rejected.is_none()), "every request is well-formed");
+    let third = &requests[2].body;
+    let turns: Vec<(&str, &str)> = third["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["role"].as_str().unwrap(), m["content"].as_str().unwrap()))
+        .collect();
+    assert_eq!(turns, [("user", "Q1"), ("assistant", "A1"), ("user", "Q2"), ("assistant", "A2"), ("user", "Q3")]);
+    // The deal's facts travel as the top-level system prompt.
+    let system = third["system"].as_str().unwrap();
+    assert!(system.contains("Deal: Harbor Point") && system.contains("Asking price: $86,500,000"), "{system}");
+    assert_eq!(third["max_tokens"], 4096);
+    assert_eq!(third["model"], "claude-sonnet-4-6");
+    assert_eq!(third["metadata"]["user_id"], user_hash(chat.user_id));
+}
+
+async fn window_holds_at_most_20_and_older_messages_stay_stored(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    let (_, first) = chat.send(None, "message 0").await;
+    let thread = first["thread_id"].as_i64().unwrap();
+    for i in 1..15 {
+        let (status, _) = chat.send(Some(thread), &format!("message {i}")).await;
+        assert_eq!(status, 200);
+    }
+    assert_eq!(chat.app.count("chat_messages").await, 30);
+    let (status, body) = chat.send(Some(thread), "message 15").await;
+    assert_eq!(status, 200);
+    let last = chat.fake.requests().last().unwrap().body.clone();
+    let messages = last["messages"].as_array().unwrap();
+    assert!(messages.len() <= 20, "{} messages sent", messages.len());
+    assert_eq!(messages[0]["role"], "user");
+    assert_eq!(messages.last().unwrap()["content"], "message 15");
+    assert_eq!(body["dropped"], 31 - messages.len() as i64);
+    assert_eq!(chat.app.count("chat_messages").await, 32, "dropped messages stay in the database");
+    let (_, view) = chat.app.post(&chat.client, "/api/chat/thread", &[("thread_id", &thread.to_string())]).await;
+    assert_eq!(view["messages"].as_array().unwrap().len(), 32);
+    assert_eq!(view["messages"][0]["content"], "message 0");
+}
+
+async fn usage_records_carry_every_field_and_price_cache_tokens(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    chat.fake.script([Script::Reply {
+        text: "Cached answer.".into(),
+        usage: json!({"input_tokens": 1000, "output_tokens": 200,
+                      "cache_creation_input_tokens": 4000, "cache_read_input_tokens": null}),
+    }]);
+    let (status, body) = chat.send(None, "What is the cap rate?").await;
+    assert_eq!(status, 200);
+    chat.fake.script([Script::Reply {
+        text: "Read from cache.".into(),
+        usage: json!({"input_tokens": 10, "output_tokens": 20, "cache_read_input_tokens": 4000}),
+    }]);
+    chat.send(body["thread_id"].as_i64(), "And the NOI?").await;
+
+    let usage = chat.usage().await;
+    assert_eq!(usage.len(), 2);
+    let (user, deal, operation, model, input, output, cache_w, cache_r, estimated, cost, default_price, _latency, outcome, request_id) =
+        usage[0].clone();
+    assert_eq!(user, chat.user_id);
+    assert_eq!(deal, Some(chat.deal_id.parse().unwrap()));
+    assert_eq!((operation.as_str(), model.as_str(), outcome.as_str()), ("chat", "claude-sonnet-4-6", "ok"));
+    assert_eq!((input, output, cache_w, cache_r), (1000, 200, 4000, 0));
+    assert!(estimated > 0);
+    assert_eq!(request_id.as_deref(), Some("req_fake_1"));
+    assert_eq!(default_price, 0);
+    // Sonnet: 1000 × $3 + 200 × $15 + 4000 × $3.75 per Mtok = $0.021 = 21,000 µ$.
+    assert_eq!(cost, 3_000 + 3_000 + 15_000);
+    // 10 × $3 + 20 × $15 + 4000 × $0.30 = 30 + 300 + 1200 µ$.
+    assert_eq!(usage[1].9, 1_530);
+    assert_eq!(body["reply"]["usage"]["cost_microusd"], 21_000);
+    assert_eq!(body["reply"]["usage"]["cache_creation_input_tokens"], 4000);
+}
+
+async fn unknown_models_are_priced_at_flagged_default_rates(engine: Engine) {
+    let mut settings = fast_settings();
+    settings.claude.model = "claude-unreleased-9".into();
+    let chat = Chat::start_with(engine, settings).await;
+    // A failed attempt is recorded under the model asked for (a success, under the
+    // model that answered); neither may be priced at $0 for want of a rate.
+    chat.fake.script([Script::status(400)]);
+    chat.send(None, "Hello").await;
+    let usage = chat.usage().await;
+    assert_eq!(usage[0].3, "claude-unreleased-9");
+    assert_eq!(usage[0].10, 1, "default rates flagged");
+}
+
+async fn an_aborted_request_still_saves_the_reply_and_usage(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    // Claude answers after 700 ms; the browser gives up after 150 ms.
+    chat.fake.script([Script::Slow(Duration::from_millis(700))]);
+    let aborted = chat
+        .client
+        .post(format!("{}/api/chat/send", chat.app.base))
+        .timeout(Duration::from_millis(150))
+        .form(&[("deal_id", chat.deal_id.as_str()), ("message", "Are you there?")])
+        .send()
+        .await;
+    assert!(aborted.is_err(), "the client gave up before the reply");
+    let mut saved = false;
+    for _ in 0..100 {
+        if chat.app.count("chat_messages").await == 2 && chat.app.count("usage_records").await == 1 {
+            saved = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(saved, "the reply and its usage record were saved after the disconnect");
+    let (_, threads) = chat.app.post(&chat.client, "/api/chat/threads", &[("deal_id", &chat.deal_id)]).await;
+    let thread = threads[0]["id"].as_i64().unwrap().to_string();
+    let (_, view) = chat.app.post(&chat.client, "/api/chat/thread", &[("thread_id", &thread)]).await;
+    assert_eq!(view["messages"][1]["content"], "Slow reply 1.");
+    assert_eq!(Chat::outcomes(&chat.usage().await), ["ok"]);
+}
+
+async fn threads_are_private_and_admins_may_read_them(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    let (_, sent) = chat.send(None, "My private question").await;
+    let thread = sent["thread_id"].as_i64().unwrap().to_string();
+
+    let other = chat.app.signed_in("bo@firm.com", Role::Analyst).await;
+    let (_, threads) = chat.app.post(&other, "/api/chat/threads", &[("deal_id", &chat.deal_id)]).await;
+    assert_eq!(threads.as_array().unwrap().len(), 0);
+    let (status, body) = chat.app.post(&other, "/api/chat/thread", &[("thread_id", &thread)]).await;
+    assert_eq!((status, kind(&body)), (404, "not_found"));
+    let (status, body) = chat
+        .app
+        .post(&other, "/api/chat/send", &[("deal_id", &chat.deal_id), ("thread_id", &thread), ("message", "sneaky")])
+        .await;
+    assert_eq!((status, kind(&body)), (404, "not_found"));
+
+    let admin = chat.app.signed_in("root@firm.com", Role::Admin).await;
+    let (_, threads) = chat.app.post(&admin, "/api/chat/threads", &[("deal_id", &chat.deal_id)]).await;
+    assert_eq!(threads[0]["author"], "ana@firm.com");
+    let (status, view) = chat.app.post(&admin, "/api/chat/thread", &[("thread_id", &thread)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(view["mine"], false);
+    assert_eq!(view["messages"][0]["content"], "My private question");
+    let (status, _) = chat
+        .app
+        .post(&admin, "/api/chat/send", &[("deal_id", &chat.deal_id), ("thread_id", &thread), ("message", "admin reply")])
+        .await;
+    assert_eq!(status, 404, "admins read other people's threads but do not write in them");
+    assert_eq!(chat.app.count("chat_messages").await, 2);
+}
+
+async fn bad_chat_input_is_refused_before_any_call(engine: Engine) {
+    let mut settings = fast_settings();
+    settings.history.max_input_tokens = 2_000;
+    let chat = Chat::start_with(engine, settings).await;
+    let cases: Vec<(Vec<(&str, String)>, u16, &str)> = vec![
+        (vec![("deal_id", chat.deal_id.clone()), ("message", "   ".into())], 400, "invalid"),
+        (vec![("deal_id", "999".into()), ("message", "hi".into())], 404, "not_found"),
+        (vec![("deal_id", chat.deal_id.clone()), ("thread_id", "999".into()), ("message", "hi".into())], 404, "not_found"),
+        (vec![("deal_id", "abc".into()), ("message", "hi".into())], 400, "invalid"),
+        (vec![("deal_id", chat.deal_id.clone()), ("message", "word ".repeat(3_000))], 400, "too_long"),
+        (vec![("deal_id", chat.deal_id.clone()), ("message", "x".repeat(60_000))], 400, "too_long"),
+    ];
+    for (form, status, expected) in cases {
+        let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (got, body) = chat.app.post(&chat.client, "/api/chat/send", &form).await;
+        assert_eq!((got, kind(&body)), (status, expected), "{}", &format!("{form:?}")[..80]);
+    }
+    let (status, body) = chat.app.post(&chat.app.client(), "/api/chat/send", &[("deal_id", "1"), ("message", "hi")]).await;
+    assert_eq!((status, kind(&body)), (401, "unauthorized"));
+    assert!(chat.fake.requests().is_empty(), "no call reached Claude");
+    assert_eq!(chat.app.count("chat_messages").await, 0);
+    assert_eq!(chat.app.count("chat_threads").await, 0);
+}
+
+async fn the_offline_model_answers_and_is_recorded(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let client = app.signed_in("ana@firm.com", Role::Analyst).await;
+    let (_, deal) = app
+        .post(&client, "/api/deals/create", &[("name", "Maple Grove"), ("address", ""), ("property_type", "Multifamily"), ("asking_price", "42.75M"), ("notes", "")])
+        .await;
+    let deal = deal.as_i64().unwrap().to_string();
+    let (status, body) = app.post(&client, "/api/chat/send", &[("deal_id", &deal), ("message", "What are the risks?")]).await;
+    assert_eq!(status, 200, "{body}");
+    let reply = body["reply"]["content"].as_str().unwrap();
+    assert!(reply.contains("Maple Grove") && reply.contains("Offline model"), "{reply}");
+    assert_eq!(body["reply"]["usage"]["model"], "offline-simulated");
+    assert!(body["reply"]["usage"]["cost_microusd"].as_i64().unwrap() > 0);
+    let (_, status_body) = app.post(&client, "/api/chat/status", &[]).await;
+    assert_eq!(status_body["offline"], true);
+    assert_eq!(app.count("usage_records").await, 1);
+}
+
+on_both_engines!(
+    does_not_retry_429,
+    retries_5xx_then_succeeds,
+    gives_up_after_max_retries,
+    honours_retry_after_within_cap,
+    no_retry_on_400,
+    timeout_is_retried,
+    malformed_body_is_an_error,
+    dropped_connection_is_retried,
+    third_send_carries_the_first_two_exchanges,
+    window_holds_at_most_20_and_older_messages_stay_stored,
+    usage_records_carry_every_field_and_price_cache_tokens,
+    unknown_models_are_priced_at_flagged_default_rates,
+    an_aborted_request_still_saves_the_reply_and_usage,
+    threads_are_private_and_admins_may_read_them,
+    bad_chat_input_is_refused_before_any_call,
+    the_offline_model_answers_and_is_recorded,
+);

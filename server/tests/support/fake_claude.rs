@@ -1,0 +1,232 @@
+//! A fake Claude Messages API on port 0: records every request, rejects malformed ones
+//! with 400 as the real API does (anthropic-api.md), and answers each call from a script
+//! — success with given usage, 429, 5xx/529, a slow reply, malformed JSON, a dropped
+//! connection. Unscripted calls get a default success.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use app::claude::client::Endpoint;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+pub const FAKE_MODEL: &str = "claude-sonnet-4-6";
+
+#[derive(Clone, Debug)]
+pub enum Script {
+    /// 200 with this text and usage JSON (the `usage` object as the API sends it).
+    Reply { text: String, usage: Value },
+    /// 200 with a `tool_use` block.
+    Tool { input: Value, usage: Value },
+    /// An error status with the API's error body, optionally with `retry-after`.
+    Status { status: u16, retry_after: Option<String> },
+    /// Waits, then answers with the default reply.
+    Slow(Duration),
+    /// 200 with a body that is not the API's JSON.
+    Malformed,
+    /// Starts the response, then drops the connection.
+    Drop,
+}
+
+impl Script {
+    pub fn ok(text: &str, input: u64, output: u64) -> Script {
+        Script::Reply { text: text.into(), usage: json!({"input_tokens": input, "output_tokens": output}) }
+    }
+
+    pub fn status(status: u16) -> Script {
+        Script::Status { status, retry_after: None }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Recorded {
+    pub headers: HeaderMap,
+    pub body: Value,
+    pub at: Instant,
+    /// Why the fake rejected it as malformed, if it did.
+    pub rejected: Option<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    scripts: Mutex<VecDeque<Script>>,
+    requests: Mutex<Vec<Recorded>>,
+}
+
+#[derive(Clone)]
+pub struct FakeClaude {
+    pub base_url: String,
+    inner: Arc<Inner>,
+}
+
+impl FakeClaude {
+    pub async fn start() -> FakeClaude {
+        let inner = Arc::new(Inner::default());
+        let router = axum::Router::new()
+            .route("/v1/messages", axum::routing::post(messages))
+            .with_state(inner.clone());
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        FakeClaude { base_url, inner }
+    }
+
+    pub fn endpoint(&self) -> Endpoint {
+        Endpoint::http(&self.base_url, "test-api-key")
+    }
+
+    /// Queues answers for the next calls, in order.
+    pub fn script(&self, scripts: impl IntoIterator<Item = Script>) {
+        self.inner.scripts.lock().unwrap().extend(scripts);
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.inner.requests.lock().unwrap().clone()
+    }
+}
+
+fn error_body(error_type: &str, message: &str, n: usize) -> Value {
+    json!({"type": "error", "error": {"type": error_type, "message": message}, "request_id": format!("req_fake_{n}")})
+}
+
+async fn messages(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let rejected = validate(&headers, &parsed).err();
+    let n = {
+        let mut requests = inner.requests.lock().unwrap();
+        requests.push(Recorded { headers, body: parsed, at: Instant::now(), rejected: rejected.clone() });
+        requests.len()
+    };
+    let request_id = format!("req_fake_{n}");
+    if let Some(problem) = rejected {
+        return (StatusCode::BAD_REQUEST, [("request-id", request_id)], axum::Json(error_body("invalid_request_error", &problem, n)))
+            .into_response();
+    }
+    let script = inner.scripts.lock().unwrap().pop_front();
+    let script = script.unwrap_or_else(|| Script::ok(&format!("Fake reply {n}."), 120, 30));
+    answer(script, n, request_id).await
+}
+
+async fn answer(script: Script, n: usize, request_id: String) -> Response {
+    let message = |content: Value, usage: Value, stop: &str| {
+        json!({"id": format!("msg_fake_{n}"), "type": "message", "role": "assistant", "model": FAKE_MODEL,
+               "content": content, "stop_reason": stop, "stop_sequence": null, "usage": usage,
+               "some_future_field": {"ignored": true}})
+    };
+    match script {
+        Script::Reply { text, usage } => {
+            let body = message(json!([{"type": "text", "text": text}]), usage, "end_turn");
+            (StatusCode::OK, [("request-id", request_id)], axum::Json(body)).into_response()
+        }
+        Script::Tool { input, usage } => {
+            let body = message(json!([{"type": "tool_use", "id": "toolu_1", "name": "record", "input": input}]), usage, "tool_use");
+            (StatusCode::OK, [("request-id", request_id)], axum::Json(body)).into_response()
+        }
+        Script::Status { status, retry_after } => {
+            let error_type = match status {
+                429 => "rate_limit_error",
+                529 => "overloaded_error",
+                504 => "timeout_error",
+                400 => "invalid_request_error",
+                401 => "authentication_error",
+                s if s >= 500 => "api_error",
+                _ => "invalid_request_error",
+            };
+            let mut response = (
+                StatusCode::from_u16(status).unwrap(),
+                axum::Json(error_body(error_type, "scripted failure", n)),
+            )
+                .into_response();
+            response.headers_mut().insert("request-id", request_id.parse().unwrap());
+            if let Some(wait) = retry_after {
+                response.headers_mut().insert("retry-after", wait.parse().unwrap());
+            }
+            response
+        }
+        Script::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            Box::pin(answer(Script::ok(&format!("Slow reply {n}."), 120, 30), n, request_id)).await
+        }
+        Script::Malformed => (StatusCode::OK, [("request-id", request_id), ("content-type", "application/json".into())], "{\"content\": [oops")
+            .into_response(),
+        Script::Drop => {
+            let broken = futures::stream::once(async { Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped")) });
+            Response::builder().status(200).body(Body::from_stream(broken)).unwrap()
+        }
+    }
+}
+
+/// The checks the real API makes that our client could get wrong.
+fn validate(headers: &HeaderMap, body: &Value) -> Result<(), String> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    if header("x-api-key").is_empty() {
+        return Err("missing x-api-key".into());
+    }
+    if header("anthropic-version") != "2023-06-01" {
+        return Err(format!("unsupported anthropic-version {:?}", header("anthropic-version")));
+    }
+    if !header("content-type").starts_with("application/json") {
+        return Err("content-type must be application/json".into());
+    }
+    let object = body.as_object().ok_or("body is not a JSON object")?;
+    for sampling in ["temperature", "top_p", "top_k"] {
+        if object.contains_key(sampling) {
+            return Err(format!("{sampling} is not accepted"));
+        }
+    }
+    if !body["model"].as_str().is_some_and(|m| !m.is_empty()) {
+        return Err("model: field required".into());
+    }
+    if !body["max_tokens"].as_u64().is_some_and(|m| m >= 1) {
+        return Err("max_tokens: must be a positive integer".into());
+    }
+    if object.contains_key("system") && !body["system"].is_string() {
+        return Err("system: must be a string".into());
+    }
+    let messages = body["messages"].as_array().filter(|m| !m.is_empty()).ok_or("messages: at least one message is required")?;
+    let mut previous = "";
+    for (i, m) in messages.iter().enumerate() {
+        let role = m["role"].as_str().unwrap_or_default();
+        if role != "user" && role != "assistant" {
+            return Err(format!("messages.{i}.role: unexpected role {role:?}"));
+        }
+        if role == previous {
+            return Err(format!("messages.{i}: roles must alternate"));
+        }
+        let content_ok = m["content"].as_str().is_some_and(|c| !c.is_empty()) || m["content"].as_array().is_some_and(|c| !c.is_empty());
+        if !content_ok {
+            return Err(format!("messages.{i}.content: must not be empty"));
+        }
+        previous = role;
+    }
+    if messages[0]["role"] != "user" {
+        return Err("messages: the first message must use the user role".into());
+    }
+    if previous != "user" {
+        return Err("This model does not support assistant message prefill.".into());
+    }
+    if let Some(metadata) = body.get("metadata") {
+        let user_id = metadata["user_id"].as_str().ok_or("metadata.user_id must be a string")?;
+        if user_id.contains('@') {
+            return Err("metadata.user_id must not contain personal information".into());
+        }
+    }
+    if let Some(tools) = body.get("tools") {
+        let tools = tools.as_array().ok_or("tools must be a list")?;
+        for tool in tools {
+            if !tool["name"].is_string() || !tool["input_schema"].is_object() {
+                return Err("tools: each tool needs a name and an input_schema".into());
+            }
+        }
+        if let Some(choice) = body.get("tool_choice") {
+            if choice["type"] == "tool" && !tools.iter().any(|t| t["name"] == choice["name"]) {
+                return Err("tool_choice names an unknown tool".into());
+            }
+        }
+    }
+    Ok(())
+}
