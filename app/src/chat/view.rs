@@ -94,8 +94,10 @@ pub fn ChatTab(deal_id: i64) -> impl IntoView {
                             match thread.await {
                                 Err(error) => view! { <ErrorNotice error/> }.into_any(),
                                 Ok(None) => view! {
-                                    <p class="muted empty">"Ask Claude anything about this deal: the cap rate, \
-                                        the risks, how to price an offer. The deal's facts are sent with every question."</p>
+                                    <Show when=move || in_flight.get().is_none()>
+                                        <p class="muted empty">"Ask Claude anything about this deal: the cap rate, \
+                                            the risks, how to price an offer. The deal's facts are sent with every question."</p>
+                                    </Show>
                                 }.into_any(),
                                 Ok(Some(t)) => {
                                     let read_only = (!t.mine).then(|| t.author.clone());
