@@ -4,6 +4,7 @@
 //! the wasm bundle.
 
 pub mod auth;
+pub mod budget;
 pub mod chat;
 pub mod claude;
 pub mod deals;

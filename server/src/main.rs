@@ -11,11 +11,12 @@ use app::settings::Settings;
 
 const USAGE: &str = "usage:
   server [serve]                                      run DealDesk
-  server user add --email E --password P [--admin]    create or update a user";
+  server user add --email E --password P [--admin] [--daily-budget TOKENS]
+                                                      create or update a user";
 
 enum Command {
     Serve,
-    UserAdd { email: String, password: String, role: Role },
+    UserAdd { email: String, password: String, role: Role, daily_budget: Option<String> },
     Help,
 }
 
@@ -24,18 +25,19 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
         None | Some("serve") if args.len() <= 1 => Ok(Command::Serve),
         Some("-h" | "--help" | "help") => Ok(Command::Help),
         Some("user") if args.get(1).map(String::as_str) == Some("add") => {
-            let (mut email, mut password, mut role) = (None, None, Role::Analyst);
+            let (mut email, mut password, mut role, mut daily_budget) = (None, None, Role::Analyst, None);
             let mut rest = args[2..].iter();
             while let Some(flag) = rest.next() {
                 match flag.as_str() {
                     "--email" => email = rest.next().cloned(),
                     "--password" => password = rest.next().cloned(),
                     "--admin" => role = Role::Admin,
+                    "--daily-budget" => daily_budget = Some(rest.next().cloned().unwrap_or_default()),
                     other => return Err(format!("unknown option {other}")),
                 }
             }
             match (email, password) {
-                (Some(email), Some(password)) => Ok(Command::UserAdd { email, password, role }),
+                (Some(email), Some(password)) => Ok(Command::UserAdd { email, password, role, daily_budget }),
                 _ => Err("user add needs --email and --password".into()),
             }
         }
@@ -66,7 +68,9 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Command::Serve => serve().await,
-        Command::UserAdd { email, password, role } => add_user(&email, &password, role).await,
+        Command::UserAdd { email, password, role, daily_budget } => {
+            add_user(&email, &password, role, daily_budget.as_deref()).await
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -113,12 +117,19 @@ async fn serve() -> Result<(), String> {
         .map_err(|e| format!("server stopped: {e}"))
 }
 
-async fn add_user(email: &str, password: &str, role: Role) -> Result<(), String> {
+async fn add_user(email: &str, password: &str, role: Role, daily_budget: Option<&str>) -> Result<(), String> {
+    let budget = daily_budget.map(app::budget::api::parse_budget).transpose().map_err(|e| e.message)?.flatten();
     let db = app::db::Db::connect(&server::database_url()).await.map_err(|e| e.to_string())?;
     db.migrate().await.map_err(|e| e.to_string())?;
     let id = app::auth::ssr::upsert_user(&db, email, password, role)
         .await
         .map_err(|e| e.message)?;
+    sqlx::query("UPDATE users SET daily_token_budget = $1 WHERE id = $2")
+        .bind(budget)
+        .bind(id)
+        .execute(&db.pool)
+        .await
+        .map_err(|e| format!("setting the daily budget: {e}"))?;
     println!("user {id} ({}) saved as {}", email.trim().to_lowercase(), role.as_str());
     Ok(())
 }

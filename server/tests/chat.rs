@@ -19,6 +19,7 @@ fn fast_settings() -> Settings {
     s.claude.backoff_max_ms = 40;
     s.claude.timeout_seconds = 1;
     s.claude.retry_after_cap_seconds = 1;
+    s.chat.cooldown_seconds = 0;
     s
 }
 

@@ -23,7 +23,7 @@ pub async fn send_chat_message(deal_id: i64, thread_id: Option<i64>, message: St
 pub async fn list_threads(deal_id: i64) -> Result<Vec<ThreadSummary>, AppError> {
     let ctx = crate::auth::ssr::require_user().await?;
     let state = crate::state::app_state()?;
-    crate::deals::store::get(&state.db, deal_id).await?.ok_or_else(|| AppError::not_found("deal"))?;
+    crate::deals::store::get(&state.db, deal_id, &state.settings.budget).await?.ok_or_else(|| AppError::not_found("deal"))?;
     let only = if ctx.is_admin() { None } else { Some(ctx.user_id) };
     super::store::list_threads(&state.db, deal_id, only).await
 }

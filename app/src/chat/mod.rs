@@ -114,6 +114,7 @@ mod tests {
             notes: "84% leased".into(),
             created_by: "a@b.c".into(),
             updated_on: "2026-11-23".into(),
+            budget: crate::budget::DealBudget { used: 0, limit: 1, state: crate::budget::BudgetState::Ok },
         };
         let prompt = system_prompt(&deal);
         assert!(prompt.contains("Deal: Harbor Point\n"));

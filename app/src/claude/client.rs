@@ -131,8 +131,14 @@ impl ClaudeClient {
         matches!(self.endpoint, Endpoint::Offline { .. })
     }
 
-    /// Calls Claude with retries, recording every attempt that reached it.
-    pub async fn call(&self, tracker: &UsageTracker, meta: &CallMeta, request: &ClaudeRequest) -> Result<ClaudeReply, AppError> {
+    /// The model whose usage a call will be recorded under.
+    pub fn answering_model<'a>(&self, requested: &'a str) -> &'a str {
+        if self.is_offline() { super::OFFLINE_MODEL } else { requested }
+    }
+
+    /// Calls Claude with retries, recording every attempt that reached it. Operations
+    /// go through `budget::service::call_claude`, which reserves budget around this.
+    pub(crate) async fn call(&self, tracker: &UsageTracker, meta: &CallMeta, request: &ClaudeRequest) -> Result<ClaudeReply, AppError> {
         let mut retry = 0;
         loop {
             let started = Instant::now();

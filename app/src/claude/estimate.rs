@@ -33,11 +33,33 @@ pub fn estimate_text_tokens(text: &str) -> u64 {
 
 /// Estimated input tokens of a request: the system prompt plus its messages.
 pub fn estimate_request_tokens<'a>(system: &str, messages: impl IntoIterator<Item = &'a str>) -> u64 {
-    let mut total = PER_REQUEST_TOKENS + estimate_text_tokens(system);
+    estimate_with_system_tokens(estimate_text_tokens(system), messages)
+}
+
+/// The same, when only the system prompt's estimate is known (the browser's case).
+pub fn estimate_with_system_tokens<'a>(system_tokens: u64, messages: impl IntoIterator<Item = &'a str>) -> u64 {
+    let mut total = PER_REQUEST_TOKENS + system_tokens;
     for content in messages {
         total += PER_MESSAGE_TOKENS + estimate_text_tokens(content);
     }
     total
+}
+
+/// Per-model correction of the estimator: actual input tokens over estimated ones,
+/// from recent calls `(estimated, actual)`. Clamped so one odd call cannot make the
+/// estimator absurd; 1.0 without data.
+pub fn calibration_factor(samples: &[(u64, u64)]) -> f64 {
+    let estimated: u64 = samples.iter().map(|s| s.0).sum();
+    let actual: u64 = samples.iter().map(|s| s.1).sum();
+    if estimated == 0 || actual == 0 {
+        return 1.0;
+    }
+    (actual as f64 / estimated as f64).clamp(0.25, 4.0)
+}
+
+/// A raw estimate corrected by a calibration factor.
+pub fn corrected(estimate: u64, factor: f64) -> u64 {
+    (estimate as f64 * factor).ceil() as u64
 }
 
 #[cfg(test)]
@@ -72,6 +94,36 @@ mod tests {
         let double = estimate_request_tokens("sys", ["hello", "hello"]);
         assert_eq!(double - single, PER_MESSAGE_TOKENS + estimate_text_tokens("hello"));
         assert_eq!(estimate_request_tokens("", []), PER_REQUEST_TOKENS);
+    }
+
+    #[test]
+    fn calibration_converges_on_what_claude_reports() {
+        // A tokenizer that counts 30% more than the estimator, with ±10% noise per call.
+        let mut samples: Vec<(u64, u64)> = Vec::new();
+        let mut errors = Vec::new();
+        for i in 0..60u64 {
+            let estimated = 500 + (i * 137) % 900;
+            let noise = [1.0, 0.9, 1.05, 1.1, 0.95][(i % 5) as usize];
+            let actual = (estimated as f64 * 1.3 * noise).round() as u64;
+            let recent = &samples[samples.len().saturating_sub(50)..];
+            let predicted = corrected(estimated, calibration_factor(recent));
+            errors.push((predicted as f64 - actual as f64).abs() / actual as f64);
+            samples.push((estimated, actual));
+        }
+        assert!(errors[0] > 0.2, "uncalibrated estimates are off by {:.0}%", errors[0] * 100.0);
+        let late: f64 = errors[40..].iter().sum::<f64>() / 20.0;
+        assert!(late < 0.08, "calibrated estimates are off by {:.1}% on average", late * 100.0);
+        let factor = calibration_factor(&samples[10..]);
+        assert!((factor - 1.3).abs() < 0.05, "factor {factor}");
+    }
+
+    #[test]
+    fn calibration_without_data_or_with_outliers_stays_sane() {
+        assert_eq!(calibration_factor(&[]), 1.0);
+        assert_eq!(calibration_factor(&[(0, 100)]), 1.0);
+        assert_eq!(calibration_factor(&[(10, 100_000)]), 4.0);
+        assert_eq!(corrected(100, 1.3), 130);
+        assert_eq!(corrected(101, 1.0), 101);
     }
 
     #[test]

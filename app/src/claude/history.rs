@@ -1,7 +1,7 @@
 //! The sliding history window of SPEC 1.2: which stored chat messages are sent with a
 //! new one. Pure: the stored thread in, the API messages out.
 
-use super::estimate::estimate_request_tokens;
+use super::estimate::estimate_with_system_tokens;
 use super::Role;
 
 /// A stored chat message, oldest first.
@@ -33,7 +33,7 @@ pub enum WindowError {
 /// user message. Consecutive same-role turns (e.g. a message whose reply failed) are
 /// merged so roles alternate.
 pub fn build_window(
-    system: &str,
+    system_tokens: u64,
     thread: &[Turn],
     max_messages: usize,
     max_input_tokens: u64,
@@ -48,7 +48,7 @@ pub fn build_window(
             start += 1;
         }
         let messages = merge_same_role(&sendable[start..]);
-        let estimated = estimate_request_tokens(system, messages.iter().map(|t| t.content.as_str()));
+        let estimated = estimate_with_system_tokens(system_tokens, messages.iter().map(|t| t.content.as_str()));
         if estimated <= max_input_tokens {
             let dropped = start + (thread.len() - sendable.len());
             return Ok(HistoryWindow { messages, dropped, estimated_input_tokens: estimated });
@@ -78,6 +78,10 @@ fn merge_same_role(turns: &[Turn]) -> Vec<Turn> {
 mod tests {
     use super::*;
 
+    use crate::claude::estimate::estimate_request_tokens;
+
+    const SYS: u64 = 1;
+
     fn turn(role: Role, content: &str) -> Turn {
         Turn { role, content: content.to_string() }
     }
@@ -99,7 +103,7 @@ mod tests {
     #[test]
     fn sends_everything_when_it_fits() {
         let thread = conversation(5);
-        let window = build_window("sys", &thread, 20, 150_000).unwrap();
+        let window = build_window(SYS, &thread, 20, 150_000).unwrap();
         assert_eq!(window.messages, thread);
         assert_eq!(window.dropped, 0);
         assert_alternates_user_first_and_last(&window);
@@ -108,7 +112,7 @@ mod tests {
     #[test]
     fn keeps_at_most_max_messages_starting_with_a_user_turn() {
         let thread = conversation(31); // 15 exchanges + the new message
-        let window = build_window("sys", &thread, 20, 150_000).unwrap();
+        let window = build_window(SYS, &thread, 20, 150_000).unwrap();
         assert!(window.messages.len() <= 20);
         assert_eq!(window.messages.len(), 19);
         assert_eq!(window.dropped, 12);
@@ -121,7 +125,7 @@ mod tests {
         let mut thread = conversation(9);
         thread[0].content = "x".repeat(4_000); // about 1,000 tokens
         let limit = estimate_request_tokens("sys", thread.iter().map(|t| t.content.as_str())) - 1;
-        let window = build_window("sys", &thread, 20, limit).unwrap();
+        let window = build_window(SYS, &thread, 20, limit).unwrap();
         assert_eq!(window.dropped, 2);
         assert!(window.estimated_input_tokens <= limit);
         assert_alternates_user_first_and_last(&window);
@@ -130,7 +134,7 @@ mod tests {
     #[test]
     fn refuses_a_single_message_over_the_limit() {
         let thread = vec![turn(Role::User, &"word ".repeat(1_000))];
-        let err = build_window("sys", &thread, 20, 500).unwrap_err();
+        let err = build_window(SYS, &thread, 20, 500).unwrap_err();
         assert!(matches!(err, WindowError::TooLong { limit: 500, .. }));
     }
 
@@ -142,7 +146,7 @@ mod tests {
             turn(Role::User, "unanswered"),
             turn(Role::User, "again"),
         ];
-        let window = build_window("sys", &thread, 20, 150_000).unwrap();
+        let window = build_window(SYS, &thread, 20, 150_000).unwrap();
         assert_eq!(window.messages.len(), 3);
         assert_eq!(window.messages[2].content, "unanswered\n\nagain");
         assert_alternates_user_first_and_last(&window);
@@ -151,7 +155,7 @@ mod tests {
     #[test]
     fn a_leading_assistant_turn_is_never_sent() {
         let thread = vec![turn(Role::Assistant, "hello"), turn(Role::User, "hi")];
-        let window = build_window("sys", &thread, 20, 150_000).unwrap();
+        let window = build_window(SYS, &thread, 20, 150_000).unwrap();
         assert_eq!(window.messages, vec![turn(Role::User, "hi")]);
         assert_eq!(window.dropped, 1);
     }
@@ -159,7 +163,7 @@ mod tests {
     #[test]
     fn a_window_of_one_sends_only_the_new_message() {
         let thread = conversation(7);
-        let window = build_window("sys", &thread, 1, 150_000).unwrap();
+        let window = build_window(SYS, &thread, 1, 150_000).unwrap();
         assert_eq!(window.messages.len(), 1);
         assert_eq!(window.dropped, 6);
     }

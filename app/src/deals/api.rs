@@ -10,14 +10,14 @@ use crate::error::AppError;
 pub async fn list_deals() -> Result<Vec<Deal>, AppError> {
     crate::auth::ssr::require_user().await?;
     let state = crate::state::app_state()?;
-    super::store::list(&state.db).await
+    super::store::list(&state.db, &state.settings.budget).await
 }
 
 #[server(prefix = "/api", endpoint = "deals/get")]
 pub async fn get_deal(id: i64) -> Result<Deal, AppError> {
     crate::auth::ssr::require_user().await?;
     let state = crate::state::app_state()?;
-    super::store::get(&state.db, id).await?.ok_or_else(|| AppError::not_found("deal"))
+    super::store::get(&state.db, id, &state.settings.budget).await?.ok_or_else(|| AppError::not_found("deal"))
 }
 
 /// Creates a deal and returns its id.

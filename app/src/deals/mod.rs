@@ -41,6 +41,8 @@ pub struct Deal {
     pub created_by: String,
     /// UTC date of the last change, `YYYY-MM-DD`.
     pub updated_on: String,
+    /// Tokens recorded against the deal, its limit, and whether it is in warning or blocked.
+    pub budget: crate::budget::DealBudget,
 }
 
 /// Validated fields of a deal, ready to store.

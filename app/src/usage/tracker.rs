@@ -30,6 +30,11 @@ impl UsageTracker {
         UsageTracker { db, prices: Arc::new(prices) }
     }
 
+    /// The rates a call to `model` is priced at.
+    pub fn rates_for(&self, model: &str) -> crate::claude::pricing::Rates {
+        self.prices.rates_for(model).0
+    }
+
     /// Stores the record and returns its id.
     pub async fn record(&self, meta: &CallMeta, report: &AttemptReport) -> Result<i64, AppError> {
         let (rates, default_price) = self.prices.rates_for(&report.model);

@@ -24,8 +24,13 @@ pub enum Script {
     Tool { input: Value, usage: Value },
     /// An error status with the API's error body, optionally with `retry-after`.
     Status { status: u16, retry_after: Option<String> },
+    /// 200 whose input tokens are counted from the request text as a tokenizer would
+    /// (about 3.5 characters per token plus framing), with the given output tokens.
+    Counted { output: u64 },
     /// Waits, then answers with the default reply.
     Slow(Duration),
+    /// Waits, then answers as the inner script says.
+    Delayed(Duration, Box<Script>),
     /// 200 with a body that is not the API's JSON.
     Malformed,
     /// Starts the response, then drops the connection.
@@ -95,6 +100,7 @@ fn error_body(error_type: &str, message: &str, n: usize) -> Value {
 
 async fn messages(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let counted = count_input_tokens(&parsed);
     let rejected = validate(&headers, &parsed).err();
     let n = {
         let mut requests = inner.requests.lock().unwrap();
@@ -108,16 +114,28 @@ async fn messages(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byt
     }
     let script = inner.scripts.lock().unwrap().pop_front();
     let script = script.unwrap_or_else(|| Script::ok(&format!("Fake reply {n}."), 120, 30));
-    answer(script, n, request_id).await
+    answer(script, n, request_id, counted).await
 }
 
-async fn answer(script: Script, n: usize, request_id: String) -> Response {
+/// A stand-in for Claude's tokenizer: ~3.5 characters per token, 4 per message, 10 per request.
+fn count_input_tokens(body: &Value) -> u64 {
+    let chars = |v: &Value| v.as_str().map_or(0, |s| s.chars().count() as u64);
+    let messages = body["messages"].as_array().map_or(&[][..], |m| m.as_slice());
+    let text: u64 = chars(&body["system"]) + messages.iter().map(|m| chars(&m["content"])).sum::<u64>();
+    (text * 10).div_ceil(35) + 4 * messages.len() as u64 + 10
+}
+
+async fn answer(script: Script, n: usize, request_id: String, counted_input: u64) -> Response {
     let message = |content: Value, usage: Value, stop: &str| {
         json!({"id": format!("msg_fake_{n}"), "type": "message", "role": "assistant", "model": FAKE_MODEL,
                "content": content, "stop_reason": stop, "stop_sequence": null, "usage": usage,
                "some_future_field": {"ignored": true}})
     };
     match script {
+        Script::Counted { output } => {
+            let usage = json!({"input_tokens": counted_input, "output_tokens": output});
+            Box::pin(answer(Script::Reply { text: format!("Counted reply {n}."), usage }, n, request_id, counted_input)).await
+        }
         Script::Reply { text, usage } => {
             let body = message(json!([{"type": "text", "text": text}]), usage, "end_turn");
             (StatusCode::OK, [("request-id", request_id)], axum::Json(body)).into_response()
@@ -149,7 +167,11 @@ async fn answer(script: Script, n: usize, request_id: String) -> Response {
         }
         Script::Slow(delay) => {
             tokio::time::sleep(delay).await;
-            Box::pin(answer(Script::ok(&format!("Slow reply {n}."), 120, 30), n, request_id)).await
+            Box::pin(answer(Script::ok(&format!("Slow reply {n}."), 120, 30), n, request_id, counted_input)).await
+        }
+        Script::Delayed(delay, then) => {
+            tokio::time::sleep(delay).await;
+            Box::pin(answer(*then, n, request_id, counted_input)).await
         }
         Script::Malformed => (StatusCode::OK, [("request-id", request_id), ("content-type", "application/json".into())], "{\"content\": [oops")
             .into_response(),

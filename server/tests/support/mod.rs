@@ -111,7 +111,7 @@ pub fn test_settings() -> Settings {
 pub struct TestApp {
     pub base: String,
     pub state: AppState,
-    pub db: TestDb,
+    pub db: std::sync::Arc<TestDb>,
 }
 
 impl TestApp {
@@ -120,7 +120,15 @@ impl TestApp {
     }
 
     pub async fn spawn_with(engine: Engine, settings: Settings, claude: Endpoint) -> TestApp {
-        let db = TestDb::create(engine).await;
+        Self::serve(std::sync::Arc::new(TestDb::create(engine).await), settings, claude).await
+    }
+
+    /// Another app instance on the same database, as behind a load balancer.
+    pub async fn second_instance(&self, settings: Settings, claude: Endpoint) -> TestApp {
+        Self::serve(self.db.clone(), settings, claude).await
+    }
+
+    async fn serve(db: std::sync::Arc<TestDb>, settings: Settings, claude: Endpoint) -> TestApp {
         let state = server::prepare(settings, &db.url, server::leptos_options(), claude).await.expect("app starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

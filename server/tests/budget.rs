@@ -1,0 +1,274 @@
+//! Budgets and the chat cooldown, on SQLite and PostgreSQL, against the fake Claude
+//! server — including a concurrency storm through two app instances.
+
+mod support;
+
+use std::time::Duration;
+
+use app::auth::Role;
+use app::settings::Settings;
+use serde_json::{Value, json};
+use support::fake_claude::{FakeClaude, Script};
+use support::{Engine, TestApp, kind, test_settings};
+
+fn settings() -> Settings {
+    let mut s = test_settings();
+    s.chat.cooldown_seconds = 0;
+    s.claude.max_tokens_chat = 100;
+    s
+}
+
+fn usage(input: u64, output: u64) -> Script {
+    Script::Reply { text: "ok".into(), usage: json!({"input_tokens": input, "output_tokens": output}) }
+}
+
+struct World {
+    app: TestApp,
+    fake: FakeClaude,
+    deal_id: String,
+}
+
+impl World {
+    async fn start(engine: Engine, settings: Settings) -> World {
+        let fake = FakeClaude::start().await;
+        let app = TestApp::spawn_with(engine, settings, fake.endpoint()).await;
+        let owner = app.signed_in("owner@firm.com", Role::Analyst).await;
+        let (_, id) = app
+            .post(&owner, "/api/deals/create", &[("name", "Harbor Point"), ("address", ""), ("property_type", "Office"), ("asking_price", ""), ("notes", "")])
+            .await;
+        World { app, fake, deal_id: id.as_i64().unwrap().to_string() }
+    }
+
+    async fn send(&self, client: &reqwest::Client, message: &str) -> (u16, Value) {
+        self.app.post(client, "/api/chat/send", &[("deal_id", &self.deal_id), ("message", message)]).await
+    }
+
+    async fn status(&self, client: &reqwest::Client) -> Value {
+        let (status, body) = self.app.post(client, "/api/budget/status", &[("deal_id", &self.deal_id)]).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    async fn set_deal_budget(&self, tokens: &str) {
+        let admin = self.app.signed_in(&format!("admin{}@firm.com", rand::random::<u32>()), Role::Admin).await;
+        let (status, body) = self.app.post(&admin, "/api/admin/deals/budget", &[("deal_id", &self.deal_id), ("tokens", tokens)]).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    async fn recorded_tokens(&self) -> i64 {
+        let (n,): (i64,) = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(input_tokens + output_tokens + cache_creation_tokens + cache_read_tokens), 0) AS BIGINT) FROM usage_records",
+        )
+        .fetch_one(&self.app.state.db.pool)
+        .await
+        .unwrap();
+        n
+    }
+}
+
+async fn daily_limit_reached_makes_no_upstream_call(engine: Engine) {
+    let w = World::start(engine, settings()).await;
+    let analyst = w.app.signed_in("ana@firm.com", Role::Analyst).await;
+    w.fake.script([usage(300, 100)]);
+    let (status, _) = w.send(&analyst, "first").await;
+    assert_eq!(status, 200);
+    // An admin lowers Ana's daily budget below what she has used today.
+    let admin = w.app.signed_in("root@firm.com", Role::Admin).await;
+    let ana = app::auth::ssr::find_user_by_email(&w.app.state.db, "ana@firm.com").await.unwrap().unwrap().id;
+    let (status, _) = w.app.post(&admin, "/api/admin/users/budget", &[("user_id", &ana.to_string()), ("daily_tokens", "450")]).await;
+    assert_eq!(status, 200);
+
+    let before = w.fake.requests().len();
+    let (status, body) = w.send(&analyst, "second").await;
+    assert_eq!((status, kind(&body)), (403, "daily_limit_reached"));
+    let message = body["message"].as_str().unwrap();
+    assert!(message.contains("450") && message.contains("resets at midnight UTC, in"), "{message}");
+    assert_eq!(w.fake.requests().len(), before, "no call was made");
+    assert_eq!(w.app.count("chat_messages").await, 2, "the refused message was not stored");
+    let status = w.status(&analyst).await;
+    assert_eq!(status["daily"]["used"], 400);
+    assert_eq!(status["daily"]["limit"], 450);
+}
+
+async fn admins_are_exempt_from_the_daily_limit(engine: Engine) {
+    let mut s = settings();
+    s.budget.user_daily_tokens = 50;
+    let w = World::start(engine, s).await;
+    let analyst = w.app.signed_in("ana@firm.com", Role::Analyst).await;
+    let (status, body) = w.send(&analyst, "hello").await;
+    assert_eq!((status, kind(&body)), (403, "daily_limit_reached"));
+    let admin = w.app.signed_in("root@firm.com", Role::Admin).await;
+    for _ in 0..3 {
+        let (status, body) = w.send(&admin, "hello").await;
+        assert_eq!(status, 200, "{body}");
+    }
+    assert!(w.status(&admin).await["daily"].is_null(), "admins have no daily meter");
+}
+
+async fn deal_warns_at_80_percent_and_blocks_at_100_for_everyone(engine: Engine) {
+    let w = World::start(engine, settings()).await;
+    w.set_deal_budget("10,000").await;
+    let analyst = w.app.signed_in("ana@firm.com", Role::Analyst).await;
+    w.fake.script([usage(7_900, 100)]);
+    assert_eq!(w.send(&analyst, "one").await.0, 200);
+    let status = w.status(&analyst).await;
+    assert_eq!(status["deal_state"], "warning");
+    assert_eq!(status["deal"]["used"], 8_000);
+    let (_, deals) = w.app.post(&analyst, "/api/deals/list", &[]).await;
+    assert_eq!(deals[0]["budget"]["state"], "warning");
+
+    w.fake.script([usage(1_900, 100)]);
+    assert_eq!(w.send(&analyst, "two").await.0, 200);
+    assert_eq!(w.status(&analyst).await["deal_state"], "blocked");
+    let (_, deals) = w.app.post(&analyst, "/api/deals/list", &[]).await;
+    assert_eq!(deals[0]["budget"]["state"], "blocked");
+
+    let calls = w.fake.requests().len();
+    let (status, body) = w.send(&analyst, "three").await;
+    assert_eq!((status, kind(&body)), (403, "deal_budget_exhausted"));
+    let admin = w.app.signed_in("root@firm.com", Role::Admin).await;
+    let (status, body) = w.send(&admin, "admin too").await;
+    assert_eq!((status, kind(&body)), (403, "deal_budget_exhausted"), "the deal budget binds admins too");
+    assert_eq!(w.fake.requests().len(), calls, "no call was made");
+
+    // Raising the budget unblocks the deal.
+    w.set_deal_budget("20000").await;
+    assert_eq!(w.send(&analyst, "four").await.0, 200);
+}
+
+async fn a_send_inside_the_cooldown_is_refused(engine: Engine) {
+    let mut s = settings();
+    s.chat.cooldown_seconds = 2;
+    let w = World::start(engine, s).await;
+    let analyst = w.app.signed_in("ana@firm.com", Role::Analyst).await;
+    assert_eq!(w.send(&analyst, "first").await.0, 200);
+    let (status, body) = w.send(&analyst, "too soon").await;
+    assert_eq!((status, kind(&body)), (429, "cooldown"));
+    assert!(body["message"].as_str().unwrap().contains("wait"));
+    assert_eq!(w.fake.requests().len(), 1);
+    // Another user is not held up by Ana's cooldown.
+    let bo = w.app.signed_in("bo@firm.com", Role::Analyst).await;
+    assert_eq!(w.send(&bo, "hello").await.0, 200);
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    assert_eq!(w.send(&analyst, "later").await.0, 200);
+}
+
+async fn only_admins_set_budgets_and_bad_values_change_nothing(engine: Engine) {
+    let w = World::start(engine, settings()).await;
+    let analyst = w.app.signed_in("ana@firm.com", Role::Analyst).await;
+    let (status, body) = w.app.post(&analyst, "/api/admin/deals/budget", &[("deal_id", &w.deal_id), ("tokens", "5")]).await;
+    assert_eq!((status, kind(&body)), (403, "forbidden"));
+    let (status, body) = w.app.post(&analyst, "/api/admin/users/budget", &[("user_id", "1"), ("daily_tokens", "5")]).await;
+    assert_eq!((status, kind(&body)), (403, "forbidden"));
+    let admin = w.app.signed_in("root@firm.com", Role::Admin).await;
+    for bad in ["-1", "0", "lots", "1e6"] {
+        let (status, body) = w.app.post(&admin, "/api/admin/deals/budget", &[("deal_id", &w.deal_id), ("tokens", bad)]).await;
+        assert_eq!((status, kind(&body)), (400, "invalid"), "{bad}");
+    }
+    let (status, body) = w.app.post(&admin, "/api/admin/deals/budget", &[("deal_id", "999"), ("tokens", "5")]).await;
+    assert_eq!((status, kind(&body)), (404, "not_found"));
+    assert_eq!(w.status(&analyst).await["deal"]["limit"], 1_000_000, "the default still applies");
+}
+
+async fn expired_reservations_no_longer_count(engine: Engine) {
+    let w = World::start(engine, settings()).await;
+    let analyst = w.app.signed_in("ana@firm.com", Role::Analyst).await;
+    let ana = app::auth::ssr::find_user_by_email(&w.app.state.db, "ana@firm.com").await.unwrap().unwrap().id;
+    let now = app::db::now_millis();
+    // One reservation left by a crashed process (expired), one held by a call in flight.
+    for (tokens, expires_at) in [(900_000i64, now - 1), (1_000, now + 60_000)] {
+        sqlx::query("INSERT INTO budget_reservations (user_id, deal_id, tokens, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
+            .bind(ana)
+            .bind(w.deal_id.parse::<i64>().unwrap())
+            .bind(tokens)
+            .bind(now - 600_000)
+            .bind(expires_at)
+            .execute(&w.app.state.db.pool)
+            .await
+            .unwrap();
+    }
+    let status = w.status(&analyst).await;
+    assert_eq!(status["deal"]["reserved"], 1_000);
+    assert_eq!(status["daily"]["reserved"], 1_000);
+    assert_eq!(w.send(&analyst, "hello").await.0, 200);
+    assert_eq!(w.app.count("budget_reservations").await, 2, "the call's own reservation was released");
+}
+
+/// 200 simultaneous sends against a deal budget that fits about 20 calls. The fake
+/// counts input tokens from the request text with its own rule, as Claude's tokenizer
+/// would, so the only possible overshoot is the estimator's error on the calls in flight.
+async fn concurrency_storm_stays_within_the_budget(engine: Engine) {
+    const LIMIT: i64 = 5_000;
+    const SENDS: usize = 200;
+    let w = World::start(engine, settings()).await;
+    w.set_deal_budget(&LIMIT.to_string()).await;
+    w.fake.script((0..SENDS).map(|_| Script::Delayed(Duration::from_millis(150), Box::new(Script::Counted { output: 100 }))));
+    // PostgreSQL: two app instances on one database, as behind a load balancer.
+    let second = match engine {
+        Engine::Postgres => Some(w.app.second_instance(settings(), w.fake.endpoint()).await),
+        Engine::Sqlite => None,
+    };
+    let mut clients = Vec::new();
+    for i in 0..10 {
+        clients.push(w.app.signed_in(&format!("storm{i}@firm.com"), Role::Analyst).await);
+    }
+    let mut sends = Vec::new();
+    for i in 0..SENDS {
+        let client = clients[i % clients.len()].clone();
+        // Sessions live in the database: the same cookie works on either instance.
+        let base = match (&second, i % 2) {
+            (Some(other), 1) => other.base.clone(),
+            _ => w.app.base.clone(),
+        };
+        let deal = w.deal_id.clone();
+        sends.push(tokio::spawn(async move {
+            let response = client
+                .post(format!("{base}/api/chat/send"))
+                .form(&[("deal_id", deal.as_str()), ("message", "What is the cap rate?")])
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let text = response.text().await.unwrap();
+            let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("HTTP {status}: {text}"));
+            (status, body["kind"].as_str().unwrap_or("").to_string())
+        }));
+    }
+    let mut ok = 0;
+    for send in sends {
+        match send.await.unwrap() {
+            (200, _) => ok += 1,
+            (403, kind) => assert_eq!(kind, "deal_budget_exhausted"),
+            other => panic!("unexpected answer {other:?}"),
+        }
+    }
+    let used = w.recorded_tokens().await;
+    // Upper bound of the in-flight estimation error: per admitted call, what it really
+    // used beyond its uncorrected reservation (raw input estimate + max_tokens).
+    let (error_bound,): (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(input_tokens + output_tokens - estimated_input_tokens - 100), 0) AS BIGINT) \
+         FROM usage_records WHERE outcome = 'ok'",
+    )
+    .fetch_one(&w.app.state.db.pool)
+    .await
+    .unwrap();
+    let overshoot = used - LIMIT;
+    eprintln!(
+        "storm on {engine:?}: {SENDS} sends, {ok} admitted, {used} tokens used of {LIMIT} \
+         (overshoot {overshoot}, in-flight estimation error bound {error_bound})"
+    );
+    assert!(ok >= 10, "the budget was not refused wholesale: {ok} admitted");
+    assert!(ok < SENDS / 4, "most sends were refused: {ok} admitted");
+    assert!(used <= LIMIT + error_bound.max(0), "used {used} > limit {LIMIT} + error bound {error_bound}");
+    assert_eq!(w.app.count("budget_reservations").await, 0, "every reservation was released");
+}
+
+on_both_engines!(
+    daily_limit_reached_makes_no_upstream_call,
+    admins_are_exempt_from_the_daily_limit,
+    deal_warns_at_80_percent_and_blocks_at_100_for_everyone,
+    a_send_inside_the_cooldown_is_refused,
+    only_admins_set_budgets_and_bad_values_change_nothing,
+    expired_reservations_no_longer_count,
+    concurrency_storm_stays_within_the_budget,
+);
