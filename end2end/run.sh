@@ -12,6 +12,9 @@ export LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_ENV=DEV
 export APP_DEMO__SEED=true
 export BASE_URL="http://127.0.0.1:$port"
 
+# A user with a tiny daily budget, for the daily-limit test.
+target/debug/server user add --email tiny@dealdesk.test --password tiny-demo-pass --daily-budget 100 >/dev/null
+
 target/debug/server >"$workdir/server.log" 2>&1 &
 server_pid=$!
 cleanup() {

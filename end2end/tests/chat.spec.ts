@@ -15,8 +15,10 @@ test('an analyst holds a two-message conversation with the offline model and fin
   await expect(messages.locator('.message.assistant .bubble').first()).toContainText('Route 9 Logistics Center');
   await expect(messages.locator('.message.assistant .bubble').first()).toContainText('cap rate');
 
-  // Enter sends too.
+  // Enter sends too, once the cooldown after the first reply is over.
   await box.fill('What are the main risks?');
+  await expect(page.getByTestId('send')).toHaveText(/Send \(\d\)/);
+  await expect(page.getByTestId('send')).toHaveText('Send');
   await box.press('Enter');
   await expect(messages.locator('.message.assistant .bubble')).toHaveCount(2);
   await expect(messages.locator('.message.assistant .bubble').nth(1)).toContainText('risks');

@@ -2,6 +2,8 @@ import { expect, Page } from '@playwright/test';
 
 export const ANALYST = { email: 'analyst@dealdesk.test', password: 'analyst-demo-pass' };
 export const ADMIN = { email: 'admin@dealdesk.test', password: 'admin-demo-pass' };
+/** Created by run.sh with a 100-token daily budget. */
+export const TINY = { email: 'tiny@dealdesk.test', password: 'tiny-demo-pass' };
 
 /** Clicks before hydration do nothing: wait for the marker the frontend sets. */
 export async function hydrated(page: Page) {

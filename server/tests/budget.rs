@@ -263,7 +263,27 @@ async fn concurrency_storm_stays_within_the_budget(engine: Engine) {
     assert_eq!(w.app.count("budget_reservations").await, 0, "every reservation was released");
 }
 
+async fn calibration_corrects_the_estimate_from_recorded_calls(engine: Engine) {
+    let w = World::start(engine, settings()).await;
+    let analyst = w.app.signed_in("ana@firm.com", Role::Analyst).await;
+    assert_eq!(w.status(&analyst).await["calibration"], 1.0, "no data yet: uncorrected");
+    w.fake.script((0..5).map(|_| Script::Counted { output: 50 }));
+    for i in 0..5 {
+        assert_eq!(w.send(&analyst, &format!("What is the cap rate, take {i}?")).await.0, 200);
+    }
+    let (estimated, actual): (i64, i64) = sqlx::query_as(
+        "SELECT CAST(SUM(estimated_input_tokens) AS BIGINT), CAST(SUM(input_tokens) AS BIGINT) FROM usage_records",
+    )
+    .fetch_one(&w.app.state.db.pool)
+    .await
+    .unwrap();
+    let factor = w.status(&analyst).await["calibration"].as_f64().unwrap();
+    assert!(estimated > 0 && actual != estimated);
+    assert!((factor - actual as f64 / estimated as f64).abs() < 1e-9, "factor {factor} = {actual}/{estimated}");
+}
+
 on_both_engines!(
+    calibration_corrects_the_estimate_from_recorded_calls,
     daily_limit_reached_makes_no_upstream_call,
     admins_are_exempt_from_the_daily_limit,
     deal_warns_at_80_percent_and_blocks_at_100_for_everyone,

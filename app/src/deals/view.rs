@@ -39,7 +39,7 @@ fn DealTable(deals: Vec<Deal>) -> impl IntoView {
     view! {
         <table class="table deals">
             <thead>
-                <tr><th>"Deal"</th><th>"Type"</th><th>"Address"</th><th class="num">"Asking price"</th><th>"Updated"</th></tr>
+                <tr><th>"Deal"</th><th>"Type"</th><th>"Address"</th><th class="num">"Asking price"</th><th>"Budget"</th><th>"Updated"</th></tr>
             </thead>
             <tbody>
                 {deals.into_iter().map(|d| view! {
@@ -48,11 +48,24 @@ fn DealTable(deals: Vec<Deal>) -> impl IntoView {
                         <td>{d.property_type}</td>
                         <td>{d.address}</td>
                         <td class="num">{format_price(d.asking_price)}</td>
+                        <td><BudgetBadge budget=d.budget/></td>
                         <td>{d.updated_on}</td>
                     </tr>
                 }).collect_view()}
             </tbody>
         </table>
+    }
+}
+
+/// A deal's budget standing in the list: nothing while it is fine.
+#[component]
+fn BudgetBadge(budget: crate::budget::DealBudget) -> impl IntoView {
+    use crate::budget::BudgetState;
+    let pct = if budget.limit == 0 { 100 } else { budget.used * 100 / budget.limit };
+    match budget.state {
+        BudgetState::Ok => view! { <span class="muted small">{format!("{pct}%")}</span> }.into_any(),
+        BudgetState::Warning => view! { <span class="badge warn" data-testid="budget-warning">{format!("Warning · {pct}% used")}</span> }.into_any(),
+        BudgetState::Blocked => view! { <span class="badge blocked" data-testid="budget-blocked">"Blocked · budget used up"</span> }.into_any(),
     }
 }
 

@@ -1,0 +1,59 @@
+import { expect, test } from '@playwright/test';
+import { ANALYST, TINY, hydrated, signIn } from './helpers';
+
+async function openDeal(page, name: string) {
+  await page.getByRole('link', { name }).click();
+  await hydrated(page);
+  await expect(page.getByTestId('meter-deal')).toBeVisible();
+}
+
+test('the send button is disabled while a reply is pending and for about 2 seconds after it', async ({ page }) => {
+  await signIn(page, ANALYST);
+  await openDeal(page, 'Maple Grove Apartments');
+  const send = page.getByTestId('send');
+  await page.getByLabel('Message').fill('How should we price an offer?');
+  await expect(send).toBeEnabled();
+  await send.click();
+  await expect(send).toBeDisabled();
+  await expect(page.getByTestId('pending')).toBeVisible();
+  await expect(page.locator('.message.assistant .bubble')).toHaveCount(1);
+  const replyAt = Date.now();
+  // The countdown shows while the cooldown runs, even with a new draft ready.
+  await page.getByLabel('Message').fill('And the risks?');
+  await expect(send).toBeDisabled();
+  await expect(send).toHaveText(/Send \(\d\)/);
+  await expect(send).toBeEnabled({ timeout: 5_000 });
+  const waited = Date.now() - replyAt;
+  expect(waited).toBeGreaterThan(1_200);
+  expect(waited).toBeLessThan(4_000);
+  await expect(send).toHaveText('Send');
+});
+
+test('the pre-flight estimate follows the draft', async ({ page }) => {
+  await signIn(page, ANALYST);
+  await openDeal(page, 'Harbor Point Office Tower');
+  const preflight = page.getByTestId('preflight');
+  const box = page.getByLabel('Message');
+  await expect(preflight).toHaveText('');
+  await box.pressSequentially('Cap rate?');
+  await expect(preflight).toContainText('input tokens');
+  const short = await preflight.textContent();
+  const tokens = (text: string | null) => Number((text ?? '').match(/≈ ([\d,]+) input tokens/)![1].replace(/,/g, ''));
+  await box.fill('Cap rate? ' + 'Please walk me through the NOI normalisation, the rent roll and the exit assumptions. '.repeat(8));
+  await expect.poll(async () => tokens(await preflight.textContent())).toBeGreaterThan(tokens(short) + 100);
+  await expect(preflight).toContainText('of your remaining daily budget');
+  await expect(preflight).toContainText("of the deal's");
+  await box.fill('');
+  await expect(preflight).toHaveText('');
+});
+
+test('a user with a tiny daily budget sees the daily-limit message', async ({ page }) => {
+  await signIn(page, TINY);
+  await openDeal(page, 'Route 9 Logistics Center');
+  await page.getByLabel('Message').fill('What is the cap rate?');
+  await page.getByTestId('send').click();
+  const alert = page.getByRole('alert');
+  await expect(alert).toContainText('You have reached your daily limit of 100 tokens');
+  await expect(alert).toContainText('resets at midnight');
+  await expect(alert).toHaveAttribute('data-kind', 'daily_limit_reached');
+});
