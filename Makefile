@@ -66,6 +66,8 @@ e2e: tools browser-tools
 	cargo leptos build
 	end2end/run.sh
 
+# A test run is a one-off build: the incremental cache would only cost disk (GBs).
+test: export CARGO_INCREMENTAL = 0
 test: tools browser-tools postgres
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory unit; \

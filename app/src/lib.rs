@@ -7,9 +7,11 @@ pub mod auth;
 pub mod budget;
 pub mod chat;
 pub mod claude;
+pub mod comps;
 pub mod deals;
 pub mod error;
 pub mod layout;
+pub mod reports;
 pub mod usage;
 pub mod users;
 

@@ -64,7 +64,9 @@ test('the deal page is interactive once hydrated', async ({ page }) => {
   await expect(page.getByRole('tab', { name: 'Chat' })).toHaveAttribute('aria-selected', 'true');
   await page.getByRole('tab', { name: 'Report' }).click();
   await expect(page.getByRole('tab', { name: 'Report' })).toHaveAttribute('aria-selected', 'true');
-  await expect(panel.getByRole('heading', { name: 'Report' })).toBeVisible();
+  await expect(panel.getByRole('button', { name: 'Generate memo' })).toBeVisible();
   await page.getByRole('tab', { name: 'Sales comps' }).click();
-  await expect(panel.getByRole('heading', { name: 'Sales comps' })).toBeVisible();
+  await expect(panel.getByRole('button', { name: 'Extract' })).toBeVisible();
+  await page.getByRole('tab', { name: 'Chat' }).click();
+  await expect(panel.getByLabel('Message')).toBeVisible();
 });

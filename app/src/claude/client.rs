@@ -197,7 +197,7 @@ impl ClaudeClient {
         match &self.endpoint {
             Endpoint::Offline { delay } => {
                 tokio::time::sleep(*delay).await;
-                Ok(super::offline::reply(request))
+                Ok(super::offline::reply(meta.operation, request))
             }
             Endpoint::Http { base_url, api_key } => {
                 let body = request_body(meta, request);

@@ -5,9 +5,9 @@
 use super::client::{ClaudeReply, ClaudeRequest};
 use super::estimate::{estimate_request_tokens, estimate_text_tokens};
 use super::pricing::TokenUsage;
-use super::{OFFLINE_MODEL, Role};
+use super::{OFFLINE_MODEL, Operation, Role};
 
-pub fn reply(request: &ClaudeRequest) -> ClaudeReply {
+pub fn reply(operation: Operation, request: &ClaudeRequest) -> ClaudeReply {
     let question = request
         .messages
         .iter()
@@ -17,14 +17,20 @@ pub fn reply(request: &ClaudeRequest) -> ClaudeReply {
         .unwrap_or_default();
     let turn = request.messages.iter().filter(|t| t.role == Role::User).count();
     let facts = DealFacts::from_system(&request.system);
-    let text = answer(question, turn, &facts);
-    let input_tokens = estimate_request_tokens(&request.system, request.messages.iter().map(|t| t.content.as_str()));
-    let output_tokens = estimate_text_tokens(&text).min(u64::from(request.max_tokens));
+    let (text, tool_input) = match (operation, &request.tool) {
+        (_, Some(_)) => (String::new(), Some(extract_sales(question))),
+        (Operation::Report, None) => (memo(&facts, &request.system), None),
+        _ => (answer(question, turn, &facts), None),
+    };
+    let tool_tokens = request.tool.as_ref().map_or(0, |t| estimate_text_tokens(&t.input_schema.to_string()));
+    let input_tokens = estimate_request_tokens(&request.system, request.messages.iter().map(|t| t.content.as_str())) + tool_tokens;
+    let written = tool_input.as_ref().map_or_else(|| text.clone(), |v| v.to_string());
+    let output_tokens = estimate_text_tokens(&written).min(u64::from(request.max_tokens));
     ClaudeReply {
         request_id: Some(format!("offline_{:016x}", fingerprint(request))),
         text,
-        tool_input: None,
-        stop_reason: Some("end_turn".into()),
+        stop_reason: Some(if tool_input.is_some() { "tool_use" } else { "end_turn" }.into()),
+        tool_input,
         model: OFFLINE_MODEL.into(),
         usage: TokenUsage { input_tokens, output_tokens, ..Default::default() },
         usage_record_id: None,
@@ -102,6 +108,106 @@ fn answer(question: &str, turn: usize, deal: &DealFacts) -> String {
     format!("{body}\n\n(Offline model — simulated reply {turn} in this conversation; no Claude call was made.)")
 }
 
+/// A deterministic memo in Markdown from the deal facts and the comps table.
+fn memo(deal: &DealFacts, system: &str) -> String {
+    let comps: Vec<&str> = system.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| Property")).collect();
+    let kind = if deal.property_type.is_empty() { "property".to_string() } else { deal.property_type.to_lowercase() };
+    let comps_text = if comps.is_empty() {
+        "No comparable sales are recorded yet; extract some on the Sales comps tab to ground the valuation.".to_string()
+    } else {
+        format!(
+            "{} comparable sales are on file:\n\n| Property | Address | Date | Price | SF | $/SF | Cap rate |\n|---|---|---|---|---|---|---|\n{}",
+            comps.len(),
+            comps.join("\n")
+        )
+    };
+    format!(
+        "## Summary\n\n{name} is a {kind} offered at {price}. This draft sets out the case, the numbers to verify and \
+         a recommendation.\n\n## Property\n\nA {kind} asset; confirm the rent roll, lease expiries and capital needs in diligence.\n\n\
+         ## Market and comps\n\n{comps_text}\n\n## Valuation view\n\nTriangulate {price} with a direct cap on in-place NOI, \
+         a five-year DCF and price per SF against the comps.\n\n## Risks\n\n- Tenant rollover and leasing costs\n- Exit cap \
+         expansion of 50 bp or more\n- Deferred capital expenditure\n\n## Recommendation\n\nProceed to a non-binding offer \
+         subject to diligence on the points above.\n\n*Offline model — simulated memo; no Claude call was made.*",
+        name = deal.name,
+        price = if deal.asking_price.is_empty() { "an undisclosed price".to_string() } else { deal.asking_price.clone() },
+    )
+}
+
+/// Comparable sales read from the text's numbers: each paragraph (or line) with a
+/// dollar amount is a sale.
+fn extract_sales(text: &str) -> serde_json::Value {
+    let paragraphs: Vec<&str> = text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()).collect();
+    let chunks: Vec<&str> = if paragraphs.len() > 1 { paragraphs } else { text.lines().map(str::trim).filter(|l| !l.is_empty()).collect() };
+    let sales: Vec<serde_json::Value> = chunks.into_iter().filter_map(sale_from_chunk).collect();
+    serde_json::json!({ "sales": sales })
+}
+
+fn sale_from_chunk(chunk: &str) -> Option<serde_json::Value> {
+    let words: Vec<&str> = chunk.split_whitespace().collect();
+    let number = |w: &str| -> Option<f64> {
+        let cleaned: String = w.trim_matches(|c: char| !c.is_ascii_digit() && c != '.').replace(',', "");
+        cleaned.parse().ok()
+    };
+    let mut price: Option<f64> = None;
+    let mut sf = None;
+    let mut cap = None;
+    for (i, raw) in words.iter().enumerate() {
+        let w = &raw.trim_end_matches([',', ';', ':', '.', ')']);
+        let lower = w.to_lowercase();
+        let next = words.get(i + 1).map(|n| n.to_lowercase()).unwrap_or_default();
+        if w.starts_with('$') && !lower.contains("/sf") && !next.starts_with("per") && !next.starts_with("psf") {
+            if let Some(mut v) = number(w) {
+                if lower.ends_with('m') || next.starts_with("million") {
+                    v *= 1e6;
+                }
+                if v >= 100_000.0 && price.is_none_or(|p| v > p) {
+                    price = Some(v);
+                }
+            }
+        } else if (next.starts_with("sf") || next.starts_with("square") || next.starts_with("sq")) && !w.starts_with('$') {
+            sf = sf.or(number(w));
+        } else if lower.ends_with('%') && words[i..words.len().min(i + 3)].iter().any(|n| n.to_lowercase().starts_with("cap")) {
+            cap = cap.or(number(w));
+        }
+    }
+    let price = price?;
+    let head = chunk.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ')' || c == '-' || c == '•' || c.is_whitespace());
+    let name = head.split([',', '—', ';']).next().unwrap_or("").trim().to_string();
+    let after = |label: &str| -> String {
+        let lower = chunk.to_lowercase();
+        lower.find(label).map_or(String::new(), |at| {
+            chunk[at + label.len()..].split([';', '.', '\n']).next().unwrap_or("").trim().to_string()
+        })
+    };
+    Some(serde_json::json!({
+        "property_name": name,
+        "sale_date": sale_date(chunk),
+        "sale_price": price.round(),
+        "building_size_sf": sf,
+        "cap_rate": cap,
+        "buyer": after("buyer:"),
+        "seller": after("seller:"),
+        "source_excerpt": chunk,
+    }))
+}
+
+/// `Month YYYY` or `YYYY-MM(-DD)` in the text, as `YYYY-MM`.
+fn sale_date(chunk: &str) -> Option<String> {
+    const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
+    let words: Vec<String> = chunk.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-').to_lowercase()).collect();
+    for (i, w) in words.iter().enumerate() {
+        if w.len() >= 7 && w.as_bytes()[4] == b'-' && w[..4].chars().all(|c| c.is_ascii_digit()) {
+            return Some(w[..7].to_string());
+        }
+        if let Some(month) = MONTHS.iter().position(|m| w.len() >= 3 && w.starts_with(m)) {
+            if let Some(year) = words.get(i + 1).filter(|y| y.len() == 4 && y.chars().all(|c| c.is_ascii_digit())) {
+                return Some(format!("{year}-{:02}", month + 1));
+            }
+        }
+    }
+    None
+}
+
 fn bps_per_100k(asking_price: &str) -> String {
     let digits: String = asking_price.chars().filter(char::is_ascii_digit).collect();
     match digits.parse::<f64>() {
@@ -144,20 +250,40 @@ mod tests {
 
     #[test]
     fn replies_are_deterministic_and_deal_aware() {
-        let a = reply(&request("What is the cap rate?"));
-        let b = reply(&request("What is the cap rate?"));
+        let a = reply(Operation::Chat, &request("What is the cap rate?"));
+        let b = reply(Operation::Chat, &request("What is the cap rate?"));
         assert_eq!(a, b);
         assert!(a.text.contains("Harbor Point"));
         assert!(a.text.contains("cap rate"));
         assert!(a.text.contains("Offline model"));
         assert_eq!(a.model, OFFLINE_MODEL);
-        assert_ne!(a.text, reply(&request("What are the risks?")).text);
+        assert_ne!(a.text, reply(Operation::Chat, &request("What are the risks?")).text);
+    }
+
+    #[test]
+    fn extracts_one_sale_per_paragraph_from_broker_text() {
+        let text = "1. Bayview Commons, 40 Bay St, Tampa — sold March 2025 for $24,500,000; 98,000 SF; 6.1% cap rate. Buyer: Crane Capital; Seller: Bay LLC.\n\
+                    2. Palm Court, 12 Palm Ave — sold 2024-11-15 for $18.2M, 70,000 square feet, 6.4% cap. Buyer: Harbor REIT\n\
+                    3. Gulf Tower sold in January 2025 for $31,000,000 ($310/SF), 100,000 SF.";
+        let sales = extract_sales(text);
+        let sales = sales["sales"].as_array().unwrap();
+        assert_eq!(sales.len(), 3);
+        assert_eq!(sales[0]["property_name"], "Bayview Commons");
+        assert_eq!(sales[0]["sale_price"], 24_500_000.0);
+        assert_eq!(sales[0]["building_size_sf"], 98_000.0);
+        assert_eq!(sales[0]["cap_rate"], 6.1);
+        assert_eq!(sales[0]["sale_date"], "2025-03");
+        assert_eq!(sales[0]["buyer"], "Crane Capital");
+        assert_eq!(sales[1]["sale_price"], 18_200_000.0);
+        assert_eq!(sales[1]["sale_date"], "2024-11");
+        assert_eq!(sales[2]["sale_price"], 31_000_000.0);
+        assert_eq!(sales[2]["building_size_sf"], 100_000.0);
     }
 
     #[test]
     fn usage_is_computed_from_the_texts() {
         let r = request("What are the risks?");
-        let answer = reply(&r);
+        let answer = reply(Operation::Chat, &r);
         assert_eq!(answer.usage.input_tokens, estimate_request_tokens(&r.system, ["What are the risks?"]));
         assert_eq!(answer.usage.output_tokens, estimate_text_tokens(&answer.text));
         assert!(answer.usage.output_tokens > 20);

@@ -7,6 +7,8 @@ use leptos_router::hooks::{use_navigate, use_params_map};
 use super::api::{CreateDeal, UpdateDeal, get_deal, list_deals};
 use super::{Deal, PROPERTY_TYPES, format_price};
 use crate::chat::view::ChatTab;
+use crate::comps::view::CompsTab;
+use crate::reports::view::ReportTab;
 use crate::error::AppError;
 use crate::layout::{ErrorNotice, Shell};
 
@@ -254,18 +256,8 @@ fn DealView(deal: Deal) -> impl IntoView {
         <section class="tab-panel" role="tabpanel" data-testid="tab-panel">
             {move || match tab.get() {
                 Tab::Chat => view! { <ChatTab deal_id/> }.into_any(),
-                Tab::Report => view! {
-                    <h2>"Report"</h2>
-                    <p>"Draft an investment memo from the deal's facts and its sales comps; every \
-                        version is kept with its author, model and cost."</p>
-                    <p class="muted">"Memo generation is being connected to the tracked Claude client."</p>
-                }.into_any(),
-                Tab::Comps => view! {
-                    <h2>"Sales comps"</h2>
-                    <p>"Paste broker or offering-memorandum text and Claude extracts the comparable \
-                        sales into a table you can edit."</p>
-                    <p class="muted">"Extraction is being connected to the tracked Claude client."</p>
-                }.into_any(),
+                Tab::Report => view! { <ReportTab deal_id/> }.into_any(),
+                Tab::Comps => view! { <CompsTab deal_id/> }.into_any(),
             }}
         </section>
     }

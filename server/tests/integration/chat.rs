@@ -1,7 +1,6 @@
 //! The tracked Claude client and multi-turn chat, against the fake Claude server, on
 //! SQLite and PostgreSQL.
 
-mod support;
 
 use std::time::Duration;
 
@@ -9,8 +8,8 @@ use app::auth::Role;
 use app::claude::client::user_hash;
 use app::settings::Settings;
 use serde_json::{Value, json};
-use support::fake_claude::{FakeClaude, Script};
-use support::{Engine, TestApp, kind, test_settings};
+use crate::support::fake_claude::{FakeClaude, Script};
+use crate::support::{Engine, TestApp, kind, test_settings};
 
 /// Fast retries for tests: 10 ms backoff, 1 s timeout, retry-after capped at 1 s.
 fn fast_settings() -> Settings {

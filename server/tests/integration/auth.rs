@@ -1,9 +1,9 @@
 //! Sign-in, sessions and the page guard, on SQLite and PostgreSQL.
 
-mod support;
 
 use app::auth::Role;
-use support::{Engine, TestApp, kind};
+use crate::support;
+use crate::support::{Engine, TestApp, kind};
 
 async fn login_succeeds_with_a_safe_cookie(engine: Engine) {
     let app = TestApp::spawn(engine).await;

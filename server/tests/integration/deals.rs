@@ -1,9 +1,8 @@
 //! Deals through their server functions, on SQLite and PostgreSQL.
 
-mod support;
 
 use app::auth::Role;
-use support::{Engine, TestApp, kind};
+use crate::support::{Engine, TestApp, kind};
 
 const GOOD_DEAL: [(&str, &str); 5] = [
     ("name", "Harbor Point"),

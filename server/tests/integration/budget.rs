@@ -1,15 +1,14 @@
 //! Budgets and the chat cooldown, on SQLite and PostgreSQL, against the fake Claude
 //! server — including a concurrency storm through two app instances.
 
-mod support;
 
 use std::time::Duration;
 
 use app::auth::Role;
 use app::settings::Settings;
 use serde_json::{Value, json};
-use support::fake_claude::{FakeClaude, Script};
-use support::{Engine, TestApp, kind, test_settings};
+use crate::support::fake_claude::{FakeClaude, Script};
+use crate::support::{Engine, TestApp, kind, test_settings};
 
 fn settings() -> Settings {
     let mut s = test_settings();

@@ -29,13 +29,13 @@ macro_rules! on_both_engines {
         mod sqlite {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::support::Engine::Sqlite).await }
+                async fn $name() { super::$name($crate::support::Engine::Sqlite).await }
             )*
         }
         mod postgres {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() { super::$name(super::support::Engine::Postgres).await }
+                async fn $name() { super::$name($crate::support::Engine::Postgres).await }
             )*
         }
     };

@@ -1,0 +1,88 @@
+//! Comparable sales in the database.
+
+use super::{Comp, CompFields};
+use crate::db::{Db, now_millis};
+use crate::error::AppError;
+
+type CompTuple = (i64, String, String, Option<String>, Option<i64>, Option<i64>, Option<f64>, Option<f64>, String, String, String, String);
+
+const SELECT_COMP: &str = "SELECT id, property_name, address, sale_date, sale_price, building_sf, price_per_sf, \
+     cap_rate, buyer, seller, notes, source_excerpt FROM comps";
+
+fn comp_from_row(row: CompTuple) -> Comp {
+    let (id, property_name, address, sale_date, sale_price, building_sf, price_per_sf, cap_rate, buyer, seller, notes, source_excerpt) = row;
+    Comp {
+        id,
+        fields: CompFields { property_name, address, sale_date, sale_price, building_sf, price_per_sf, cap_rate, buyer, seller, notes, source_excerpt },
+    }
+}
+
+/// The deal's comps, most recent sale first.
+pub async fn list(db: &Db, deal_id: i64) -> Result<Vec<Comp>, AppError> {
+    let rows: Vec<CompTuple> = sqlx::query_as(&format!(
+        "{SELECT_COMP} WHERE deal_id = $1 ORDER BY CASE WHEN sale_date IS NULL THEN 1 ELSE 0 END, sale_date DESC, id"
+    ))
+    .bind(deal_id)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.into_iter().map(comp_from_row).collect())
+}
+
+/// Stores all the sales of one extraction, or none of them.
+pub async fn insert_all(db: &Db, deal_id: i64, user_id: i64, comps: &[CompFields]) -> Result<(), AppError> {
+    let now = now_millis();
+    let mut tx = db.pool.begin().await?;
+    for c in comps {
+        sqlx::query(
+            "INSERT INTO comps (deal_id, property_name, address, sale_date, sale_price, building_sf, price_per_sf, \
+             cap_rate, buyer, seller, notes, source_excerpt, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+        )
+        .bind(deal_id)
+        .bind(&c.property_name)
+        .bind(&c.address)
+        .bind(c.sale_date.as_deref())
+        .bind(c.sale_price)
+        .bind(c.building_sf)
+        .bind(c.price_per_sf)
+        .bind(c.cap_rate)
+        .bind(&c.buyer)
+        .bind(&c.seller)
+        .bind(&c.notes)
+        .bind(&c.source_excerpt)
+        .bind(user_id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Replaces a comp's fields (the source excerpt stays); false when it does not exist.
+pub async fn update(db: &Db, id: i64, c: &CompFields) -> Result<bool, AppError> {
+    let result = sqlx::query(
+        "UPDATE comps SET property_name = $1, address = $2, sale_date = $3, sale_price = $4, building_sf = $5, \
+         price_per_sf = $6, cap_rate = $7, buyer = $8, seller = $9, notes = $10, updated_at = $11 WHERE id = $12",
+    )
+    .bind(&c.property_name)
+    .bind(&c.address)
+    .bind(c.sale_date.as_deref())
+    .bind(c.sale_price)
+    .bind(c.building_sf)
+    .bind(c.price_per_sf)
+    .bind(c.cap_rate)
+    .bind(&c.buyer)
+    .bind(&c.seller)
+    .bind(&c.notes)
+    .bind(now_millis())
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
+    Ok(result.rows_affected() == 1)
+}
+
+pub async fn delete(db: &Db, id: i64) -> Result<bool, AppError> {
+    let result = sqlx::query("DELETE FROM comps WHERE id = $1").bind(id).execute(&db.pool).await?;
+    Ok(result.rows_affected() == 1)
+}

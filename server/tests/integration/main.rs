@@ -1,0 +1,12 @@
+//! DealDesk's integration tests, one binary: the real app on port 0 against a fresh
+//! SQLite file or PostgreSQL database per test, and a fake Claude server.
+
+#[macro_use]
+mod support;
+
+mod auth;
+mod budget;
+mod chat;
+mod cli;
+mod deals;
+mod reports_comps;

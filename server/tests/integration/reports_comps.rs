@@ -1,0 +1,241 @@
+//! Memo generation and sales-comp extraction through the same tracked, budgeted client,
+//! on SQLite and PostgreSQL.
+
+
+use app::auth::Role;
+use app::settings::Settings;
+use serde_json::{Value, json};
+use crate::support::fake_claude::{FakeClaude, Script};
+use crate::support::{Engine, TestApp, kind, test_settings};
+
+const BROKER_TEXT: &str = "Recent sales in the submarket:\n\n\
+    1. Bayview Commons, 40 Bay St, Tampa, FL — sold March 2025 for $24,500,000; 98,000 SF; 6.1% cap rate. Buyer: Crane Capital; Seller: Bay LLC.\n\n\
+    2. Palm Court, 12 Palm Ave, Tampa, FL — sold 2024-11-15 for $18.2M, 70,000 square feet, 6.4% cap. Buyer: Harbor REIT.\n\n\
+    3. Gulf Tower, 9 Gulf Blvd, Clearwater, FL — sold in January 2025 for $31,000,000, 100,000 SF.";
+
+fn settings() -> Settings {
+    let mut s = test_settings();
+    s.chat.cooldown_seconds = 0;
+    s
+}
+
+struct World {
+    app: TestApp,
+    fake: FakeClaude,
+    client: reqwest::Client,
+    deal_id: String,
+}
+
+impl World {
+    async fn start(engine: Engine) -> World {
+        let fake = FakeClaude::start().await;
+        let app = TestApp::spawn_with(engine, settings(), fake.endpoint()).await;
+        let client = app.signed_in("ana@firm.com", Role::Analyst).await;
+        let (_, id) = app
+            .post(&client, "/api/deals/create", &[("name", "Harbor Point"), ("address", "Tampa, FL"), ("property_type", "Office"), ("asking_price", "25M"), ("notes", "")])
+            .await;
+        World { app, fake, client, deal_id: id.as_i64().unwrap().to_string() }
+    }
+
+    async fn extract(&self, text: &str) -> (u16, Value) {
+        self.app.post(&self.client, "/api/comps/extract", &[("deal_id", &self.deal_id), ("text", text)]).await
+    }
+
+    async fn generate(&self) -> (u16, Value) {
+        self.app.post(&self.client, "/api/reports/generate", &[("deal_id", &self.deal_id)]).await
+    }
+
+    async fn operations(&self) -> Vec<(String, String)> {
+        sqlx::query_as("SELECT operation, outcome FROM usage_records ORDER BY id").fetch_all(&self.app.state.db.pool).await.unwrap()
+    }
+}
+
+fn tool(sales: Value) -> Script {
+    Script::Tool { input: json!({"sales": sales}), usage: json!({"input_tokens": 900, "output_tokens": 300}) }
+}
+
+async fn extraction_sends_the_forced_tool_and_stores_validated_comps(engine: Engine) {
+    let w = World::start(engine).await;
+    w.fake.script([tool(json!([
+        {"property_name": "Bayview Commons", "address": "40 Bay St, Tampa, FL", "sale_date": "2025-03", "sale_price": 24500000,
+         "building_size_sf": 98000, "cap_rate": 6.1, "buyer": "Crane Capital", "source_excerpt": "1. Bayview Commons ..."},
+        {"property_name": "Palm Court", "sale_price": "$18,200,000", "building_size_sf": "70,000", "price_per_sf": 260,
+         "cap_rate": "6.4%", "source_excerpt": "2. Palm Court ..."}
+    ]))]);
+    let (status, body) = w.extract(BROKER_TEXT).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["added"], 2);
+
+    let request = &w.fake.requests()[0];
+    assert!(request.rejected.is_none(), "{:?}", request.rejected);
+    let tools = request.body["tools"].as_array().unwrap();
+    assert_eq!(tools.len(), 1);
+    assert_eq!(tools[0]["name"], app::comps::TOOL_NAME);
+    assert_eq!(tools[0]["input_schema"], app::comps::tool_schema());
+    assert_eq!(request.body["tool_choice"], json!({"type": "tool", "name": app::comps::TOOL_NAME}));
+    assert_eq!(request.body["messages"][0]["content"], BROKER_TEXT);
+
+    let (_, comps) = w.app.post(&w.client, "/api/comps/list", &[("deal_id", &w.deal_id)]).await;
+    let comps = comps.as_array().unwrap();
+    assert_eq!(comps.len(), 2);
+    let bayview = comps.iter().find(|c| c["property_name"] == "Bayview Commons").unwrap();
+    assert_eq!(bayview["sale_date"], "2025-03-01");
+    assert_eq!(bayview["price_per_sf"], 250.0, "computed where missing: 24.5M / 98,000 SF");
+    assert_eq!(bayview["source_excerpt"], "1. Bayview Commons ...");
+    let palm = comps.iter().find(|c| c["property_name"] == "Palm Court").unwrap();
+    assert_eq!(palm["sale_price"], 18_200_000);
+    assert_eq!(palm["price_per_sf"], 260.0, "given values are kept");
+    assert_eq!(w.operations().await, [("extraction".to_string(), "ok".to_string())]);
+}
+
+async fn unusable_tool_output_stores_nothing_but_is_recorded(engine: Engine) {
+    let w = World::start(engine).await;
+    w.fake.script([
+        tool(json!([{"property_name": "Fine", "sale_price": 1000000, "source_excerpt": "x"},
+                    {"property_name": "Odd", "cap_rate": 45, "source_excerpt": "y"}])),
+        Script::ok("I found three sales: ...", 500, 50),
+        Script::Tool { input: json!({"comps": "not a list"}), usage: json!({"input_tokens": 10, "output_tokens": 5}) },
+    ]);
+    for expected in ["sale 2: cap rate 45", "did not return the sales as data", "no list of sales"] {
+        let (status, body) = w.extract(BROKER_TEXT).await;
+        assert_eq!((status, kind(&body)), (502, "upstream_error"));
+        let message = body["message"].as_str().unwrap();
+        assert!(message.contains(expected) && message.contains("Nothing was stored"), "{message}");
+    }
+    assert_eq!(w.app.count("comps").await, 0, "no partial garbage");
+    assert_eq!(w.operations().await.len(), 3, "each unusable answer was still recorded");
+    assert!(w.operations().await.iter().all(|(op, outcome)| op == "extraction" && outcome == "ok"));
+}
+
+async fn bad_extraction_input_is_refused_before_any_call(engine: Engine) {
+    let w = World::start(engine).await;
+    let huge = "x".repeat(app::comps::MAX_SOURCE_CHARS + 1);
+    let (status, body) = w.extract(&huge).await;
+    assert_eq!((status, kind(&body)), (400, "too_long"));
+    let (status, body) = w.extract("  ").await;
+    assert_eq!((status, kind(&body)), (400, "invalid"));
+    let (status, body) = w.app.post(&w.client, "/api/comps/extract", &[("deal_id", "999"), ("text", "sale")]).await;
+    assert_eq!((status, kind(&body)), (404, "not_found"));
+    let (status, body) = w.app.post(&w.app.client(), "/api/comps/extract", &[("deal_id", &w.deal_id), ("text", "sale")]).await;
+    assert_eq!((status, kind(&body)), (401, "unauthorized"));
+    assert!(w.fake.requests().is_empty());
+    assert_eq!(w.app.count("usage_records").await, 0);
+}
+
+async fn comps_can_be_edited_and_deleted(engine: Engine) {
+    let w = World::start(engine).await;
+    w.fake.script([tool(json!([{"property_name": "Bayview", "sale_price": 24500000, "building_size_sf": 98000, "source_excerpt": "x"}]))]);
+    let (_, body) = w.extract(BROKER_TEXT).await;
+    let id = body["comps"][0]["id"].as_i64().unwrap().to_string();
+    let edit = |cap: &str, price: &str| {
+        let fields = [("id", id.as_str()), ("property_name", "Bayview Commons"), ("address", "40 Bay St"), ("sale_date", "2025-03-14"),
+            ("sale_price", price), ("building_sf", "98,000"), ("price_per_sf", ""), ("cap_rate", cap),
+            ("buyer", "Crane"), ("seller", ""), ("notes", "")];
+        fields.map(|(k, v)| (k, v.to_string()))
+    };
+    let post = |form: [(&'static str, String); 11]| {
+        let app = &w.app;
+        let client = &w.client;
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post(client, "/api/comps/update", &form).await
+        }
+    };
+    let (status, body) = post(edit("45", "24.5M")).await;
+    assert_eq!((status, kind(&body)), (400, "invalid"));
+    let (_, list) = w.app.post(&w.client, "/api/comps/list", &[("deal_id", &w.deal_id)]).await;
+    assert_eq!(list[0]["property_name"], "Bayview", "a refused edit changes nothing");
+    let (status, _) = post(edit("6.25", "$25,480,000")).await;
+    assert_eq!(status, 200);
+    let (_, list) = w.app.post(&w.client, "/api/comps/list", &[("deal_id", &w.deal_id)]).await;
+    assert_eq!(list[0]["property_name"], "Bayview Commons");
+    assert_eq!(list[0]["cap_rate"], 6.25);
+    assert_eq!(list[0]["price_per_sf"], 260.0);
+    assert_eq!(list[0]["source_excerpt"], "x", "the source stays");
+
+    let (status, _) = w.app.post(&w.client, "/api/comps/delete", &[("id", &id)]).await;
+    assert_eq!(status, 200);
+    let (status, body) = w.app.post(&w.client, "/api/comps/delete", &[("id", &id)]).await;
+    assert_eq!((status, kind(&body)), (404, "not_found"));
+    assert_eq!(w.app.count("comps").await, 0);
+}
+
+async fn report_generation_records_operation_report_and_renders_safely(engine: Engine) {
+    let w = World::start(engine).await;
+    w.fake.script([
+        tool(json!([{"property_name": "Bayview Commons", "sale_price": 24500000, "building_size_sf": 98000, "source_excerpt": "x"}])),
+        Script::ok("## Summary\n\nBuy **Harbor Point**.\n\n<script>alert(1)</script>\n\n[x](javascript:alert(2))", 2000, 800),
+    ]);
+    w.extract(BROKER_TEXT).await;
+    let (status, memo) = w.generate().await;
+    assert_eq!(status, 200, "{memo}");
+    let html = memo["html"].as_str().unwrap();
+    assert!(html.contains("<h2>Summary</h2>") && html.contains("<strong>Harbor Point</strong>"), "{html}");
+    assert!(!html.contains("<script>") && !html.contains("javascript:"), "{html}");
+    assert_eq!(memo["version"], 1);
+    assert_eq!(memo["author"], "ana@firm.com");
+    assert_eq!(memo["model"], "claude-sonnet-4-6");
+    assert_eq!((memo["input_tokens"].as_i64(), memo["output_tokens"].as_i64()), (Some(2000), Some(800)));
+    assert_eq!(memo["cost_microusd"], 2000 * 3 + 800 * 15);
+
+    let request = &w.fake.requests()[1].body;
+    let system = request["system"].as_str().unwrap();
+    assert!(system.contains("Deal: Harbor Point") && system.contains("Bayview Commons"), "the memo is drafted from the deal and its comps");
+    assert_eq!(request["max_tokens"], 8192);
+    assert!(request.get("tools").is_none());
+    assert_eq!(w.operations().await.last().unwrap().0, "report");
+
+    w.generate().await;
+    let (_, versions) = w.app.post(&w.client, "/api/reports/list", &[("deal_id", &w.deal_id)]).await;
+    let versions: Vec<i64> = versions.as_array().unwrap().iter().map(|v| v["version"].as_i64().unwrap()).collect();
+    assert_eq!(versions, [2, 1], "versions are kept, newest first");
+}
+
+async fn both_are_refused_without_a_call_when_the_deal_budget_is_used_up(engine: Engine) {
+    let w = World::start(engine).await;
+    let admin = w.app.signed_in("root@firm.com", Role::Admin).await;
+    w.app.post(&admin, "/api/admin/deals/budget", &[("deal_id", &w.deal_id), ("tokens", "10000")]).await;
+    w.fake.script([Script::ok("Spent.", 9_000, 1_000)]);
+    let (status, _) = w.app.post(&w.client, "/api/chat/send", &[("deal_id", &w.deal_id), ("message", "Spend it")]).await;
+    assert_eq!(status, 200);
+    let calls = w.fake.requests().len();
+    let (status, body) = w.extract(BROKER_TEXT).await;
+    assert_eq!((status, kind(&body)), (403, "deal_budget_exhausted"));
+    let (status, body) = w.generate().await;
+    assert_eq!((status, kind(&body)), (403, "deal_budget_exhausted"));
+    let (status, body) = w.app.post(&admin, "/api/reports/generate", &[("deal_id", &w.deal_id)]).await;
+    assert_eq!((status, kind(&body)), (403, "deal_budget_exhausted"));
+    assert_eq!(w.fake.requests().len(), calls, "no upstream call");
+    assert_eq!(w.app.count("reports").await, 0);
+}
+
+async fn the_offline_model_extracts_comps_and_drafts_a_memo(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let client = app.signed_in("ana@firm.com", Role::Analyst).await;
+    let (_, deal) = app
+        .post(&client, "/api/deals/create", &[("name", "Harbor Point"), ("address", ""), ("property_type", "Office"), ("asking_price", "25M"), ("notes", "")])
+        .await;
+    let deal = deal.as_i64().unwrap().to_string();
+    let (status, body) = app.post(&client, "/api/comps/extract", &[("deal_id", &deal), ("text", BROKER_TEXT)]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["added"], 3);
+    let (status, memo) = app.post(&client, "/api/reports/generate", &[("deal_id", &deal)]).await;
+    assert_eq!(status, 200, "{memo}");
+    let html = memo["html"].as_str().unwrap();
+    for section in app::reports::SECTIONS {
+        assert!(html.contains(&format!("<h2>{section}</h2>")), "{section} in {html}");
+    }
+    assert!(html.contains("Bayview Commons"), "the memo uses the comps");
+    let ops: Vec<(String,)> = sqlx::query_as("SELECT operation FROM usage_records ORDER BY id").fetch_all(&app.state.db.pool).await.unwrap();
+    assert_eq!(ops, [("extraction".to_string(),), ("report".to_string(),)]);
+}
+
+on_both_engines!(
+    extraction_sends_the_forced_tool_and_stores_validated_comps,
+    unusable_tool_output_stores_nothing_but_is_recorded,
+    bad_extraction_input_is_refused_before_any_call,
+    comps_can_be_edited_and_deleted,
+    report_generation_records_operation_report_and_renders_safely,
+    both_are_refused_without_a_call_when_the_deal_budget_is_used_up,
+    the_offline_model_extracts_comps_and_drafts_a_memo,
+);
