@@ -412,6 +412,13 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_leptos_toml_is_valid_and_states_the_defaults() {
+        let shipped = Settings::from_sources(Some(include_str!("../../Leptos.toml")), env(&[])).unwrap();
+        let defaults = Settings::from_sources(None, env(&[])).unwrap();
+        assert_eq!(format!("{shipped:?}"), format!("{defaults:?}"));
+    }
+
+    #[test]
     fn file_then_env_override() {
         let toml = "[budget]\nuser_daily_tokens = 1000\n[time]\nzone = \"Europe/Berlin\"\n";
         let s = Settings::from_sources(
