@@ -47,6 +47,18 @@ impl AppState {
     }
 }
 
+/// Runs an operation that calls Claude on a task of its own, so that the call, and the
+/// saving of its result and usage, finish even if the browser goes away mid-request.
+pub async fn run_to_completion<T: Send + 'static>(
+    operation: impl std::future::Future<Output = Result<T, AppError>> + Send + 'static,
+) -> Result<T, AppError> {
+    match tokio::spawn(operation).await {
+        // Raised again here, in the request's context, so its HTTP status applies.
+        Ok(result) => result.map_err(AppError::reissue),
+        Err(err) => Err(AppError::internal("operation task failed", err)),
+    }
+}
+
 pub fn app_state() -> Result<AppState, AppError> {
     use_context::<AppState>().ok_or_else(|| AppError::internal("app state", "AppState missing from context"))
 }

@@ -46,35 +46,25 @@ pub fn parse_budget(raw: &str) -> Result<Option<i64>, AppError> {
 /// Sets (or with an empty `daily_tokens`, clears) a user's daily budget override.
 #[server(prefix = "/api", endpoint = "admin/users/budget")]
 pub async fn set_user_budget(user_id: i64, daily_tokens: String) -> Result<(), AppError> {
-    let admin = crate::auth::ssr::require_admin().await?;
-    let budget = parse_budget(&daily_tokens)?;
-    let state = crate::state::app_state()?;
-    let result = sqlx::query("UPDATE users SET daily_token_budget = $1 WHERE id = $2")
-        .bind(budget)
-        .bind(user_id)
-        .execute(&state.db.pool)
-        .await?;
-    if result.rows_affected() == 0 {
-        return Err(AppError::not_found("user"));
-    }
-    tracing::info!(admin = admin.user_id, user_id, ?budget, "user daily budget set");
-    Ok(())
+    set_override("UPDATE users SET daily_token_budget = $1 WHERE id = $2", user_id, &daily_tokens, "user").await
 }
 
 /// Sets (or with an empty `tokens`, clears) a deal's budget override.
 #[server(prefix = "/api", endpoint = "admin/deals/budget")]
 pub async fn set_deal_budget(deal_id: i64, tokens: String) -> Result<(), AppError> {
+    set_override("UPDATE deals SET token_budget = $1 WHERE id = $2", deal_id, &tokens, "deal").await
+}
+
+/// An admin's budget override: `sql` sets it on the row with id `$2`.
+#[cfg(feature = "ssr")]
+async fn set_override(sql: &str, id: i64, raw: &str, what: &str) -> Result<(), AppError> {
     let admin = crate::auth::ssr::require_admin().await?;
-    let budget = parse_budget(&tokens)?;
+    let budget = parse_budget(raw)?;
     let state = crate::state::app_state()?;
-    let result = sqlx::query("UPDATE deals SET token_budget = $1 WHERE id = $2")
-        .bind(budget)
-        .bind(deal_id)
-        .execute(&state.db.pool)
-        .await?;
+    let result = sqlx::query(sql).bind(budget).bind(id).execute(&state.db.pool).await?;
     if result.rows_affected() == 0 {
-        return Err(AppError::not_found("deal"));
+        return Err(AppError::not_found(what));
     }
-    tracing::info!(admin = admin.user_id, deal_id, ?budget, "deal budget set");
+    tracing::info!(admin = admin.user_id, what, id, ?budget, "budget override set");
     Ok(())
 }

@@ -10,12 +10,7 @@ use crate::error::AppError;
 pub async fn send_chat_message(deal_id: i64, thread_id: Option<i64>, message: String) -> Result<SendResult, AppError> {
     let ctx = crate::auth::ssr::require_user().await?;
     let state = crate::state::app_state()?;
-    // Its own task: if the browser goes away, the call still completes and is saved.
-    let task = tokio::spawn(super::service::send(state, ctx, deal_id, thread_id, message));
-    match task.await {
-        Ok(result) => result.map_err(AppError::reissue),
-        Err(err) => Err(AppError::internal("chat send task failed", err)),
-    }
+    crate::state::run_to_completion(super::service::send(state, ctx, deal_id, thread_id, message)).await
 }
 
 /// The caller's threads on a deal; every thread for admins.

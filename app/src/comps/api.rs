@@ -10,12 +10,7 @@ use crate::error::AppError;
 pub async fn extract_comps(deal_id: i64, text: String) -> Result<ExtractResult, AppError> {
     let ctx = crate::auth::ssr::require_user().await?;
     let state = crate::state::app_state()?;
-    // Own task: a dropped request still finishes the call and stores its result.
-    let task = tokio::spawn(async move { extract(state, ctx, deal_id, text).await });
-    match task.await {
-        Ok(result) => result.map_err(AppError::reissue),
-        Err(err) => Err(AppError::internal("extraction task failed", err)),
-    }
+    crate::state::run_to_completion(extract(state, ctx, deal_id, text)).await
 }
 
 #[cfg(feature = "ssr")]

@@ -28,17 +28,11 @@ pub async fn list(db: &Db, deal_id: i64) -> Result<Vec<Comp>, AppError> {
     Ok(rows.into_iter().map(comp_from_row).collect())
 }
 
-/// Stores all the sales of one extraction, or none of them.
-pub async fn insert_all(db: &Db, deal_id: i64, user_id: i64, comps: &[CompFields]) -> Result<(), AppError> {
-    let now = now_millis();
-    let mut tx = db.pool.begin().await?;
-    for c in comps {
-        sqlx::query(
-            "INSERT INTO comps (deal_id, property_name, address, sale_date, sale_price, building_sf, price_per_sf, \
-             cap_rate, buyer, seller, notes, source_excerpt, created_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
-        )
-        .bind(deal_id)
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds a sale's editable fields, in column order property_name .. notes.
+fn bind_fields<'q>(query: AnyQuery<'q>, c: &'q CompFields) -> AnyQuery<'q> {
+    query
         .bind(&c.property_name)
         .bind(&c.address)
         .bind(c.sale_date.as_deref())
@@ -49,7 +43,21 @@ pub async fn insert_all(db: &Db, deal_id: i64, user_id: i64, comps: &[CompFields
         .bind(&c.buyer)
         .bind(&c.seller)
         .bind(&c.notes)
-        .bind(&c.source_excerpt)
+}
+
+/// Stores all the sales of one extraction, or none of them.
+pub async fn insert_all(db: &Db, deal_id: i64, user_id: i64, comps: &[CompFields]) -> Result<(), AppError> {
+    let now = now_millis();
+    let mut tx = db.pool.begin().await?;
+    for c in comps {
+        let insert = sqlx::query(
+            "INSERT INTO comps (property_name, address, sale_date, sale_price, building_sf, price_per_sf, \
+             cap_rate, buyer, seller, notes, deal_id, source_excerpt, created_by, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+        );
+        bind_fields(insert, c)
+            .bind(deal_id)
+            .bind(&c.source_excerpt)
         .bind(user_id)
         .bind(now)
         .execute(&mut *tx)
@@ -61,20 +69,11 @@ pub async fn insert_all(db: &Db, deal_id: i64, user_id: i64, comps: &[CompFields
 
 /// Replaces a comp's fields (the source excerpt stays); false when it does not exist.
 pub async fn update(db: &Db, id: i64, c: &CompFields) -> Result<bool, AppError> {
-    let result = sqlx::query(
+    let update = sqlx::query(
         "UPDATE comps SET property_name = $1, address = $2, sale_date = $3, sale_price = $4, building_sf = $5, \
          price_per_sf = $6, cap_rate = $7, buyer = $8, seller = $9, notes = $10, updated_at = $11 WHERE id = $12",
-    )
-    .bind(&c.property_name)
-    .bind(&c.address)
-    .bind(c.sale_date.as_deref())
-    .bind(c.sale_price)
-    .bind(c.building_sf)
-    .bind(c.price_per_sf)
-    .bind(c.cap_rate)
-    .bind(&c.buyer)
-    .bind(&c.seller)
-    .bind(&c.notes)
+    );
+    let result = bind_fields(update, c)
     .bind(now_millis())
     .bind(id)
     .execute(&db.pool)

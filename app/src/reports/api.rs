@@ -10,11 +10,7 @@ use crate::error::AppError;
 pub async fn generate_report(deal_id: i64) -> Result<ReportVersion, AppError> {
     let ctx = crate::auth::ssr::require_user().await?;
     let state = crate::state::app_state()?;
-    let task = tokio::spawn(async move { generate(state, ctx, deal_id).await });
-    match task.await {
-        Ok(result) => result.map_err(AppError::reissue),
-        Err(err) => Err(AppError::internal("report task failed", err)),
-    }
+    crate::state::run_to_completion(generate(state, ctx, deal_id)).await
 }
 
 #[cfg(feature = "ssr")]
