@@ -35,7 +35,7 @@ impl AppState {
             std::time::Duration::from_secs(c.connect_timeout_seconds),
             std::time::Duration::from_secs(c.timeout_seconds),
         )?;
-        let tracker = UsageTracker::new(db.clone(), settings.pricing.price_table());
+        let tracker = UsageTracker::new(db.clone(), settings.pricing.price_table(), settings.time.tz());
         Ok(AppState {
             leptos_options,
             db,

@@ -92,6 +92,7 @@ pub fn router(state: AppState) -> Router {
     let shell_options = state.leptos_options.clone();
     Router::new()
         .route("/healthz", get(healthz))
+        .route("/api/usage", get(app::usage::http::usage_api))
         .leptos_routes_with_context(
             &state,
             routes,

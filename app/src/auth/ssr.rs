@@ -65,10 +65,15 @@ pub async fn current_session() -> Result<Session, AppError> {
 pub async fn require_user() -> Result<Ctx, AppError> {
     let state = crate::state::app_state()?;
     let session = current_session().await?;
+    user_from_session(&state.db, &session).await
+}
+
+/// The active user a session belongs to, or `unauthorized` (for plain axum handlers too).
+pub async fn user_from_session(db: &Db, session: &Session) -> Result<Ctx, AppError> {
     let Some(user_id) = session.get::<i64>(USER_ID_KEY).await? else {
         return Err(AppError::unauthorized());
     };
-    match find_user_by_id(&state.db, user_id).await? {
+    match find_user_by_id(db, user_id).await? {
         Some(user) if user.active => Ok(Ctx { user_id: user.id, email: user.email, role: user.role }),
         _ => {
             // Deactivated or deleted since sign-in: end the session.

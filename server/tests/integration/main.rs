@@ -10,3 +10,4 @@ mod chat;
 mod cli;
 mod deals;
 mod reports_comps;
+mod usage;

@@ -1,0 +1,248 @@
+//! The usage API (`GET /api/usage`) and the daily aggregates behind it, on SQLite and
+//! PostgreSQL: its numbers are exactly what the fake Claude server reported.
+
+use std::collections::HashMap;
+
+use app::auth::Role;
+use serde_json::{Value, json};
+use crate::support::fake_claude::{FakeClaude, Script};
+use crate::support::{Engine, TestApp, kind, test_settings};
+
+struct World {
+    app: TestApp,
+    fake: FakeClaude,
+    admin: reqwest::Client,
+}
+
+fn reply(input: u64, output: u64, cache_write: u64, cache_read: u64) -> Script {
+    Script::Reply {
+        text: "ok".into(),
+        usage: json!({"input_tokens": input, "output_tokens": output,
+                      "cache_creation_input_tokens": cache_write, "cache_read_input_tokens": cache_read}),
+    }
+}
+
+/// Two analysts chat on two deals; one call fails with 500s, one is refused with 429.
+async fn world(engine: Engine) -> (World, HashMap<&'static str, i64>) {
+    let mut settings = test_settings();
+    settings.chat.cooldown_seconds = 0;
+    settings.claude.max_retries = 1;
+    settings.claude.backoff_base_ms = 5;
+    settings.claude.backoff_max_ms = 10;
+    let fake = FakeClaude::start().await;
+    let app = TestApp::spawn_with(engine, settings, fake.endpoint()).await;
+    let ana = app.signed_in("ana@firm.com", Role::Analyst).await;
+    let bo = app.signed_in("bo@firm.com", Role::Analyst).await;
+    let admin = app.signed_in("root@firm.com", Role::Admin).await;
+    let mut ids = HashMap::new();
+    for (name, who) in [("Harbor Point", &ana), ("Maple Grove", &bo)] {
+        let (_, id) = app
+            .post(who, "/api/deals/create", &[("name", name), ("address", ""), ("property_type", "Office"), ("asking_price", ""), ("notes", "")])
+            .await;
+        ids.insert(name, id.as_i64().unwrap());
+    }
+    fake.script([
+        reply(1000, 200, 0, 0),                           // ana, Harbor Point
+        reply(500, 100, 4000, 0),                         // ana, Harbor Point, cache write
+        Script::status(500), Script::status(503),         // ana, Maple Grove: two failed attempts
+        reply(300, 50, 0, 2000),                          // bo, Maple Grove, cache read
+        Script::status(429),                              // bo, Maple Grove: busy
+    ]);
+    let send = |client: &reqwest::Client, deal: &str| {
+        let form = [("deal_id", ids[deal].to_string()), ("message", "What is the cap rate?".to_string())];
+        let app = &app;
+        let client = client.clone();
+        async move {
+            let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            app.post(&client, "/api/chat/send", &form).await.0
+        }
+    };
+    assert_eq!(send(&ana, "Harbor Point").await, 200);
+    assert_eq!(send(&ana, "Harbor Point").await, 200);
+    assert_eq!(send(&ana, "Maple Grove").await, 502);
+    assert_eq!(send(&bo, "Maple Grove").await, 200);
+    assert_eq!(send(&bo, "Maple Grove").await, 429);
+    let users: Vec<(i64, String)> = sqlx::query_as("SELECT id, email FROM users").fetch_all(&app.state.db.pool).await.unwrap();
+    for (id, email) in users {
+        ids.insert(if email == "ana@firm.com" { "ana" } else if email == "bo@firm.com" { "bo" } else { "root" }, id);
+    }
+    (World { app, fake, admin }, ids)
+}
+
+async fn get(w: &World, client: &reqwest::Client, query: &str) -> (u16, String) {
+    let response = client.get(format!("{}/api/usage?{query}", w.app.base)).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+async fn report(w: &World, query: &str) -> Value {
+    let (status, body) = get(w, &w.admin, query).await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str(&body).unwrap()
+}
+
+fn row<'a>(report: &'a Value, key: &str) -> &'a Value {
+    report["rows"].as_array().unwrap().iter().find(|r| r["key"] == key).unwrap_or_else(|| panic!("no row {key} in {report}"))
+}
+
+/// Sonnet list prices in micro-dollars per token: input 3, output 15, cache write 3.75, read 0.3.
+fn cost(input: i64, output: i64, write: i64, read: i64) -> i64 {
+    (input as f64 * 3.0 + output as f64 * 15.0 + write as f64 * 3.75 + read as f64 * 0.3).round() as i64
+}
+
+async fn totals_equal_what_claude_reported_per_user_deal_and_day(engine: Engine) {
+    let (w, ids) = world(engine).await;
+    assert_eq!(w.fake.requests().len(), 6);
+    let by_user = report(&w, "group_by=user").await;
+    let ana = row(&by_user, &ids["ana"].to_string());
+    assert_eq!(ana["label"], "ana@firm.com");
+    assert_eq!((ana["calls"].as_i64(), ana["failed_calls"].as_i64()), (Some(4), Some(2)));
+    assert_eq!((ana["input_tokens"].as_i64(), ana["output_tokens"].as_i64()), (Some(1500), Some(300)));
+    assert_eq!((ana["cache_creation_tokens"].as_i64(), ana["cache_read_tokens"].as_i64()), (Some(4000), Some(0)));
+    assert_eq!(ana["cost_microusd"].as_i64(), Some(cost(1000, 200, 0, 0) + cost(500, 100, 4000, 0)));
+    let bo = row(&by_user, &ids["bo"].to_string());
+    assert_eq!((bo["calls"].as_i64(), bo["failed_calls"].as_i64()), (Some(2), Some(1)), "the 429 counts as a failed call");
+    assert_eq!(bo["cache_read_tokens"], 2000);
+    assert_eq!(bo["cost_microusd"].as_i64(), Some(cost(300, 50, 0, 2000)));
+
+    let by_deal = report(&w, "group_by=deal").await;
+    let harbor = row(&by_deal, &ids["Harbor Point"].to_string());
+    assert_eq!((harbor["label"].as_str(), harbor["calls"].as_i64(), harbor["input_tokens"].as_i64()), (Some("Harbor Point"), Some(2), Some(1500)));
+    let maple = row(&by_deal, &ids["Maple Grove"].to_string());
+    assert_eq!((maple["calls"].as_i64(), maple["failed_calls"].as_i64(), maple["input_tokens"].as_i64()), (Some(4), Some(3), Some(300)));
+
+    let by_day = report(&w, "group_by=day").await;
+    let rows = by_day["rows"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "all of it happened today");
+    assert_eq!(rows[0]["calls"], 6);
+    assert_eq!(by_day["totals"]["calls"], 6);
+    assert_eq!(by_day["totals"]["failed_calls"], 3);
+    assert_eq!(by_day["totals"]["cost_microusd"].as_i64(), Some(cost(1800, 350, 4000, 2000)));
+    assert_eq!(by_day["totals"], by_user["totals"], "every grouping adds up to the same totals");
+    assert_eq!(by_day["totals"], by_deal["totals"]);
+    assert_eq!(report(&w, "group_by=operation").await["rows"][0]["key"], "chat");
+    assert_eq!(report(&w, "group_by=model").await["rows"][0]["key"], "claude-sonnet-4-6");
+}
+
+async fn csv_is_valid_and_matches_json(engine: Engine) {
+    let (w, _) = world(engine).await;
+    for group in ["user", "deal", "day", "model", "operation"] {
+        let json = report(&w, &format!("group_by={group}")).await;
+        let response = w.admin.get(format!("{}/api/usage?group_by={group}&format=csv", w.app.base)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+        assert!(response.headers()["content-disposition"].to_str().unwrap().contains("attachment"));
+        let csv = response.text().await.unwrap();
+        let records = parse_csv(&csv);
+        assert_eq!(records[0][..3], ["group", "key", "label"]);
+        let rows = json["rows"].as_array().unwrap();
+        assert_eq!(records.len(), rows.len() + 1);
+        for (record, row) in records[1..].iter().zip(rows) {
+            assert_eq!(record[0], group);
+            assert_eq!(record[1], row["key"].as_str().unwrap());
+            assert_eq!(record[2], row["label"].as_str().unwrap());
+            for (i, field) in ["calls", "failed_calls", "input_tokens", "output_tokens", "cache_creation_tokens", "cache_read_tokens"].iter().enumerate() {
+                assert_eq!(record[3 + i], row[field].as_i64().unwrap().to_string(), "{field}");
+            }
+            let usd: f64 = record[9].parse().unwrap();
+            assert!((usd * 1e6 - row["cost_microusd"].as_f64().unwrap()).abs() < 0.5);
+        }
+    }
+}
+
+/// A strict parser for the CSV the API writes: every field quoted, `""` for a quote.
+fn parse_csv(text: &str) -> Vec<Vec<String>> {
+    text.split_terminator("\r\n")
+        .map(|line| {
+            let mut fields = Vec::new();
+            let mut chars = line.chars().peekable();
+            loop {
+                assert_eq!(chars.next(), Some('"'), "every field is quoted: {line}");
+                let mut field = String::new();
+                loop {
+                    match chars.next() {
+                        Some('"') if chars.peek() == Some(&'"') => {
+                            chars.next();
+                            field.push('"');
+                        }
+                        Some('"') => break,
+                        Some(c) => field.push(c),
+                        None => panic!("unterminated field in {line}"),
+                    }
+                }
+                fields.push(field);
+                match chars.next() {
+                    Some(',') => continue,
+                    None => break,
+                    Some(c) => panic!("unexpected {c:?} after a field in {line}"),
+                }
+            }
+            fields
+        })
+        .collect()
+}
+
+async fn only_admins_read_usage(engine: Engine) {
+    let (w, _) = world(engine).await;
+    let analyst = w.app.signed_in("carla@firm.com", Role::Analyst).await;
+    for query in ["group_by=user", "group_by=day&format=csv"] {
+        let (status, body) = get(&w, &analyst, query).await;
+        assert_eq!(status, 403);
+        assert_eq!(kind(&serde_json::from_str(&body).unwrap()), "forbidden");
+        let (status, body) = get(&w, &w.app.client(), query).await;
+        assert_eq!(status, 401);
+        assert_eq!(kind(&serde_json::from_str(&body).unwrap()), "unauthorized");
+    }
+}
+
+async fn bad_queries_are_invalid(engine: Engine) {
+    let (w, _) = world(engine).await;
+    for query in ["group_by=planet", "from=yesterday", "from=2026-11-20&to=2026-11-01", "format=xml", "from=2000-01-01&to=2026-01-01"] {
+        let (status, body) = get(&w, &w.admin, query).await;
+        assert_eq!(status, 400, "{query}");
+        assert_eq!(kind(&serde_json::from_str(&body).unwrap()), "invalid", "{query}");
+    }
+    let old = report(&w, "group_by=day&from=2020-01-01&to=2020-01-31").await;
+    assert_eq!(old["rows"].as_array().unwrap().len(), 0);
+    assert_eq!(old["totals"]["calls"], 0);
+}
+
+async fn aggregates_always_agree_with_raw_records(engine: Engine) {
+    let (w, _) = world(engine).await;
+    let tz = w.app.state.settings.time.tz();
+    let raw: Vec<(i64, Option<i64>, String, String, String, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT user_id, deal_id, model, operation, outcome, input_tokens, output_tokens, cache_creation_tokens, \
+         cache_read_tokens, cost_microusd, default_price, created_at FROM usage_records",
+    )
+    .fetch_all(&w.app.state.db.pool)
+    .await
+    .unwrap();
+    let mut expected: HashMap<(String, i64, i64, String, String), [i64; 8]> = HashMap::new();
+    for (user, deal, model, operation, outcome, input, output, write, read, cost, default_price, at) in raw {
+        let key = (app::usage::tracker::local_day(at, tz), user, deal.unwrap_or(0), model, operation);
+        let sums = expected.entry(key).or_default();
+        for (slot, value) in sums.iter_mut().zip([1, i64::from(outcome != "ok"), input, output, write, read, cost, default_price]) {
+            *slot += value;
+        }
+    }
+    let aggregated: Vec<(String, i64, i64, String, String, i64, i64, i64, i64, i64, i64, i64, i64)> = sqlx::query_as(
+        "SELECT day, user_id, deal_id, model, operation, calls, failed_calls, input_tokens, output_tokens, \
+         cache_creation_tokens, cache_read_tokens, cost_microusd, default_priced_calls FROM usage_daily",
+    )
+    .fetch_all(&w.app.state.db.pool)
+    .await
+    .unwrap();
+    let actual: HashMap<_, _> = aggregated
+        .into_iter()
+        .map(|(day, user, deal, model, op, c, f, i, o, cw, cr, cost, d)| ((day, user, deal, model, op), [c, f, i, o, cw, cr, cost, d]))
+        .collect();
+    assert!(!actual.is_empty());
+    assert_eq!(actual, expected);
+}
+
+on_both_engines!(
+    totals_equal_what_claude_reported_per_user_deal_and_day,
+    csv_is_valid_and_matches_json,
+    only_admins_read_usage,
+    bad_queries_are_invalid,
+    aggregates_always_agree_with_raw_records,
+);
