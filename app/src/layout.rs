@@ -39,6 +39,7 @@ fn NavBar() -> impl IntoView {
                         let admin = user.as_ref().is_some_and(UserView::is_admin);
                         view! {
                             <Show when=move || admin>
+                                <A href="/admin/tokens" attr:class="admin-link">"Usage"</A>
                                 <A href="/admin/users" attr:class="admin-link">"Users"</A>
                             </Show>
                             <span class="spacer"></span>

@@ -35,6 +35,7 @@ use crate::auth::api::get_me;
 use crate::auth::view::LoginPage;
 use crate::deals::view::{DealPage, DealsPage, EditDealPage, NewDealPage};
 use crate::layout::{CurrentUser, NotFound};
+use crate::usage::view::TokensPage;
 use crate::users::view::UsersPage;
 
 /// The HTML document around the app, rendered on the server.
@@ -75,6 +76,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/deals/:id") view=DealPage/>
                 <Route path=path!("/deals/:id/edit") view=EditDealPage/>
                 <Route path=path!("/admin/users") view=UsersPage/>
+                <Route path=path!("/admin/tokens") view=TokensPage/>
             </Routes>
         </Router>
     }

@@ -100,7 +100,7 @@ pub fn router(state: AppState) -> Router {
             move || shell(shell_options.clone()),
         )
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(middleware::from_fn(require_sign_in))
+        .layer(middleware::from_fn_with_state(state.clone(), require_sign_in))
         .layer(session_layer)
         .with_state(state)
 }
@@ -121,17 +121,27 @@ pub fn spawn_session_cleanup(db: Db) {
 
 /// Every page but `/login` needs a session: page loads without one go to the sign-in
 /// page. Server functions check the caller themselves (and refuse with `unauthorized`).
-async fn require_sign_in(session: Session, req: Request, next: Next) -> Response {
-    let path = req.uri().path();
-    if req.method() != Method::GET || is_public_path(path) {
+/// Admin pages answer 403 to everyone else (the page itself says why; its server
+/// functions refuse on their own too).
+async fn require_sign_in(State(state): State<AppState>, session: Session, req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_string();
+    if req.method() != Method::GET || is_public_path(&path) {
         return next.run(req).await;
     }
     let signed_in = matches!(session.get::<i64>(app::auth::ssr::USER_ID_KEY).await, Ok(Some(_)));
     match (path == "/login", signed_in) {
-        (true, true) => Redirect::to("/").into_response(),
-        (false, false) => Redirect::to("/login").into_response(),
-        _ => next.run(req).await,
+        (true, true) => return Redirect::to("/").into_response(),
+        (false, false) => return Redirect::to("/login").into_response(),
+        _ => {}
     }
+    let admin_only = path == "/admin" || path.starts_with("/admin/");
+    let is_admin = || async { app::auth::ssr::user_from_session(&state.db, &session).await.is_ok_and(|ctx| ctx.is_admin()) };
+    if admin_only && !is_admin().await {
+        let mut response = next.run(req).await;
+        *response.status_mut() = StatusCode::FORBIDDEN;
+        return response;
+    }
+    next.run(req).await
 }
 
 fn is_public_path(path: &str) -> bool {

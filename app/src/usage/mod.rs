@@ -1,12 +1,15 @@
 //! Usage: what every Claude call cost. The tracker writes one record per attempt that
 //! reached Claude (failures too); dashboards and budgets read them.
 
+pub mod api;
+pub mod chart;
 #[cfg(feature = "ssr")]
 pub mod http;
 #[cfg(feature = "ssr")]
 pub mod report;
 #[cfg(feature = "ssr")]
 pub mod tracker;
+pub mod view;
 
 use serde::{Deserialize, Serialize};
 

@@ -184,6 +184,18 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
 async fn only_admins_read_usage(engine: Engine) {
     let (w, _) = world(engine).await;
     let analyst = w.app.signed_in("carla@firm.com", Role::Analyst).await;
+    for page in ["/admin/tokens", "/admin/users"] {
+        let response = analyst.get(format!("{}{page}", w.app.base)).send().await.unwrap();
+        assert_eq!(response.status(), 403, "{page}");
+        let admin_page = w.admin.get(format!("{}{page}", w.app.base)).send().await.unwrap();
+        assert_eq!(admin_page.status(), 200, "{page}");
+    }
+    let (status, body) = w.app.post(&analyst, "/api/admin/usage/dashboard", &[("range", "30"), ("from", ""), ("to", "")]).await;
+    assert_eq!((status, kind(&body)), (403, "forbidden"));
+    let (status, body) = w.app.post(&w.admin, "/api/admin/usage/dashboard", &[("range", "7"), ("from", ""), ("to", "")]).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["by_user"]["totals"], report(&w, &format!("group_by=user&from={}&to={}", body["from"].as_str().unwrap(), body["to"].as_str().unwrap())).await["totals"],
+        "the page shows exactly the API's numbers");
     for query in ["group_by=user", "group_by=day&format=csv"] {
         let (status, body) = get(&w, &analyst, query).await;
         assert_eq!(status, 403);

@@ -1,0 +1,46 @@
+import { expect, test } from '@playwright/test';
+import { ADMIN, ANALYST, hydrated, signIn } from './helpers';
+
+test('an admin reads usage on /admin/tokens, changes the range and downloads CSV', async ({ page }) => {
+  // Some usage first: an analyst chats once.
+  await signIn(page, ANALYST);
+  await page.getByRole('link', { name: 'Harbor Point Office Tower' }).click();
+  await hydrated(page);
+  await page.getByLabel('Message').fill('What is the going-in cap rate?');
+  await page.getByTestId('send').click();
+  await expect(page.locator('.message.assistant .bubble')).toHaveCount(1);
+  await page.getByRole('button', { name: 'Sign out' }).click();
+  await expect(page).toHaveURL(/\/login$/);
+
+  await signIn(page, ADMIN);
+  await page.getByRole('link', { name: 'Usage' }).click();
+  await expect(page.getByRole('heading', { name: 'Token usage' })).toBeVisible();
+  await expect(page.getByTestId('daily-chart')).toBeVisible();
+  for (const table of ['by-user', 'by-deal', 'by-day']) {
+    await expect(page.getByTestId(`table-${table}`)).toBeVisible();
+  }
+  await expect(page.getByTestId('table-by-user')).toContainText(ANALYST.email);
+  await expect(page.getByTestId('table-by-deal')).toContainText('Harbor Point Office Tower');
+  await expect(page.getByTestId('daily-chart').locator('rect')).toHaveCount(30);
+
+  await page.getByRole('link', { name: '7 days' }).click();
+  await expect(page).toHaveURL(/range=7/);
+  await expect(page.getByTestId('daily-chart').locator('rect')).toHaveCount(7);
+
+  const download = page.waitForEvent('download');
+  await page.getByTestId('table-by-user').getByRole('link', { name: 'Download CSV' }).click();
+  const file = await download;
+  expect(file.suggestedFilename()).toMatch(/^usage-by-user-.*\.csv$/);
+  const fs = await import('node:fs/promises');
+  const csv = await fs.readFile(await file.path(), 'utf8');
+  expect(csv.split('\r\n')[0]).toContain('"group","key","label"');
+  expect(csv).toContain(ANALYST.email);
+});
+
+test('an analyst is refused the usage dashboard', async ({ page }) => {
+  await signIn(page, ANALYST);
+  await expect(page.getByRole('link', { name: 'Usage' })).toHaveCount(0);
+  const response = await page.goto('/admin/tokens');
+  expect(response?.status()).toBe(403);
+  await expect(page.getByRole('alert')).toContainText('Only administrators');
+});
