@@ -23,6 +23,13 @@ test('an admin reads usage on /admin/tokens, changes the range and downloads CSV
   await expect(page.getByTestId('table-by-deal')).toContainText('Harbor Point Office Tower');
   await expect(page.getByTestId('daily-chart').locator('rect')).toHaveCount(30);
 
+  // A user's own daily breakdown.
+  await page.getByTestId('table-by-user').getByRole('link', { name: ANALYST.email }).click();
+  await expect(page.getByTestId('focus')).toContainText(ANALYST.email);
+  await expect(page.getByTestId('table-by-user').locator('tbody tr')).toHaveCount(1);
+  await page.getByRole('link', { name: 'Show everyone' }).click();
+  await expect(page.getByTestId('focus')).toHaveCount(0);
+
   await page.getByRole('link', { name: '7 days' }).click();
   await expect(page).toHaveURL(/range=7/);
   await expect(page.getByTestId('daily-chart').locator('rect')).toHaveCount(7);

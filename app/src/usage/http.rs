@@ -1,5 +1,5 @@
 //! `GET /api/usage?group_by=user|deal|day|model|operation&from=&to=&format=json|csv` for
-//! admins: exactly the numbers the dashboard shows. A plain axum handler (a GET with a
+//! admins (optionally `&user=ID` or `&deal=ID`): exactly the numbers the dashboard shows. A plain axum handler (a GET with a
 //! query string and a CSV body), with the same error kinds as the server functions.
 
 use axum::extract::{Query, State};
@@ -18,6 +18,8 @@ pub struct UsageQuery {
     from: Option<String>,
     to: Option<String>,
     format: Option<String>,
+    user: Option<String>,
+    deal: Option<String>,
 }
 
 fn error_response(err: AppError) -> Response {
@@ -44,7 +46,8 @@ async fn usage(state: &AppState, session: &Session, query: UsageQuery) -> Result
     };
     let today = chrono::Utc::now().with_timezone(&state.settings.time.tz()).date_naive();
     let (from, to) = super::report::date_range(query.from.as_deref(), query.to.as_deref(), today)?;
-    let report = super::report::usage_report(&state.db, group_by, &from, &to).await?;
+    let filter = super::report::Filter::parse(query.user.as_deref().unwrap_or(""), query.deal.as_deref().unwrap_or(""))?;
+    let report = super::report::usage_report(&state.db, group_by, &from, &to, filter).await?;
     match query.format.as_deref() {
         None | Some("") | Some("json") => Ok(axum::Json(report).into_response()),
         Some("csv") => {

@@ -40,8 +40,28 @@ const SUMS: &str = "CAST(SUM(a.calls) AS BIGINT), CAST(SUM(a.failed_calls) AS BI
 
 type SumsRow = (String, Option<String>, i64, i64, i64, i64, i64, i64, i64, i64);
 
+/// Narrows a report to one user's or one deal's usage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub user_id: Option<i64>,
+    pub deal_id: Option<i64>,
+}
+
+impl Filter {
+    /// From the `user` and `deal` query fields; empty means no filter.
+    pub fn parse(user: &str, deal: &str) -> Result<Filter, AppError> {
+        let id = |name: &str, text: &str| -> Result<Option<i64>, AppError> {
+            match text.trim() {
+                "" => Ok(None),
+                t => t.parse().map(Some).map_err(|_| AppError::invalid(format!("`{name}` must be an id."))),
+            }
+        };
+        Ok(Filter { user_id: id("user", user)?, deal_id: id("deal", deal)? })
+    }
+}
+
 /// Usage between `from` and `to` (inclusive local days), grouped by `group_by`.
-pub async fn usage_report(db: &Db, group_by: GroupBy, from: &str, to: &str) -> Result<UsageReport, AppError> {
+pub async fn usage_report(db: &Db, group_by: GroupBy, from: &str, to: &str, filter: Filter) -> Result<UsageReport, AppError> {
     // Each grouping: its key as text, its label, and the join that supplies the label.
     let (key, label, join) = match group_by {
         GroupBy::User => ("CAST(a.user_id AS TEXT)", "u.email", "LEFT JOIN users u ON u.id = a.user_id"),
@@ -50,11 +70,19 @@ pub async fn usage_report(db: &Db, group_by: GroupBy, from: &str, to: &str) -> R
         GroupBy::Model => ("a.model", "a.model", ""),
         GroupBy::Operation => ("a.operation", "a.operation", ""),
     };
+    // Absent filters bind NULL and match everything.
     let sql = format!(
         "SELECT {key}, {label}, {SUMS} FROM usage_daily a {join} \
-         WHERE a.day >= $1 AND a.day <= $2 GROUP BY {key}, {label} ORDER BY {key}"
+         WHERE a.day >= $1 AND a.day <= $2 AND ($3 IS NULL OR a.user_id = $3) AND ($4 IS NULL OR a.deal_id = $4) \
+         GROUP BY {key}, {label} ORDER BY {key}"
     );
-    let rows: Vec<SumsRow> = sqlx::query_as(&sql).bind(from).bind(to).fetch_all(&db.pool).await?;
+    let rows: Vec<SumsRow> = sqlx::query_as(&sql)
+        .bind(from)
+        .bind(to)
+        .bind(filter.user_id)
+        .bind(filter.deal_id)
+        .fetch_all(&db.pool)
+        .await?;
     let mut totals = UsageSums::default();
     let rows = rows
         .into_iter()

@@ -8,7 +8,7 @@ use leptos_router::hooks::use_query_map;
 use super::api::{Dashboard, get_usage_dashboard};
 use super::chart::{self, Bar};
 use super::{UsageReport, UsageRow, UsageSums};
-use crate::budget::format_tokens;
+use crate::budget::{BudgetState, format_tokens};
 use crate::claude::pricing::format_usd;
 use crate::layout::{ErrorNotice, Shell};
 
@@ -20,9 +20,9 @@ pub fn TokensPage() -> impl IntoView {
     let params = move || {
         let q = query.read();
         let get = |k: &str| q.get(k).unwrap_or_default();
-        (get("range"), get("from"), get("to"))
+        (get("range"), get("from"), get("to"), get("user"), get("deal"))
     };
-    let dashboard = Resource::new(params, |(range, from, to)| get_usage_dashboard(range, from, to));
+    let dashboard = Resource::new(params, |(range, from, to, user, deal)| get_usage_dashboard(range, from, to, user, deal));
     view! {
         <Shell>
             <div class="page-head"><h1>"Token usage"</h1></div>
@@ -54,8 +54,16 @@ pub fn TokensPage() -> impl IntoView {
 fn DashboardView(d: Dashboard) -> impl IntoView {
     let t = d.by_day.totals.clone();
     let bars = chart::daily_bars(&d.from, &d.to, &d.by_day.rows);
+    let range = format!("range=custom&from={}&to={}", d.from, d.to);
+    let user_link = { let range = range.clone(); move |key: &str| Some(format!("/admin/tokens?{range}&user={key}")) };
+    let deal_link = { let range = range.clone(); move |key: &str| (key != "0").then(|| format!("/admin/tokens?{range}&deal={key}")) };
+    let no_link = |_: &str| None;
     view! {
         <p class="muted" data-testid="range">{format!("{} to {}", d.from, d.to)}</p>
+        {d.focus.map(|name| view! {
+            <p class="notice" data-testid="focus">"Showing only " <strong>{name}</strong> ". "
+                <a href=format!("/admin/tokens?{range}")>"Show everyone"</a></p>
+        })}
         <dl class="totals" data-testid="totals">
             <div><dt>"Calls"</dt><dd>{format_tokens(t.calls.max(0) as u64)}</dd></div>
             <div><dt>"Failed calls"</dt><dd>{format_tokens(t.failed_calls.max(0) as u64)}</dd></div>
@@ -68,11 +76,11 @@ fn DashboardView(d: Dashboard) -> impl IntoView {
             <p class="notice warn">{format!("{} calls were priced at the default rates because their model has no configured price.", t.default_priced_calls)}</p>
         })}
         <DailyChart bars/>
-        <UsageTable title="By user" report=d.by_user/>
-        <UsageTable title="By deal" report=d.by_deal/>
-        <UsageTable title="By day" report=d.by_day/>
-        <UsageTable title="By model" report=d.by_model/>
-        <UsageTable title="By operation" report=d.by_operation/>
+        <UsageTable title="By user" report=d.by_user flagged=d.flagged_users link=user_link/>
+        <UsageTable title="By deal" report=d.by_deal flagged=d.flagged_deals link=deal_link/>
+        <UsageTable title="By day" report=d.by_day flagged=vec![] link=no_link/>
+        <UsageTable title="By model" report=d.by_model flagged=vec![] link=no_link/>
+        <UsageTable title="By operation" report=d.by_operation flagged=vec![] link=no_link/>
     }
 }
 
@@ -112,10 +120,19 @@ enum Column {
     Cost,
 }
 
+/// One grouping as a sortable table; `link` gives a row its own breakdown page, and
+/// `flagged` rows (warning or over budget) are highlighted.
 #[component]
-fn UsageTable(title: &'static str, report: UsageReport) -> impl IntoView {
+fn UsageTable(
+    title: &'static str,
+    report: UsageReport,
+    flagged: Vec<(String, BudgetState)>,
+    link: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
+) -> impl IntoView {
     let sort = RwSignal::new((Column::Label, false));
     let csv = format!("/api/usage?group_by={}&from={}&to={}&format=csv", report.group_by.as_str(), report.from, report.to);
+    let flagged = StoredValue::new(flagged);
+    let link = StoredValue::new(link);
     let rows = StoredValue::new(report.rows);
     let sorted = move || {
         let (column, descending) = sort.get();
@@ -165,10 +182,21 @@ fn UsageTable(title: &'static str, report: UsageReport) -> impl IntoView {
                 <tbody>
                     {move || sorted().into_iter().map(|r| {
                         let s: UsageSums = r.sums;
+                        let state = flagged.with_value(|f| f.iter().find(|(k, _)| *k == r.key).map(|(_, s)| *s));
+                        let (class, badge) = match state {
+                            Some(BudgetState::Blocked) => ("row-blocked", Some(("badge blocked", "over budget"))),
+                            Some(BudgetState::Warning) => ("row-warning", Some(("badge warn", "budget warning"))),
+                            _ => ("", None),
+                        };
+                        let href = link.with_value(|l| l(&r.key));
                         view! {
-                            <tr>
+                            <tr class=class>
                                 <td>
-                                    {r.label}
+                                    {match href {
+                                        Some(href) => view! { <a href=href>{r.label}</a> }.into_any(),
+                                        None => view! { <span>{r.label}</span> }.into_any(),
+                                    }}
+                                    {badge.map(|(class, text)| view! { <span class=class>{text}</span> })}
                                     {(s.default_priced_calls > 0).then(|| view! { <span class="badge warn" title="Priced at default rates">"default rates"</span> })}
                                 </td>
                                 <td class="num">{s.calls}</td>

@@ -190,9 +190,9 @@ async fn only_admins_read_usage(engine: Engine) {
         let admin_page = w.admin.get(format!("{}{page}", w.app.base)).send().await.unwrap();
         assert_eq!(admin_page.status(), 200, "{page}");
     }
-    let (status, body) = w.app.post(&analyst, "/api/admin/usage/dashboard", &[("range", "30"), ("from", ""), ("to", "")]).await;
+    let (status, body) = w.app.post(&analyst, "/api/admin/usage/dashboard", &[("range", "30"), ("from", ""), ("to", ""), ("user", ""), ("deal", "")]).await;
     assert_eq!((status, kind(&body)), (403, "forbidden"));
-    let (status, body) = w.app.post(&w.admin, "/api/admin/usage/dashboard", &[("range", "7"), ("from", ""), ("to", "")]).await;
+    let (status, body) = w.app.post(&w.admin, "/api/admin/usage/dashboard", &[("range", "7"), ("from", ""), ("to", ""), ("user", ""), ("deal", "")]).await;
     assert_eq!(status, 200);
     assert_eq!(body["by_user"]["totals"], report(&w, &format!("group_by=user&from={}&to={}", body["from"].as_str().unwrap(), body["to"].as_str().unwrap())).await["totals"],
         "the page shows exactly the API's numbers");
@@ -251,7 +251,32 @@ async fn aggregates_always_agree_with_raw_records(engine: Engine) {
     assert_eq!(actual, expected);
 }
 
+async fn a_user_or_deal_has_its_own_breakdown_and_budget_trouble_is_flagged(engine: Engine) {
+    let (w, ids) = world(engine).await;
+    let ana_only = report(&w, &format!("group_by=day&user={}", ids["ana"])).await;
+    assert_eq!(ana_only["totals"]["calls"], 4);
+    assert_eq!(ana_only["totals"]["input_tokens"], 1500);
+    let maple_only = report(&w, &format!("group_by=user&deal={}", ids["Maple Grove"])).await;
+    assert_eq!(maple_only["rows"].as_array().unwrap().len(), 2, "both analysts touched Maple Grove");
+    assert_eq!(maple_only["totals"]["failed_calls"], 3);
+
+    // Harbor Point has used 5,800 tokens: over a 5,000-token budget, blocked.
+    sqlx::query("UPDATE deals SET token_budget = 5000 WHERE id = $1").bind(ids["Harbor Point"]).execute(&w.app.state.db.pool).await.unwrap();
+    // Ana has used 5,800 today: at a 6,500-token daily budget she is in warning (> 80%).
+    sqlx::query("UPDATE users SET daily_token_budget = 6500 WHERE id = $1").bind(ids["ana"]).execute(&w.app.state.db.pool).await.unwrap();
+    let deal = ids["Maple Grove"].to_string();
+    let (status, d) = w.app.post(&w.admin, "/api/admin/usage/dashboard", &[("range", "today"), ("from", ""), ("to", ""), ("user", ""), ("deal", &deal)]).await;
+    assert_eq!(status, 200, "{d}");
+    assert_eq!(d["focus"], "Maple Grove");
+    assert_eq!(d["by_day"]["totals"]["calls"], 4);
+    assert_eq!(d["flagged_deals"], json!([[ids["Harbor Point"].to_string(), "blocked"]]));
+    assert_eq!(d["flagged_users"], json!([[ids["ana"].to_string(), "warning"]]));
+    let (status, body) = get(&w, &w.admin, "group_by=day&user=abc").await;
+    assert_eq!((status, kind(&serde_json::from_str(&body).unwrap())), (400, "invalid"));
+}
+
 on_both_engines!(
+    a_user_or_deal_has_its_own_breakdown_and_budget_trouble_is_flagged,
     totals_equal_what_claude_reported_per_user_deal_and_day,
     csv_is_valid_and_matches_json,
     only_admins_read_usage,
