@@ -36,7 +36,7 @@ use crate::auth::view::LoginPage;
 use crate::deals::view::{DealPage, DealsPage, EditDealPage, NewDealPage};
 use crate::layout::{CurrentUser, NotFound};
 use crate::usage::view::TokensPage;
-use crate::users::view::UsersPage;
+use crate::users::view::{DealBudgetsPage, UsersPage};
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -77,6 +77,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/deals/:id/edit") view=EditDealPage/>
                 <Route path=path!("/admin/users") view=UsersPage/>
                 <Route path=path!("/admin/tokens") view=TokensPage/>
+                <Route path=path!("/admin/deals") view=DealBudgetsPage/>
             </Routes>
         </Router>
     }

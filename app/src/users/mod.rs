@@ -1,5 +1,5 @@
-//! User administration (admins only). This issue lists the accounts; managing them
-//! and their budgets comes with the admin dashboard.
+//! User administration (admins only): accounts, roles, deactivation, password resets and
+//! daily budget overrides. Every function refuses non-admins on the server.
 
 pub mod api;
 pub mod view;
@@ -16,4 +16,6 @@ pub struct UserSummary {
     pub active: bool,
     /// UTC date the account was created, `YYYY-MM-DD`.
     pub created_on: String,
+    /// The admin-set daily budget; None means the default applies.
+    pub daily_token_budget: Option<i64>,
 }

@@ -4,6 +4,7 @@
 #[macro_use]
 mod support;
 
+mod admin;
 mod auth;
 mod budget;
 mod chat;
