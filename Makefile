@@ -15,12 +15,13 @@ export PATH := $(TOOLS)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # No Playwright browser download: the tests drive Debian's chromium.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 
-.PHONY: help run test tools release-tools browser-tools postgres unit integration e2e release clean
+.PHONY: help run test bench tools release-tools browser-tools postgres unit integration e2e release clean
 
 help:
 	@echo "make run      set up and serve DealDesk on http://127.0.0.1:3000 (SQLite, offline model)"
 	@echo "make test     set up and run unit, integration (SQLite + PostgreSQL) and Playwright tests"
 	@echo "make release  build the optimised release bundle into target/"
+	@echo "make bench    time the usage dashboard at 1,000,000 records on SQLite and PostgreSQL"
 
 ## Build tools: the wasm target, cargo-leptos and a wasm-bindgen CLI matching Cargo.lock.
 tools:
@@ -74,6 +75,11 @@ test: tools browser-tools postgres
 	$(MAKE) --no-print-directory integration; \
 	$(MAKE) --no-print-directory e2e; \
 	echo "make test: all suites passed in $$(( $$(date +%s) - start )) s"
+
+## Dashboard benchmark at RECORDS (default 1,000,000) usage records, both engines.
+bench: postgres
+	cargo build --release -p server --bin server
+	bench/run.sh
 
 clean:
 	cargo clean

@@ -12,11 +12,17 @@ use app::settings::Settings;
 const USAGE: &str = "usage:
   server [serve]                                      run DealDesk
   server user add --email E --password P [--admin] [--daily-budget TOKENS]
-                                                      create or update a user";
+                                                      create or update a user
+  server usage seed --records N [--days D]           add N synthetic usage records (benchmarks)
+  server usage check                                  verify daily aggregates against the records
+  server usage bench [--runs R]                       time the dashboard's queries";
 
 enum Command {
     Serve,
     UserAdd { email: String, password: String, role: Role, daily_budget: Option<String> },
+    UsageSeed { records: usize, days: i64 },
+    UsageCheck,
+    UsageBench { runs: usize },
     Help,
 }
 
@@ -39,6 +45,20 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
             match (email, password) {
                 (Some(email), Some(password)) => Ok(Command::UserAdd { email, password, role, daily_budget }),
                 _ => Err("user add needs --email and --password".into()),
+            }
+        }
+        Some("usage") => {
+            let flag = |name: &str, default: u64| -> Result<u64, String> {
+                match args.iter().position(|a| a == name) {
+                    None => Ok(default),
+                    Some(i) => args.get(i + 1).and_then(|v| v.replace('_', "").parse().ok()).ok_or(format!("{name} needs a number")),
+                }
+            };
+            match args.get(1).map(String::as_str) {
+                Some("seed") => Ok(Command::UsageSeed { records: flag("--records", 1_000_000)? as usize, days: flag("--days", 90)?.max(1) as i64 }),
+                Some("check") => Ok(Command::UsageCheck),
+                Some("bench") => Ok(Command::UsageBench { runs: flag("--runs", 10)?.max(1) as usize }),
+                _ => Err("usage needs seed, check or bench".into()),
             }
         }
         Some(other) => Err(format!("unknown command {other}")),
@@ -71,6 +91,20 @@ async fn main() -> ExitCode {
         Command::UserAdd { email, password, role, daily_budget } => {
             add_user(&email, &password, role, daily_budget.as_deref()).await
         }
+        Command::UsageSeed { records, days } => usage_command(|db, s| async move {
+            app::usage::seed::seed(&db, &s, records, days).await.map_err(|e| e.message)
+        })
+        .await,
+        Command::UsageCheck => usage_command(|db, s| async move {
+            let rows = app::usage::seed::check(&db, &s).await?;
+            println!("daily aggregates agree with the raw records ({rows} aggregate rows)");
+            Ok(())
+        })
+        .await,
+        Command::UsageBench { runs } => usage_command(|db, s| async move {
+            app::usage::seed::bench(&db, &s, runs).await.map_err(|e| e.message)
+        })
+        .await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -132,4 +166,16 @@ async fn add_user(email: &str, password: &str, role: Role, daily_budget: Option<
         .map_err(|e| format!("setting the daily budget: {e}"))?;
     println!("user {id} ({}) saved as {}", email.trim().to_lowercase(), role.as_str());
     Ok(())
+}
+
+/// Runs a `usage` subcommand against `DATABASE_URL` (migrated first).
+async fn usage_command<F, Fut>(run: F) -> Result<(), String>
+where
+    F: FnOnce(app::db::Db, Settings) -> Fut,
+    Fut: std::future::Future<Output = Result<(), String>>,
+{
+    let settings = Settings::load().map_err(|e| e.to_string())?;
+    let db = app::db::Db::connect(&server::database_url()).await.map_err(|e| e.to_string())?;
+    db.migrate().await.map_err(|e| e.to_string())?;
+    run(db, settings).await
 }

@@ -8,6 +8,8 @@ pub mod http;
 #[cfg(feature = "ssr")]
 pub mod report;
 #[cfg(feature = "ssr")]
+pub mod seed;
+#[cfg(feature = "ssr")]
 pub mod tracker;
 pub mod view;
 

@@ -19,6 +19,29 @@ pub struct AttemptReport {
     pub request_id: Option<String>,
 }
 
+pub const DAILY_INSERT: &str = "INSERT INTO usage_daily (day, user_id, deal_id, model, operation, calls, failed_calls, \
+     input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_microusd, default_priced_calls)";
+pub const ROLLUP_INSERT: &str = "INSERT INTO usage_rollup (dimension, day, key, calls, failed_calls, input_tokens, \
+     output_tokens, cache_creation_tokens, cache_read_tokens, cost_microusd, default_priced_calls)";
+
+/// `ON CONFLICT … DO UPDATE` adding the new sums to an aggregate row of `table`.
+macro_rules! add_on_conflict {
+    ($table:literal, $key:literal) => {
+        concat!(
+            "ON CONFLICT (", $key, ") DO UPDATE SET calls = ", $table, ".calls + excluded.calls, ",
+            "failed_calls = ", $table, ".failed_calls + excluded.failed_calls, ",
+            "input_tokens = ", $table, ".input_tokens + excluded.input_tokens, ",
+            "output_tokens = ", $table, ".output_tokens + excluded.output_tokens, ",
+            "cache_creation_tokens = ", $table, ".cache_creation_tokens + excluded.cache_creation_tokens, ",
+            "cache_read_tokens = ", $table, ".cache_read_tokens + excluded.cache_read_tokens, ",
+            "cost_microusd = ", $table, ".cost_microusd + excluded.cost_microusd, ",
+            "default_priced_calls = ", $table, ".default_priced_calls + excluded.default_priced_calls"
+        )
+    };
+}
+pub const DAILY_ADD: &str = add_on_conflict!("usage_daily", "day, user_id, deal_id, model, operation");
+pub const ROLLUP_ADD: &str = add_on_conflict!("usage_rollup", "dimension, day, key");
+
 /// `YYYY-MM-DD` of an epoch-millisecond time in `zone`.
 pub fn local_day(millis: i64, zone: chrono_tz::Tz) -> String {
     chrono::DateTime::from_timestamp_millis(millis)
@@ -77,34 +100,45 @@ impl UsageTracker {
         .fetch_one(&mut *tx)
         .await?;
         let u = &report.usage;
-        sqlx::query(
-            "INSERT INTO usage_daily (day, user_id, deal_id, model, operation, calls, failed_calls, input_tokens, \
-             output_tokens, cache_creation_tokens, cache_read_tokens, cost_microusd, default_priced_calls) \
-             VALUES ($1, $2, $3, $4, $5, 1, $6, $7, $8, $9, $10, $11, $12) \
-             ON CONFLICT (day, user_id, deal_id, model, operation) DO UPDATE SET \
-             calls = usage_daily.calls + 1, \
-             failed_calls = usage_daily.failed_calls + excluded.failed_calls, \
-             input_tokens = usage_daily.input_tokens + excluded.input_tokens, \
-             output_tokens = usage_daily.output_tokens + excluded.output_tokens, \
-             cache_creation_tokens = usage_daily.cache_creation_tokens + excluded.cache_creation_tokens, \
-             cache_read_tokens = usage_daily.cache_read_tokens + excluded.cache_read_tokens, \
-             cost_microusd = usage_daily.cost_microusd + excluded.cost_microusd, \
-             default_priced_calls = usage_daily.default_priced_calls + excluded.default_priced_calls",
-        )
-        .bind(local_day(now, self.zone))
-        .bind(meta.user_id)
-        .bind(meta.deal_id.unwrap_or(0))
-        .bind(&report.model)
-        .bind(meta.operation.as_str())
-        .bind(i64::from(report.outcome != Outcome::Ok))
-        .bind(u.input_tokens as i64)
-        .bind(u.output_tokens as i64)
-        .bind(u.cache_creation_input_tokens as i64)
-        .bind(u.cache_read_input_tokens as i64)
-        .bind(cost)
-        .bind(i64::from(default_price))
-        .execute(&mut *tx)
-        .await?;
+        let sums = [
+            1,
+            i64::from(report.outcome != Outcome::Ok),
+            u.input_tokens as i64,
+            u.output_tokens as i64,
+            u.cache_creation_input_tokens as i64,
+            u.cache_read_input_tokens as i64,
+            cost,
+            i64::from(default_price),
+        ];
+        let day = local_day(now, self.zone);
+        let deal = meta.deal_id.unwrap_or(0);
+        let daily_sql = format!("{DAILY_INSERT} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) {DAILY_ADD}");
+        let rollup_sql = format!("{ROLLUP_INSERT} VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) {ROLLUP_ADD}");
+        let mut daily = sqlx::query(&daily_sql)
+            .bind(&day)
+            .bind(meta.user_id)
+            .bind(deal)
+            .bind(&report.model)
+            .bind(meta.operation.as_str());
+        for value in sums {
+            daily = daily.bind(value);
+        }
+        daily.execute(&mut *tx).await?;
+        for (dimension, key) in [
+            ("user", meta.user_id.to_string()),
+            ("deal", deal.to_string()),
+            ("model", report.model.clone()),
+            ("operation", meta.operation.as_str().to_string()),
+        ] {
+            let mut rollup = sqlx::query(&rollup_sql)
+                .bind(dimension)
+                .bind(&day)
+                .bind(key);
+            for value in sums {
+                rollup = rollup.bind(value);
+            }
+            rollup.execute(&mut *tx).await?;
+        }
         tx.commit().await?;
         if default_price {
             tracing::warn!(model = %report.model, "no price configured for model; default rates used");

@@ -249,6 +249,15 @@ async fn aggregates_always_agree_with_raw_records(engine: Engine) {
         .collect();
     assert!(!actual.is_empty());
     assert_eq!(actual, expected);
+
+    // The per-dimension rollups the unfiltered dashboard reads agree too, and the check
+    // notices when they do not.
+    let settings = &w.app.state.settings;
+    let rows = app::usage::seed::check(&w.app.state.db, settings).await.expect("rollups agree");
+    assert!(rows >= 4, "one rollup row per dimension at least");
+    sqlx::query("UPDATE usage_rollup SET calls = calls + 1 WHERE dimension = 'model'").execute(&w.app.state.db.pool).await.unwrap();
+    let err = app::usage::seed::check(&w.app.state.db, settings).await.unwrap_err();
+    assert!(err.contains("rollup"), "{err}");
 }
 
 async fn a_user_or_deal_has_its_own_breakdown_and_budget_trouble_is_flagged(engine: Engine) {
