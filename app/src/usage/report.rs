@@ -163,15 +163,17 @@ async fn flags(db: &Db, settings: &crate::settings::Settings) -> Result<(Vec<(St
     let s = &settings.budget;
     let today = super::tracker::local_day(crate::db::now_millis(), settings.time.tz());
     let tokens = "CAST(COALESCE(SUM(a.input_tokens + a.output_tokens + a.cache_creation_tokens + a.cache_read_tokens), 0) AS BIGINT)";
+    // From the rollups: a row per user today, a few rows per deal and day.
     let users: Vec<(i64, Option<i64>, i64)> = sqlx::query_as(&format!(
-        "SELECT u.id, u.daily_token_budget, {tokens} FROM users u JOIN usage_daily a ON a.user_id = u.id \
-         WHERE a.day = $1 AND u.role = 'analyst' GROUP BY u.id, u.daily_token_budget"
+        "SELECT u.id, u.daily_token_budget, {tokens} FROM users u JOIN usage_rollup a ON a.key = CAST(u.id AS TEXT) \
+         WHERE a.dimension = 'user' AND a.day = $1 AND u.role = 'analyst' GROUP BY u.id, u.daily_token_budget"
     ))
     .bind(&today)
     .fetch_all(&db.pool)
     .await?;
     let deals: Vec<(i64, Option<i64>, i64)> = sqlx::query_as(&format!(
-        "SELECT d.id, d.token_budget, {tokens} FROM deals d JOIN usage_daily a ON a.deal_id = d.id GROUP BY d.id, d.token_budget"
+        "SELECT d.id, d.token_budget, {tokens} FROM deals d JOIN usage_rollup a ON a.key = CAST(d.id AS TEXT) \
+         WHERE a.dimension = 'deal' GROUP BY d.id, d.token_budget"
     ))
     .fetch_all(&db.pool)
     .await?;
