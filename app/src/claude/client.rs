@@ -2,7 +2,6 @@
 //! built-in offline model), applies the retry policy, and records every attempt that
 //! reached Claude through the usage tracker — failures included.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -333,9 +332,6 @@ impl ApiResponse {
     }
 }
 
-/// Shared handle used by the app state.
-pub type SharedClaude = Arc<ClaudeClient>;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -360,7 +356,8 @@ mod tests {
         assert_eq!(user_hash(7), user_hash(7));
         assert_ne!(user_hash(7), user_hash(8));
         assert_eq!(user_hash(7).len(), 32);
-        assert!(!user_hash(7).contains('7') || user_hash(7) != "7");
+        assert!(user_hash(7).chars().all(|c| c.is_ascii_hexdigit()), "only hex digits");
+        assert_ne!(user_hash(7), "7", "never the bare id");
     }
 
     #[test]
