@@ -9,30 +9,42 @@ CARGO_LEPTOS_VERSION := 0.3.10
 WASM_BINDGEN_VERSION := 0.2.130
 BINARYEN_VERSION     := 132.0.0
 TOOLS                := $(CURDIR)/.tools
+# Bounded fuzzing inside `make test` (cases per target); `make fuzz` runs a long campaign.
+FUZZ_CASES           ?= 3000
 
 # Tools installed by cargo land in ~/.cargo/bin; wasm-opt (npm binaryen) in .tools/.
 export PATH := $(TOOLS)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # No Playwright browser download: the tests drive Debian's chromium.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
+# Debug builds and tests erase Leptos' view types (as cargo-leptos does for debug
+# builds): much faster to compile, and one set of artefacts serves the build and the
+# tests. The release build keeps the full types; `make release` proves it compiles.
+DEBUG_RUSTFLAGS := --cfg erase_components
 
-.PHONY: help run test bench tools release-tools browser-tools postgres unit integration e2e release clean
+.PHONY: help run dev test bench fuzz tools dev-tools release-tools browser-tools postgres \
+        build checks unit integration e2e release clean
 
 help:
 	@echo "make run      set up and serve DealDesk on http://127.0.0.1:3000 (SQLite, offline model)"
-	@echo "make test     set up and run unit, integration (SQLite + PostgreSQL) and Playwright tests"
-	@echo "make release  build the optimised release bundle into target/"
+	@echo "make test     set up and run unit, integration (SQLite + PostgreSQL), fuzz and Playwright tests"
+	@echo "make release  build the optimised release bundle (target/release/server + target/site)"
 	@echo "make bench    time the usage dashboard at 1,000,000 records on SQLite and PostgreSQL"
+	@echo "make fuzz     fuzz every parser of user and model text for longer (FUZZ_CASES=…)"
+	@echo "make dev      install cargo-leptos and run 'cargo leptos watch' (rebuild on change)"
 
-## Build tools: the wasm target, cargo-leptos and a wasm-bindgen CLI matching Cargo.lock.
+## Build tools: the wasm target and a wasm-bindgen CLI matching Cargo.lock.
 tools:
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown \
 	  || rustup target add wasm32-unknown-unknown
-	@cargo leptos --version 2>/dev/null | grep -q "$(CARGO_LEPTOS_VERSION)" \
-	  || cargo install cargo-leptos --version $(CARGO_LEPTOS_VERSION) --locked
 	@wasm-bindgen --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)" \
 	  || cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
 
-## wasm-opt for --release builds (Debian's binaryen is too old and breaks hydration).
+## cargo-leptos, only for the watch loop of `make dev` (14 minutes to compile).
+dev-tools: tools
+	@cargo leptos --version 2>/dev/null | grep -q "$(CARGO_LEPTOS_VERSION)" \
+	  || cargo install cargo-leptos --version $(CARGO_LEPTOS_VERSION) --locked
+
+## wasm-opt for release builds (Debian's binaryen is too old and breaks hydration).
 release-tools: tools
 	@test -x $(TOOLS)/node_modules/.bin/wasm-opt \
 	  || npm install --prefix $(TOOLS) --no-audit --no-fund binaryen@$(BINARYEN_VERSION)
@@ -50,27 +62,45 @@ postgres:
 	@for i in $$(seq 1 30); do pg_isready -q -h 127.0.0.1 -p 5432 && exit 0; sleep 1; done; \
 	  echo "PostgreSQL is not answering on 127.0.0.1:5432" >&2; exit 1
 
-run: tools
+## The debug bundle: target/debug/server and target/site (wasm, css, assets).
+build: tools
+	scripts/build.sh debug
+
+run: build
 	mkdir -p data
-	cargo leptos serve
+	target/debug/server
+
+dev: dev-tools
+	mkdir -p data
+	cargo leptos watch
 
 release: release-tools
-	cargo leptos build --release
+	scripts/build.sh release
 
+## Structural checks of the source tree (imports, layering).
+checks:
+	scripts/check-layers.sh
+
+unit: export RUSTFLAGS = $(DEBUG_RUSTFLAGS)
 unit:
-	cargo test -p app --features ssr
+	FUZZ_CASES=$(FUZZ_CASES) cargo test -p app --features ssr
 
+integration: export RUSTFLAGS = $(DEBUG_RUSTFLAGS)
 integration: postgres
 	cargo test -p server
 
-e2e: tools browser-tools
-	cargo leptos build
+e2e: build browser-tools
 	end2end/run.sh
+
+fuzz: export RUSTFLAGS = $(DEBUG_RUSTFLAGS)
+fuzz:
+	FUZZ_CASES=$${FUZZ_CASES:-200000} cargo test -p app --features ssr --release fuzz -- --nocapture
 
 # A test run is a one-off build: the incremental cache would only cost disk (GBs).
 test: export CARGO_INCREMENTAL = 0
 test: tools browser-tools postgres
 	@start=$$(date +%s); \
+	$(MAKE) --no-print-directory checks; \
 	$(MAKE) --no-print-directory unit; \
 	$(MAKE) --no-print-directory integration; \
 	$(MAKE) --no-print-directory e2e; \

@@ -12,8 +12,13 @@ export LEPTOS_SITE_ADDR="127.0.0.1:$port" LEPTOS_ENV=DEV
 export APP_DEMO__SEED=true
 export BASE_URL="http://127.0.0.1:$port"
 
-# A user with a tiny daily budget, for the daily-limit test.
+# A user with a tiny daily budget, for the daily-limit test, and one whose monthly
+# budget the limits test sets.
 target/debug/server user add --email tiny@dealdesk.test --password tiny-demo-pass --daily-budget 100 >/dev/null
+target/debug/server user add --email limits@dealdesk.test --password limits-demo-pass >/dev/null
+# An analyst with a week of history, for model choice, alerts and the projection.
+target/debug/server user add --email foresight@dealdesk.test --password foresight-demo-pass >/dev/null
+target/debug/server usage seed --records 20 --days 7 --user foresight@dealdesk.test >/dev/null
 
 target/debug/server >"$workdir/server.log" 2>&1 &
 server_pid=$!

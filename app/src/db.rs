@@ -72,6 +72,17 @@ impl Db {
         Ok(())
     }
 
+    /// A transaction that will write: on SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`, waiting up to the busy timeout), because a transaction that reads
+    /// first cannot upgrade to writing once another connection has written (WAL); on
+    /// PostgreSQL a plain `BEGIN`.
+    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
+        match self.engine {
+            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.pool.begin().await,
+        }
+    }
+
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
     }
@@ -96,14 +107,21 @@ fn ensure_sqlite_directory(url: &str) -> Result<(), DbError> {
     Ok(())
 }
 
-/// Milliseconds since the Unix epoch, the one time format stored.
-pub fn now_millis() -> i64 {
-    chrono::Utc::now().timestamp_millis()
-}
-
-/// `YYYY-MM-DD` (UTC) of an epoch-millisecond time.
-pub fn utc_date(millis: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(millis)
-        .map(|t| t.format("%Y-%m-%d").to_string())
-        .unwrap_or_default()
+/// A secret of 32 random bytes that every instance sharing this database shares: made
+/// by the first instance that asks for it, read by the others.
+pub async fn shared_secret(db: &Db, name: &str) -> Result<[u8; 32], sqlx::Error> {
+    let fresh: String = rand::random::<[u8; 32]>().iter().map(|b| format!("{b:02x}")).collect();
+    sqlx::query("INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+        .bind(name)
+        .bind(&fresh)
+        .execute(&db.pool)
+        .await?;
+    let (stored,): (String,) = sqlx::query_as("SELECT value FROM server_secrets WHERE name = $1").bind(name).fetch_one(&db.pool).await?;
+    let mut secret = [0u8; 32];
+    for (i, byte) in secret.iter_mut().enumerate() {
+        *byte = stored.get(i * 2..i * 2 + 2).and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or_else(|| {
+            sqlx::Error::Decode(format!("server secret {name} is not 64 hex digits").into())
+        })?;
+    }
+    Ok(secret)
 }

@@ -10,7 +10,7 @@ use leptos::server_fn::{
 };
 use serde::{Deserialize, Serialize};
 
-/// The stable error kinds of SPEC section 5 (plus `not_found` and `throttled`).
+/// The stable error kinds scripts and tests match on; each has its HTTP status.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
@@ -23,6 +23,9 @@ pub enum ErrorKind {
     Cooldown,
     DailyLimitReached,
     DealBudgetExhausted,
+    MonthlyBudgetReached,
+    FirmCapReached,
+    RateLimited,
     ServiceBusy,
     UpstreamError,
     Internal,
@@ -40,6 +43,9 @@ impl ErrorKind {
             ErrorKind::Cooldown => "cooldown",
             ErrorKind::DailyLimitReached => "daily_limit_reached",
             ErrorKind::DealBudgetExhausted => "deal_budget_exhausted",
+            ErrorKind::MonthlyBudgetReached => "monthly_budget_reached",
+            ErrorKind::FirmCapReached => "firm_cap_reached",
+            ErrorKind::RateLimited => "rate_limited",
             ErrorKind::ServiceBusy => "service_busy",
             ErrorKind::UpstreamError => "upstream_error",
             ErrorKind::Internal => "internal",
@@ -53,8 +59,8 @@ impl ErrorKind {
             ErrorKind::Forbidden => 403,
             ErrorKind::Invalid | ErrorKind::TooLong => 400,
             ErrorKind::NotFound => 404,
-            ErrorKind::Throttled | ErrorKind::Cooldown | ErrorKind::ServiceBusy => 429,
-            ErrorKind::DailyLimitReached | ErrorKind::DealBudgetExhausted => 403,
+            ErrorKind::Throttled | ErrorKind::Cooldown | ErrorKind::ServiceBusy | ErrorKind::RateLimited | ErrorKind::FirmCapReached => 429,
+            ErrorKind::DailyLimitReached | ErrorKind::DealBudgetExhausted | ErrorKind::MonthlyBudgetReached => 403,
             ErrorKind::UpstreamError => 502,
             ErrorKind::Internal => 500,
         }
@@ -66,18 +72,25 @@ impl ErrorKind {
 pub struct AppError {
     pub kind: ErrorKind,
     pub message: String,
+    /// Seconds until trying again can succeed (rate limits, firm caps); answered as a
+    /// `Retry-After` header too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u64>,
 }
 
 pub const INTERNAL_MESSAGE: &str = "Something went wrong on our side. Please try again.";
 
 impl AppError {
+    /// An error of `kind` with a message the user may read. Pure: the HTTP status of the
+    /// kind is applied once, where the answer leaves the server (the server's boundary).
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
-        #[cfg(feature = "ssr")]
-        set_response_status(kind);
-        AppError {
-            kind,
-            message: message.into(),
-        }
+        AppError { kind, message: message.into(), retry_after_seconds: None }
+    }
+
+    /// The same error, saying when to try again.
+    pub fn retry_after(mut self, seconds: Option<u64>) -> Self {
+        self.retry_after_seconds = seconds;
+        self
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -96,28 +109,10 @@ impl AppError {
         Self::new(ErrorKind::NotFound, format!("That {what} does not exist or is not yours."))
     }
 
-    /// The same error raised again in the request's own context, so its HTTP status is
-    /// applied (errors built on a spawned task have no response to set it on).
-    pub fn reissue(self) -> Self {
-        Self::new(self.kind, self.message)
-    }
-
     /// Logs `detail` on the server and returns the generic internal error.
     pub fn internal(context: &str, detail: impl std::fmt::Display) -> Self {
         tracing::error!(%detail, "{context}");
         Self::new(ErrorKind::Internal, INTERNAL_MESSAGE)
-    }
-}
-
-/// Server functions report their failures with the HTTP status of the kind, so plain
-/// HTTP clients (curl, scripts, proxies) see a 401/403/400 rather than a blanket 500.
-#[cfg(feature = "ssr")]
-fn set_response_status(kind: ErrorKind) {
-    use leptos::prelude::use_context;
-    if let Some(options) = use_context::<leptos_axum::ResponseOptions>() {
-        if let Ok(status) = axum::http::StatusCode::from_u16(kind.http_status()) {
-            options.set_status(status);
-        }
     }
 }
 
@@ -132,11 +127,7 @@ impl FromServerFnError for AppError {
             }
             ServerFnErrorErr::Request(detail) => {
                 tracing::warn!(%detail, "could not reach the server");
-                AppError {
-                    kind: ErrorKind::Internal,
-                    message: "Could not reach DealDesk. Check your connection and try again."
-                        .into(),
-                }
+                AppError::new(ErrorKind::Internal, "Could not reach DealDesk. Check your connection and try again.")
             }
             other => AppError::internal("server function failure", other),
         }

@@ -13,7 +13,7 @@ test('an admin reads usage on /admin/tokens, changes the range and downloads CSV
   await expect(page).toHaveURL(/\/login$/);
 
   await signIn(page, ADMIN);
-  await page.getByRole('link', { name: 'Usage' }).click();
+  await page.getByRole('link', { name: 'Usage', exact: true }).click();
   await expect(page.getByRole('heading', { name: 'Token usage' })).toBeVisible();
   await expect(page.getByTestId('daily-chart')).toBeVisible();
   for (const table of ['by-user', 'by-deal', 'by-day']) {
@@ -46,7 +46,7 @@ test('an admin reads usage on /admin/tokens, changes the range and downloads CSV
 
 test('an analyst is refused the usage dashboard', async ({ page }) => {
   await signIn(page, ANALYST);
-  await expect(page.getByRole('link', { name: 'Usage' })).toHaveCount(0);
+  await expect(page.getByRole('link', { name: 'Usage', exact: true })).toHaveCount(0);
   const response = await page.goto('/admin/tokens');
   expect(response?.status()).toBe(403);
   await expect(page.getByRole('alert')).toContainText('Only administrators');

@@ -41,19 +41,19 @@ test('the pre-flight estimate follows the draft', async ({ page }) => {
   const tokens = (text: string | null) => Number((text ?? '').match(/≈ ([\d,]+) input tokens/)![1].replace(/,/g, ''));
   await box.fill('Cap rate? ' + 'Please walk me through the NOI normalisation, the rent roll and the exit assumptions. '.repeat(8));
   await expect.poll(async () => tokens(await preflight.textContent())).toBeGreaterThan(tokens(short) + 100);
-  await expect(preflight).toContainText('of your remaining daily budget');
-  await expect(preflight).toContainText("of the deal's");
+  await expect(preflight).toContainText('of what is left of your daily token budget');
+  await expect(preflight).toContainText("of what is left of this deal's token budget");
+  await expect(preflight).toContainText('of what is left of your monthly budget');
   await box.fill('');
   await expect(preflight).toHaveText('');
 });
 
-test('a user with a tiny daily budget sees the daily-limit message', async ({ page }) => {
+test('a user with a tiny daily budget sees why Send is off, and when it resets', async ({ page }) => {
   await signIn(page, TINY);
   await openDeal(page, 'Route 9 Logistics Center');
+  await expect(page.getByTestId('daily-out')).toContainText('You have reached your daily limit. It resets at midnight');
   await page.getByLabel('Message').fill('What is the cap rate?');
-  await page.getByTestId('send').click();
-  const alert = page.getByRole('alert');
-  await expect(alert).toContainText('You have reached your daily limit of 100 tokens');
-  await expect(alert).toContainText('resets at midnight');
-  await expect(alert).toHaveAttribute('data-kind', 'daily_limit_reached');
+  const preflight = page.getByTestId('preflight');
+  await expect(preflight).toContainText('cannot be sent now: your daily token budget cannot take it until midnight');
+  await expect(page.getByTestId('send')).toBeDisabled();
 });

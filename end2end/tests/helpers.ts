@@ -4,6 +4,10 @@ export const ANALYST = { email: 'analyst@dealdesk.test', password: 'analyst-demo
 export const ADMIN = { email: 'admin@dealdesk.test', password: 'admin-demo-pass' };
 /** Created by run.sh with a 100-token daily budget. */
 export const TINY = { email: 'tiny@dealdesk.test', password: 'tiny-demo-pass' };
+/** Created by run.sh; the limits test sets its monthly budget. */
+export const LIMITED = { email: 'limits@dealdesk.test', password: 'limits-demo-pass' };
+/** Created by run.sh with 20 calls over the last 7 days. */
+export const FORESIGHT = { email: 'foresight@dealdesk.test', password: 'foresight-demo-pass' };
 
 /** Clicks before hydration do nothing: wait for the marker the frontend sets. */
 export async function hydrated(page: Page) {

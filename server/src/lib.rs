@@ -1,28 +1,42 @@
-//! DealDesk's server: builds the application state (settings, database, migrations,
-//! demo data), the axum router around the Leptos app, and serves it. `main.rs` is the
-//! command line; integration tests call these functions directly to run the real app
-//! on port 0.
+//! DealDesk's server and its composition root: settings → database → migrations →
+//! price book → ledger (the recorder) → Claude client → state → router. `main.rs` runs
+//! the command line (`cli.rs`); integration tests call these functions to run the real
+//! app on port 0.
 
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use app::claude::client::Endpoint;
-use app::db::{DEFAULT_DATABASE_URL, Db, DbError};
-use app::session_store::DbSessionStore;
+use app::auth::session_store::DbSessionStore;
+use app::claude::client::{ClaudeClient, ClientConfig, Endpoint};
+use app::claude::recorder::UsageRecorder;
+use app::db::{Db, DbError};
+use app::passwords::Passwords;
 use app::settings::Settings;
 use app::state::AppState;
+use app::usage::ledger::Ledger;
 use app::{App, shell};
 use axum::Router;
-use axum::extract::{Request, State};
-use axum::http::{Method, StatusCode};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use leptos::prelude::*;
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
+use tower_http::timeout::TimeoutLayer;
 use tower_sessions::cookie::SameSite;
 use tower_sessions::session_store::ExpiredDeletion;
-use tower_sessions::{Expiry, Session, SessionManagerLayer};
+use tower_sessions::{Expiry, SessionManagerLayer};
+
+use guards::CspNonce;
+
+pub mod cli;
+pub mod demo;
+pub mod guards;
+pub mod limit_tools;
+pub mod listener;
+pub mod usage_tools;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -32,11 +46,6 @@ pub enum StartError {
     Database(#[from] DbError),
     #[error("{0}")]
     Setup(String),
-}
-
-/// `DATABASE_URL`, or the SQLite file under `./data/`.
-pub fn database_url() -> String {
-    std::env::var("DATABASE_URL").unwrap_or_else(|_| DEFAULT_DATABASE_URL.to_string())
 }
 
 /// Leptos' own options from the variables cargo-leptos sets, with the workspace's
@@ -59,96 +68,157 @@ pub fn leptos_options() -> LeptosOptions {
         .build()
 }
 
-/// Connects, migrates (a failure stops start-up), seeds demo data when configured, and
-/// builds the state every request shares.
-pub async fn prepare(
+/// The composition root: connects, migrates (a failure stops start-up), builds the
+/// price book, the ledger, the Claude client recording into it and the state every
+/// request shares, and seeds demo data when configured.
+pub async fn prepare(settings: Settings, database_url: &str, leptos_options: LeptosOptions, claude: Endpoint) -> Result<AppState, StartError> {
+    prepare_with_recorder(settings, database_url, leptos_options, claude, |ledger| Arc::new(ledger)).await
+}
+
+/// `prepare`, with `recorder` choosing what the client records through (the ledger
+/// itself, or something wrapped around it — tests inject faults this way).
+pub async fn prepare_with_recorder(
     settings: Settings,
     database_url: &str,
     leptos_options: LeptosOptions,
     claude: Endpoint,
+    recorder: impl FnOnce(Ledger) -> Arc<dyn UsageRecorder>,
 ) -> Result<AppState, StartError> {
+    let setup = |e: app::error::AppError| StartError::Setup(e.message);
     let db = Db::connect(database_url).await?;
     db.migrate().await?;
-    if settings.demo.seed {
-        app::demo::seed(&db).await.map_err(|e| StartError::Setup(format!("seeding demo data: {}", e.message)))?;
+    let passwords = Passwords::new(settings.auth.password_checks_in_parallel as usize).await.map_err(setup)?;
+    let user_key = app::db::shared_secret(&db, "claude_user_id_key").await.map_err(|e| StartError::Setup(e.to_string()))?;
+    let prices = settings.pricing.price_book();
+    app::prices::service::refresh(&db, &prices).await.map_err(|e| StartError::Setup(format!("loading the price book: {e}")))?;
+    let metrics = Arc::new(app::metrics::Metrics::new());
+    let ledger = Ledger::new(db.clone(), prices.clone(), settings.time.tz(), metrics.clone());
+    let c = &settings.claude;
+    let config = ClientConfig {
+        endpoint: claude,
+        policy: c.retry_policy(),
+        connect_timeout: Duration::from_secs(c.connect_timeout_seconds),
+        timeout: Duration::from_secs(c.timeout_seconds),
+        user_key,
+    };
+    let client = ClaudeClient::new(config, recorder(ledger)).map_err(setup)?;
+    let state = AppState { leptos_options, db, settings: Arc::new(settings), claude: Arc::new(client), prices, passwords, metrics };
+    if state.settings.demo.seed {
+        demo::seed(&state.db, &state.passwords).await.map_err(|e| StartError::Setup(format!("seeding demo data: {}", e.message)))?;
     }
-    AppState::new(leptos_options, db, settings, claude)
-        .await
-        .map_err(|e| StartError::Setup(e.message))
+    Ok(state)
+}
+
+/// The app's routes, listed once per process. Listing renders the app with every resource
+/// load suppressed by a process-wide flag (leptos_router's `generate_route_list`), so a
+/// page rendering elsewhere in the process at that moment would wait for ever on its
+/// data. Listed once, before any router can serve, no render ever overlaps it.
+fn routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    use guards::{api_error_status, client_address, limit_body, refuse_cross_site_writes, render_deadline, require_sign_in, security_headers};
+    let routes = routes();
     let store = DbSessionStore::new(state.db.clone());
     let session_layer = SessionManagerLayer::new(store)
         .with_name("dealdesk_session")
         .with_http_only(true)
         .with_same_site(SameSite::Lax)
         .with_secure(state.settings.session.secure_cookie)
-        .with_expiry(Expiry::OnInactivity(time::Duration::hours(i64::from(
-            state.settings.session.idle_hours,
-        ))));
-    let context_state = state.clone();
+        .with_expiry(Expiry::OnInactivity(time::Duration::hours(i64::from(state.settings.session.idle_hours))));
     let shell_options = state.leptos_options.clone();
+    let request_timeout = Duration::from_secs(state.settings.server.request_timeout_seconds);
+    let context = request_context(state.clone());
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/usage", get(app::usage::http::usage_api))
-        .leptos_routes_with_context(
-            &state,
-            routes,
-            move || provide_context(context_state.clone()),
-            move || shell(shell_options.clone()),
-        )
-        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .route("/api/alerts", get(app::alerts::http::alerts_json))
+        .leptos_routes_with_context(&state, routes, context.clone(), move || shell(shell_options.clone()))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        // Innermost first: these run last on the way in.
+        .layer(middleware::from_fn_with_state(state.clone(), render_deadline))
         .layer(middleware::from_fn_with_state(state.clone(), require_sign_in))
         .layer(session_layer)
+        .layer(middleware::from_fn(api_error_status))
+        .layer(middleware::from_fn_with_state(state.clone(), limit_body))
+        .layer(middleware::from_fn(refuse_cross_site_writes))
+        .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
+        .layer(middleware::from_fn_with_state(state.clone(), security_headers))
+        .layer(middleware::from_fn_with_state(state.clone(), client_address))
         .with_state(state)
 }
 
-/// Deletes expired sessions every hour, for as long as the server runs.
-pub fn spawn_session_cleanup(db: Db) {
+/// What every server render and server function finds in its context: the app state,
+/// and the nonce this response's Content-Security-Policy allows inline scripts with.
+fn request_context(state: AppState) -> impl Fn() + Clone + Send + Sync + 'static {
+    move || {
+        provide_context(state.clone());
+        let nonce = use_context::<axum::http::request::Parts>().and_then(|parts| parts.extensions.get::<CspNonce>().cloned());
+        if let Some(CspNonce(nonce)) = nonce {
+            provide_context(leptos::nonce::Nonce::from_value(nonce));
+        }
+    }
+}
+
+/// Serves the app on `listener` with the server's connection limits until `shutdown`;
+/// settles the reservations of calls that can no longer be alive (at start, for those a
+/// previous run left, then every minute), and posts alerts to the webhook when one is
+/// configured.
+pub async fn serve(listener: tokio::net::TcpListener, state: AppState, shutdown: impl std::future::Future<Output = ()>) {
+    let header_timeout = Duration::from_secs(state.settings.server.header_read_timeout_seconds);
+    app::gateway::spawn_expiry_settlement(Ledger::of(&state), Duration::from_secs(60));
+    if let (false, Some(secret)) = (state.settings.alerts.webhook_url.is_empty(), state.settings.env.alert_webhook_secret.clone()) {
+        app::alerts::service::spawn_webhook_delivery(state.db.clone(), state.settings.alerts.clone(), secret);
+    }
+    listener::serve(listener, router(state), header_timeout, shutdown).await;
+}
+
+/// `GET /metrics` in the Prometheus text format, for a listener of its own
+/// (`metrics.listen_addr`): never on the app's port, never behind its sign-in.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new().route("/metrics", get(metrics)).with_state(state)
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let now = app::time::now_millis();
+    match app::budget::service::firm_caps(&state, now).await {
+        Ok((caps, _)) => {
+            for (limit, _) in caps {
+                let (window, unit, scale) = match limit.kind {
+                    app::budget::LimitKind::FirmTokens(w) => (w.as_str(), "tokens", 1.0),
+                    app::budget::LimitKind::FirmUsd(w) => (w.as_str(), "usd", 1e-6),
+                    _ => continue,
+                };
+                state.metrics.firm_cap(window, unit, limit.meter.remaining() as f64 * scale, limit.meter.limit as f64 * scale);
+            }
+        }
+        Err(err) => tracing::warn!(message = %err.message, "firm caps could not be read for the metrics"),
+    }
+    ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode()).into_response()
+}
+
+/// Every hour, for as long as the server runs: deletes expired sessions and sign-in
+/// throttle windows that have ended.
+pub fn spawn_cleanup(db: Db, lockout_minutes: u32) {
     tokio::spawn(async move {
-        let store = DbSessionStore::new(db);
+        let store = DbSessionStore::new(db.clone());
         let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
         loop {
             every_hour.tick().await;
             if let Err(err) = store.delete_expired().await {
                 tracing::warn!(%err, "could not delete expired sessions");
             }
+            if let Err(err) = app::auth::service::purge_login_throttle(&db, lockout_minutes).await {
+                tracing::warn!(message = %err.message, "could not purge old sign-in attempts");
+            }
+            // Rate-limit windows are a minute and a day: two days back is long over.
+            if let Err(err) = app::budget::store::purge_request_counts(&db, app::time::now_millis() - 2 * 86_400_000).await {
+                tracing::warn!(%err, "could not purge old request counts");
+            }
         }
     });
-}
-
-/// Every page but `/login` needs a session: page loads without one go to the sign-in
-/// page. Server functions check the caller themselves (and refuse with `unauthorized`).
-/// Admin pages answer 403 to everyone else (the page itself says why; its server
-/// functions refuse on their own too).
-async fn require_sign_in(State(state): State<AppState>, session: Session, req: Request, next: Next) -> Response {
-    let path = req.uri().path().to_string();
-    if req.method() != Method::GET || is_public_path(&path) {
-        return next.run(req).await;
-    }
-    let signed_in = matches!(session.get::<i64>(app::auth::ssr::USER_ID_KEY).await, Ok(Some(_)));
-    match (path == "/login", signed_in) {
-        (true, true) => return Redirect::to("/").into_response(),
-        (false, false) => return Redirect::to("/login").into_response(),
-        _ => {}
-    }
-    let admin_only = path == "/admin" || path.starts_with("/admin/");
-    let is_admin = || async { app::auth::ssr::user_from_session(&state.db, &session).await.is_ok_and(|ctx| ctx.is_admin()) };
-    if admin_only && !is_admin().await {
-        let mut response = next.run(req).await;
-        *response.status_mut() = StatusCode::FORBIDDEN;
-        return response;
-    }
-    next.run(req).await
-}
-
-fn is_public_path(path: &str) -> bool {
-    path.starts_with("/api/")
-        || path.starts_with("/pkg/")
-        || path == "/healthz"
-        || path.rsplit('/').next().is_some_and(|last| last.contains('.'))
 }
 
 async fn healthz(State(state): State<AppState>) -> Response {
@@ -156,24 +226,7 @@ async fn healthz(State(state): State<AppState>) -> Response {
         Ok(()) => (StatusCode::OK, axum::Json(serde_json::json!({"status": "ok"}))).into_response(),
         Err(err) => {
             tracing::error!(%err, "health check: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "database unavailable"})))
-                .into_response()
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(serde_json::json!({"status": "database unavailable"}))).into_response()
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::is_public_path;
-
-    #[test]
-    fn only_assets_api_and_health_are_public() {
-        assert!(is_public_path("/api/login"));
-        assert!(is_public_path("/pkg/dealdesk.js"));
-        assert!(is_public_path("/favicon.ico"));
-        assert!(is_public_path("/healthz"));
-        assert!(!is_public_path("/"));
-        assert!(!is_public_path("/deals/3"));
-        assert!(!is_public_path("/admin/users"));
     }
 }

@@ -1,241 +1,503 @@
-//! `TokenBudget` in the database. The check and the reservation happen in one
-//! transaction that first takes a write lock on the user's and the deal's rows (a row
-//! lock on PostgreSQL, the database write lock on SQLite), so concurrent reservations
-//! for the same budgets — from any number of app instances — are serialised and each
-//! sees the others' reservations. After the call the reservation is deleted: the usage
-//! records of its attempts have replaced it. A crashed process's reservations expire.
+//! Budgets and limits for people: which limits apply to a call and where they stand
+//! (the gateway admits against them; the deal page shows them), the words of a refusal,
+//! the limits in force (an admin's over the configured ones), alerts when thresholds are
+//! crossed, and the flags of the usage dashboard. Reads the ledger's counters and
+//! reservations (`usage::store`) and the overrides (`budget::store`).
 
-use super::{Meter, Refusal, admit, reservation_tokens};
-use crate::auth::ssr::Ctx;
-use crate::claude::client::{CallMeta, ClaudeReply, ClaudeRequest};
-use crate::claude::estimate::{calibration_factor, corrected};
-use crate::claude::Operation;
-use crate::db::{Db, now_millis};
+use std::collections::HashMap;
+
+use sqlx::AnyConnection;
+
+use super::store::{self, Overrides, analyst_daily_limits, deal_limits};
+use super::{BudgetFlags, BudgetState, BudgetStatus, CallSize, DealBudget, FirmLevel, FirmLevels, Limit, LimitKind, Meter, Refusal};
+use crate::audit::Actor;
+use crate::auth::service::Ctx;
 use crate::error::{AppError, ErrorKind};
+use crate::format::{format_dollars, format_tokens};
+use crate::limits::Limits;
+use crate::settings::{BudgetSettings, Settings};
 use crate::state::AppState;
+use crate::time::{day_bounds, hour_end, local_day, month_bounds, now_millis, resets_at, resets_in};
+use crate::alerts::store::NewAlert;
+use crate::usage::store::Standing;
+use crate::usage::{CounterKey, Window, month_of};
 
-/// Budget tokens of a usage record, in SQL.
-const RECORD_TOKENS: &str = "input_tokens + output_tokens + cache_creation_tokens + cache_read_tokens";
-/// Calls sampled for the estimator's calibration.
-const CALIBRATION_SAMPLES: i64 = 50;
-
-/// A reservation held for one call; release it when the call is over.
-#[derive(Debug)]
-pub struct Reservation {
-    pub id: i64,
-    pub tokens: u64,
+/// Micro-dollars of a USD amount from the settings.
+fn micro(usd: f64) -> u64 {
+    (usd * 1_000_000.0).round().max(0.0) as u64
 }
 
-/// A call admitted within both budgets, holding its reservation until it is made.
-#[must_use = "an admitted call holds a reservation until `call` or `cancel`"]
-pub struct AdmittedCall {
-    reservation: Reservation,
-    meta: CallMeta,
-}
-
-/// The one way an operation reaches Claude, step one: calibrate the estimate and
-/// reserve within both budgets, or refuse without calling.
-pub async fn admit_call(
-    state: &AppState,
-    ctx: &Ctx,
-    deal_id: i64,
-    operation: Operation,
-    request: &ClaudeRequest,
-    raw_input_estimate: u64,
-) -> Result<AdmittedCall, AppError> {
-    let model = state.claude.answering_model(&request.model);
-    let factor = calibration(&state.db, model).await?;
-    let tokens = reservation_tokens(corrected(raw_input_estimate, factor), request.max_tokens);
-    let reservation = reserve(state, ctx, deal_id, tokens).await?;
-    let meta = CallMeta { user_id: ctx.user_id, deal_id: Some(deal_id), operation, estimated_input_tokens: raw_input_estimate };
-    Ok(AdmittedCall { reservation, meta })
-}
-
-impl AdmittedCall {
-    /// Step two: call with retries and tracking, then release the reservation (the
-    /// usage records now stand in its place).
-    pub async fn call(self, state: &AppState, request: &ClaudeRequest) -> Result<ClaudeReply, AppError> {
-        let result = state.claude.call(&state.tracker, &self.meta, request).await;
-        self.cancel(state).await;
-        result
-    }
-
-    /// Gives the reservation back without calling.
-    pub async fn cancel(self, state: &AppState) {
-        if let Err(err) = release(&state.db, &self.reservation).await {
-            // It expires on its own; until then the budget is merely conservative.
-            tracing::warn!(reservation = ?self.reservation, message = %err.message, "could not release a budget reservation");
+/// The limits in force: what an admin saved on /admin/limits, else the configured ones.
+pub async fn limits_in_force(conn: &mut AnyConnection, configured: &Limits) -> Result<Limits, sqlx::Error> {
+    let Some(json) = store::stored_limits(conn).await? else { return Ok(configured.clone()) };
+    match serde_json::from_str::<Limits>(&json) {
+        Ok(limits) if limits.validate().is_ok() => Ok(limits),
+        _ => {
+            tracing::error!("the limits saved on /admin/limits cannot be read; the configured ones apply");
+            Ok(configured.clone())
         }
     }
 }
 
-/// Admits and makes a call, for operations with nothing to store in between.
-pub async fn call_claude(
-    state: &AppState,
-    ctx: &Ctx,
-    deal_id: i64,
-    operation: Operation,
-    request: &ClaudeRequest,
-    raw_input_estimate: u64,
-) -> Result<ClaudeReply, AppError> {
-    admit_call(state, ctx, deal_id, operation, request, raw_input_estimate).await?.call(state, request).await
+/// Whether any firm-wide cap is set (admissions are then serialised firm-wide).
+pub fn any_firm_cap(limits: &Limits) -> bool {
+    [limits.firm_hourly_tokens, limits.firm_daily_tokens, limits.firm_monthly_tokens].iter().any(|v| *v > 0)
+        || [limits.firm_hourly_usd, limits.firm_daily_usd, limits.firm_monthly_usd].iter().any(|v| *v > 0.0)
 }
 
-/// Checks both budgets and reserves `tokens`, atomically; refuses with
-/// `daily_limit_reached` or `deal_budget_exhausted`.
-pub async fn reserve(state: &AppState, ctx: &Ctx, deal_id: i64, tokens: u64) -> Result<Reservation, AppError> {
+pub fn firm_levels(limits: &Limits) -> FirmLevels {
+    FirmLevels {
+        warning: limits.firm_warning_ratio,
+        critical: limits.firm_critical_ratio,
+        stop: limits.firm_stop_ratio,
+        critical_max_request_tokens: limits.firm_critical_max_request_tokens,
+    }
+}
+
+/// When a window that contains `now` ends.
+fn window_end(window: Window, now: i64, zone: chrono_tz::Tz) -> i64 {
+    match window {
+        Window::Hour => hour_end(now),
+        Window::Day => day_bounds(now, zone).1,
+        Window::Month => month_bounds(now, zone).1,
+    }
+}
+
+/// When a limit's window resets (None for a deal's lifetime budget).
+pub fn limit_end(kind: LimitKind, now: i64, zone: chrono_tz::Tz) -> Option<i64> {
+    match kind {
+        LimitKind::DealTokens => None,
+        LimitKind::UserDailyTokens => Some(window_end(Window::Day, now, zone)),
+        LimitKind::UserMonthlyUsd => Some(window_end(Window::Month, now, zone)),
+        LimitKind::FirmTokens(w) | LimitKind::FirmUsd(w) => Some(window_end(w, now, zone)),
+    }
+}
+
+/// Every limit a call by `ctx` on a deal is admitted against, where each stands.
+/// Admins have no personal budgets; the deal's budget and the firm's caps bind everyone.
+pub fn limits_of(standing: &Standing, overrides: &Overrides, is_admin: bool, settings: &Settings, limits: &Limits, now: i64) -> Vec<Limit> {
+    let b: &BudgetSettings = &settings.budget;
+    let zone = settings.time.tz();
+    let meter = |amount: crate::usage::store::Amount, limit: u64| Meter { used: amount.used, reserved: amount.reserved, limit };
+    let with_reset = |kind: LimitKind, meter: Meter| {
+        let resets = match kind {
+            LimitKind::UserDailyTokens => Some(resets_in(now, zone)),
+            _ => limit_end(kind, now, zone).map(|end| resets_at(end, now, zone)),
+        };
+        Limit { kind, meter, resets, forecast: None }
+    };
+    let mut out = vec![with_reset(LimitKind::DealTokens, meter(standing.deal_tokens, overrides.deal.unwrap_or(b.deal_tokens)))];
+    if !is_admin {
+        out.push(with_reset(LimitKind::UserDailyTokens, meter(standing.user_day_tokens, overrides.user_daily.unwrap_or(b.user_daily_tokens))));
+        let monthly = overrides.user_monthly.unwrap_or(micro(limits.user_monthly_usd));
+        if overrides.user_monthly.is_some() || limits.user_monthly_usd > 0.0 {
+            out.push(with_reset(LimitKind::UserMonthlyUsd, meter(standing.user_month_microusd, monthly)));
+        }
+    }
+    let enforce = |nominal: u64| (nominal as f64 * limits.firm_enforce_ratio).floor() as u64;
+    let token_caps = [limits.firm_hourly_tokens, limits.firm_daily_tokens, limits.firm_monthly_tokens];
+    let usd_caps = [limits.firm_hourly_usd, limits.firm_daily_usd, limits.firm_monthly_usd];
+    for (i, window) in Window::ALL.into_iter().enumerate() {
+        if token_caps[i] > 0 {
+            out.push(with_reset(LimitKind::FirmTokens(window), meter(standing.firm_tokens[i], enforce(token_caps[i]))));
+        }
+        if usd_caps[i] > 0.0 {
+            out.push(with_reset(LimitKind::FirmUsd(window), meter(standing.firm_microusd[i], enforce(micro(usd_caps[i])))));
+        }
+    }
+    out
+}
+
+/// The caller's budgets on a deal as they stand now.
+pub async fn status(state: &AppState, ctx: &Ctx, deal_id: i64) -> Result<BudgetStatus, AppError> {
     let now = now_millis();
-    let mut tx = state.db.pool.begin().await?;
-    // Lock order user → deal everywhere, so two transactions never wait on each other.
-    let user_limit: Option<(Option<i64>,)> =
-        sqlx::query_as("UPDATE users SET active = active WHERE id = $1 RETURNING daily_token_budget")
-            .bind(ctx.user_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let deal_limit: Option<(Option<i64>,)> =
-        sqlx::query_as("UPDATE deals SET token_budget = token_budget WHERE id = $1 RETURNING token_budget")
-            .bind(deal_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-    let (Some((user_limit,)), Some((deal_limit,))) = (user_limit, deal_limit) else {
+    let settings = &state.settings;
+    let day = local_day(now, settings.time.tz());
+    let mut conn = state.db.pool.acquire().await?;
+    let limits = limits_in_force(&mut conn, &settings.limits).await?;
+    let Some(overrides) = store::read_overrides(&mut conn, ctx.user_id, deal_id).await? else {
         return Err(AppError::not_found("deal"));
     };
-    let deal = deal_meter(&mut tx, deal_id, deal_limit, state, now).await?;
-    let daily = match ctx.is_admin() {
-        true => None,
-        false => Some(daily_meter(&mut tx, ctx.user_id, user_limit, state, now).await?),
+    let standing = crate::usage::store::standing(&mut conn, ctx.user_id, deal_id, &day, now).await?;
+    drop(conn);
+    let mut all = limits_of(&standing, &overrides, ctx.is_admin(), settings, &limits, now);
+    with_forecasts(state, &mut all, ctx.user_id, deal_id, now).await?;
+    let deal = all.iter().find(|l| l.kind == LimitKind::DealTokens).map(|l| l.meter).unwrap_or_default();
+    let c = &settings.claude;
+    let alert = latest_alert_message(state, ctx, &day).await?;
+    Ok(BudgetStatus {
+        deal_state: deal.state(settings.budget.warn_ratio),
+        limits: all,
+        warn_ratio: settings.budget.warn_ratio,
+        firm: firm_levels(&limits),
+        min_useful_output_tokens: u64::from(limits.min_useful_output_tokens),
+        smallest_call_tokens: u64::from(c.max_tokens_chat.min(c.max_tokens_report).min(c.max_tokens_extraction).min(limits.min_useful_output_tokens)),
+        alert,
+        model_choice: model_choice(&limits, &overrides),
+    })
+}
+
+/// Budget-aware model choice for a user, when it applies: their own setting, else the firm's.
+pub fn model_choice(limits: &Limits, overrides: &Overrides) -> Option<super::ModelChoice> {
+    overrides
+        .model_choice
+        .unwrap_or(limits.model_choice)
+        .then(|| super::ModelChoice { tiers: limits.model_tiers.clone(), shares: limits.model_tier_shares.clone() })
+}
+
+/// The caller's own usage this month and every limit on their calls (deals' aside).
+pub async fn my_usage(state: &AppState, ctx: &Ctx) -> Result<super::MyUsage, AppError> {
+    let now = now_millis();
+    let settings = &state.settings;
+    let day = local_day(now, settings.time.tz());
+    let mut conn = state.db.pool.acquire().await?;
+    let limits = limits_in_force(&mut conn, &settings.limits).await?;
+    let overrides = store::read_user_overrides(&mut conn, ctx.user_id).await?.ok_or_else(|| AppError::not_found("user"))?;
+    let standing = crate::usage::store::standing(&mut conn, ctx.user_id, 0, &day, now).await?;
+    let month_key = CounterKey::user_month(ctx.user_id, &day);
+    let (tokens, spent, calls) = crate::usage::store::counter_with_calls(&mut conn, &month_key).await?;
+    drop(conn);
+    let mut all: Vec<Limit> = limits_of(&standing, &overrides, ctx.is_admin(), settings, &limits, now).into_iter().filter(|l| l.kind != LimitKind::DealTokens).collect();
+    with_forecasts(state, &mut all, ctx.user_id, 0, now).await?;
+    let n = |v: i64| v.max(0) as u64;
+    // Where the month is heading whatever the limits: the pace of the last days.
+    let zone = settings.time.tz();
+    let window = settings.alerts.burn_window_days;
+    let history = crate::usage::store::daily_counters(&state.db, "user", ctx.user_id, &crate::time::days_before(now, zone, window)).await?;
+    let month_end = Some(window_end(Window::Month, now, zone));
+    let pace = |used: u64, of_day: fn(&(u64, u64)) -> u64| {
+        let days: Vec<u64> = history.iter().map(of_day).collect();
+        crate::forecast::forecast(used, u64::MAX, &days, window, now, month_end, zone)
     };
-    if let Err(refusal) = admit(tokens, daily.as_ref(), &deal) {
-        tx.rollback().await?;
-        return Err(refusal_error(refusal, &deal, daily.as_ref(), state, now));
+    let month_tokens = pace(n(tokens), |d| d.0);
+    let month_usd = pace(n(spent), |d| d.1);
+    Ok(super::MyUsage {
+        month: month_of(&day).to_string(),
+        tokens: n(tokens),
+        spent_microusd: n(spent),
+        calls: n(calls),
+        month_tokens,
+        month_usd,
+        window_days: window,
+        limits: all,
+        warn_ratio: settings.budget.warn_ratio,
+    })
+}
+
+/// "You have used 75% of your $50.00 monthly budget." — the caller's latest alert this month.
+async fn latest_alert_message(state: &AppState, ctx: &Ctx, day: &str) -> Result<Option<String>, AppError> {
+    if ctx.is_admin() {
+        return Ok(None);
     }
-    let expires_at = now + reservation_lifetime_ms(state);
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO budget_reservations (user_id, deal_id, tokens, created_at, expires_at) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
-    )
-    .bind(ctx.user_id)
-    .bind(deal_id)
-    .bind(tokens as i64)
-    .bind(now)
-    .bind(expires_at)
-    .fetch_one(&mut *tx)
-    .await?;
-    tx.commit().await?;
-    Ok(Reservation { id, tokens })
+    let period = CounterKey::user_month(ctx.user_id, day).period;
+    let alert = crate::alerts::store::latest(&state.db, "user", ctx.user_id, &period).await?;
+    Ok(alert.map(|(level, used, budget)| match level.as_str() {
+        crate::alerts::PROJECTED_OVERRUN => {
+            format!("At this pace you will use about {} this month, over your {} monthly budget.", format_dollars(used), format_dollars(budget))
+        }
+        share => format!("You have used {share} of your {} monthly budget.", format_dollars(budget)),
+    }))
 }
 
-pub async fn release(db: &Db, reservation: &Reservation) -> Result<(), AppError> {
-    sqlx::query("DELETE FROM budget_reservations WHERE id = $1").bind(reservation.id).execute(&db.pool).await?;
-    Ok(())
+/// Every deal's lifetime budget as lists show it, by deal id.
+pub async fn deal_budgets(state: &AppState) -> Result<HashMap<i64, DealBudget>, AppError> {
+    let used = crate::usage::store::deals_used(&state.db).await?;
+    let b = &state.settings.budget;
+    Ok(deal_limits(&state.db)
+        .await?
+        .into_iter()
+        .map(|(id, limit)| (id, deal_budget(used.get(&id).copied().unwrap_or(0), limit, b)))
+        .collect())
 }
 
-/// Longest a call can take with every retry, plus a margin: after this a reservation
-/// can only belong to a process that died.
-fn reservation_lifetime_ms(state: &AppState) -> i64 {
-    let c = &state.settings.claude;
-    let attempts = i64::from(c.max_retries) + 1;
-    let per_attempt = c.timeout_seconds as i64 * 1000 + c.retry_after_cap_seconds.max(c.backoff_max_ms / 1000) as i64 * 1000;
-    attempts * per_attempt + 60_000
+pub fn deal_budget(used: u64, limit: Option<u64>, b: &BudgetSettings) -> DealBudget {
+    let meter = Meter { used, reserved: 0, limit: limit.unwrap_or(b.deal_tokens) };
+    DealBudget { used: meter.used, limit: meter.limit, state: meter.state(b.warn_ratio) }
 }
 
-fn refusal_error(refusal: Refusal, deal: &Meter, daily: Option<&Meter>, state: &AppState, now: i64) -> AppError {
-    use super::format_tokens;
+/// Analysts at or over their daily budget's warning level today, deals at or over their
+/// lifetime budget's, keyed by id as report rows are; and the firm's caps at or past
+/// their warning level.
+pub async fn flags(state: &AppState) -> Result<BudgetFlags, AppError> {
+    let b = &state.settings.budget;
+    let now = now_millis();
+    let day = local_day(now, state.settings.time.tz());
+    let today = CounterKey::user_day(0, &day).period;
+    let used_today = crate::usage::store::counters_of_period(&state.db, "user", &today).await?;
+    let users = analyst_daily_limits(&state.db).await?.into_iter().filter_map(|(id, limit)| {
+        let meter = Meter { used: used_today.get(&id).copied()?, reserved: 0, limit: limit.unwrap_or(b.user_daily_tokens) };
+        let state = meter.state(b.warn_ratio);
+        (state != BudgetState::Ok).then(|| (id.to_string(), state))
+    });
+    let users = users.collect();
+    let deals = deal_budgets(state).await?.into_iter().filter(|(_, d)| d.state != BudgetState::Ok).map(|(id, d)| (id.to_string(), d.state)).collect();
+    let (caps, levels) = firm_caps(state, now).await?;
+    let firm = caps.into_iter().filter(|(_, level)| *level != FirmLevel::Normal).collect();
+    Ok(BudgetFlags { users, deals, firm, firm_critical_max_request_tokens: levels.critical_max_request_tokens })
+}
+
+/// The firm's caps that are set, where they stand, and their levels.
+pub async fn firm_caps(state: &AppState, now: i64) -> Result<(Vec<(Limit, FirmLevel)>, FirmLevels), AppError> {
+    let settings = &state.settings;
+    let day = local_day(now, settings.time.tz());
+    let mut conn = state.db.pool.acquire().await?;
+    let limits = limits_in_force(&mut conn, &settings.limits).await?;
+    let levels = firm_levels(&limits);
+    if !any_firm_cap(&limits) {
+        return Ok((Vec::new(), levels));
+    }
+    let standing = crate::usage::store::standing(&mut conn, 0, 0, &day, now).await?;
+    let none = Overrides { user_daily: None, user_monthly: None, deal: None, model_choice: None };
+    let caps = limits_of(&standing, &none, true, settings, &limits, now)
+        .into_iter()
+        .filter(|l| l.kind.is_firm())
+        .map(|l| {
+            let level = levels.level(&l.meter);
+            (l, level)
+        })
+        .collect();
+    Ok((caps, levels))
+}
+
+/// The refusal, in words the user can act on, with when to try again where a window
+/// resets.
+pub fn refusal_error(refusal: Refusal, limits: &[Limit], call: &CallSize, firm: &FirmLevels, now: i64, zone: chrono_tz::Tz) -> AppError {
+    let find = |kind: LimitKind| limits.iter().find(|l| l.kind == kind);
+    let amount = |kind: LimitKind, value: u64| match kind.unit() {
+        super::Unit::Tokens => format!("{} tokens", format_tokens(value)),
+        super::Unit::MicroUsd => format_dollars(value as i64),
+    };
+    let retry = |kind: LimitKind| limit_end(kind, now, zone).map(|end| ((end - now).max(1000) as u64).div_ceil(1000));
     match refusal {
         Refusal::DailyLimit => {
-            let limit = daily.map_or(0, |d| d.limit);
+            let limit = find(LimitKind::UserDailyTokens).map_or(0, |l| l.meter.limit);
             AppError::new(
                 ErrorKind::DailyLimitReached,
+                format!("You have reached your daily limit of {} tokens. It resets at {}.", format_tokens(limit), resets_in(now, zone)),
+            )
+        }
+        Refusal::DealBudget { exhausted } => {
+            let deal = find(LimitKind::DealTokens).map(|l| l.meter).unwrap_or_default();
+            let message = if exhausted {
+                format!("This deal's budget of {} tokens is used up. An admin can raise it.", format_tokens(deal.limit))
+            } else {
+                format!("This deal has {} tokens left, not enough for this request. An admin can raise its budget.", format_tokens(deal.remaining()))
+            };
+            AppError::new(ErrorKind::DealBudgetExhausted, message)
+        }
+        Refusal::MonthlyBudget => {
+            let meter = find(LimitKind::UserMonthlyUsd).map(|l| l.meter).unwrap_or_default();
+            let resets = limit_end(LimitKind::UserMonthlyUsd, now, zone).map(|end| resets_at(end, now, zone)).unwrap_or_default();
+            AppError::new(
+                ErrorKind::MonthlyBudgetReached,
                 format!(
-                    "You have reached your daily limit of {} tokens. It resets at {}.",
-                    format_tokens(limit),
-                    super::day::resets_in(now, state.settings.time.tz())
+                    "This request could cost up to {}, more than the {} left of your {} monthly budget. It resets at {resets}.",
+                    format_dollars(call.cost(call.output_tokens.min(u64::from(u32::MAX))) as i64),
+                    format_dollars(meter.remaining() as i64),
+                    format_dollars(meter.limit as i64),
                 ),
             )
         }
-        Refusal::DealBudget { exhausted: true } => AppError::new(
-            ErrorKind::DealBudgetExhausted,
-            format!("This deal's budget of {} tokens is used up. An admin can raise it.", format_tokens(deal.limit)),
-        ),
-        Refusal::DealBudget { exhausted: false } => AppError::new(
-            ErrorKind::DealBudgetExhausted,
-            format!(
-                "This deal has {} tokens left, not enough for this request. An admin can raise its budget.",
-                format_tokens(deal.remaining())
-            ),
-        ),
+        Refusal::FirmCap { kind, level } => {
+            let limit = find(kind).map(|l| l.meter).unwrap_or_default();
+            let resets = limit_end(kind, now, zone).map(|end| resets_at(end, now, zone)).unwrap_or_default();
+            let cap = kind.describe();
+            let message = match level {
+                FirmLevel::Stop => format!(
+                    "The firm has used {:.0}% of {cap} ({}): Claude calls are paused until it resets at {resets}.",
+                    limit.ratio() * 100.0,
+                    amount(kind, limit.limit)
+                ),
+                FirmLevel::Critical => format!(
+                    "The firm is near {cap} ({:.0}% used): requests over {} tokens are refused until it resets at {resets}; this one needs {}. Shorten it or try later.",
+                    limit.ratio() * 100.0,
+                    format_tokens(firm.critical_max_request_tokens),
+                    format_tokens(call.input_tokens + call.output_tokens)
+                ),
+                _ => format!("This request would pass {cap} ({} left). It resets at {resets}.", amount(kind, limit.remaining())),
+            };
+            AppError::new(ErrorKind::FirmCapReached, message).retry_after(retry(kind))
+        }
     }
 }
 
-fn sum_of(expr: &str) -> String {
-    // SUM of BIGINT is NUMERIC on PostgreSQL: cast back so both engines return BIGINT.
-    format!("CAST(COALESCE(SUM({expr}), 0) AS BIGINT)")
-}
-
-async fn sum(conn: &mut sqlx::AnyConnection, sql: &str, binds: &[i64]) -> Result<u64, AppError> {
-    let mut query = sqlx::query_as::<_, (i64,)>(sql);
-    for value in binds {
-        query = query.bind(*value);
+/// Fills in the forecasts of the limits people plan by: the deal's budget, the user's
+/// month, the firm's day and month. One short read per scope, from the daily counters.
+pub async fn with_forecasts(state: &AppState, limits: &mut [Limit], user_id: i64, deal_id: i64, now: i64) -> Result<(), AppError> {
+    let zone = state.settings.time.tz();
+    let window = state.settings.alerts.burn_window_days;
+    let days = crate::time::days_before(now, zone, window);
+    let (Some(first), Some(last)) = (days.first(), days.last()) else { return Ok(()) };
+    let wants = |kind: LimitKind| limits.iter().any(|l| l.kind == kind);
+    let user = if wants(LimitKind::UserMonthlyUsd) { crate::usage::store::daily_counters(&state.db, "user", user_id, &days).await? } else { Vec::new() };
+    let firm_wanted = limits.iter().any(|l| matches!(l.kind, LimitKind::FirmTokens(Window::Day | Window::Month) | LimitKind::FirmUsd(Window::Day | Window::Month)));
+    let firm = if firm_wanted { crate::usage::store::daily_counters(&state.db, "firm", 0, &days).await? } else { Vec::new() };
+    let deal = if wants(LimitKind::DealTokens) { crate::usage::store::deal_daily_tokens(&state.db, deal_id, first, last).await? } else { Vec::new() };
+    for limit in limits.iter_mut() {
+        let history: Vec<u64> = match limit.kind {
+            LimitKind::DealTokens => deal.clone(),
+            LimitKind::UserMonthlyUsd => user.iter().map(|d| d.1).collect(),
+            LimitKind::FirmTokens(Window::Day | Window::Month) => firm.iter().map(|d| d.0).collect(),
+            LimitKind::FirmUsd(Window::Day | Window::Month) => firm.iter().map(|d| d.1).collect(),
+            _ => continue,
+        };
+        let end = limit_end(limit.kind, now, zone);
+        limit.forecast = Some(crate::forecast::forecast(limit.meter.used, limit.meter.limit, &history, window, now, end, zone));
     }
-    let (total,) = query.fetch_one(conn).await?;
-    Ok(total.max(0) as u64)
+    Ok(())
 }
 
-/// The estimator's correction for `model`, from its recent successful calls.
-pub async fn calibration(db: &Db, model: &str) -> Result<f64, AppError> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT estimated_input_tokens, input_tokens + cache_creation_tokens + cache_read_tokens \
-         FROM usage_records WHERE model = $1 AND outcome = 'ok' AND estimated_input_tokens > 0 \
-         ORDER BY id DESC LIMIT $2",
-    )
-    .bind(model)
-    .bind(CALIBRATION_SAMPLES)
-    .fetch_all(&db.pool)
-    .await?;
-    let samples: Vec<(u64, u64)> = rows.into_iter().map(|(e, a)| (e.max(0) as u64, a.max(0) as u64)).collect();
-    Ok(calibration_factor(&samples))
-}
-
-/// Both meters as they stand now, for the chat tab.
-pub async fn meters(state: &AppState, ctx: &Ctx, deal_id: i64) -> Result<(Option<Meter>, Meter), AppError> {
+/// Records the alerts the caller's latest call may have crossed: their monthly budget at
+/// each configured share, the deal's budget at its warning level and used up, the
+/// firm's caps at their warning, critical and stop levels, and a projected overrun of
+/// the month's budget or a firm cap's day or month. Each fires once per threshold and
+/// period, whichever instance sees it first. Runs after the reply, off its path.
+pub async fn fire_alerts(state: &AppState, ctx: &Ctx, deal_id: i64) -> Result<(), AppError> {
     let now = now_millis();
+    let settings = &state.settings;
+    let day = local_day(now, settings.time.tz());
     let mut conn = state.db.pool.acquire().await?;
-    let deal_limit: Option<(Option<i64>,)> = sqlx::query_as("SELECT token_budget FROM deals WHERE id = $1")
-        .bind(deal_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let Some((deal_limit,)) = deal_limit else { return Err(AppError::not_found("deal")) };
-    let deal = deal_meter(&mut conn, deal_id, deal_limit, state, now).await?;
-    if ctx.is_admin() {
-        return Ok((None, deal));
+    let limits = limits_in_force(&mut conn, &settings.limits).await?;
+    let Some(overrides) = store::read_overrides(&mut conn, ctx.user_id, deal_id).await? else { return Ok(()) };
+    let standing = crate::usage::store::standing(&mut conn, ctx.user_id, deal_id, &day, now).await?;
+    drop(conn);
+    let mut all = limits_of(&standing, &overrides, ctx.is_admin(), settings, &limits, now);
+    with_forecasts(state, &mut all, ctx.user_id, deal_id, now).await?;
+    let alerts = crossed(&all, &limits, ctx.user_id, deal_id, settings.budget.warn_ratio, now, &day);
+    let deliver = !settings.alerts.webhook_url.is_empty();
+    let mut tx = state.db.begin_write().await?;
+    for alert in &alerts {
+        if crate::alerts::store::insert(&mut tx, alert, deliver).await?.is_some() {
+            tracing::warn!(scope = alert.scope, id = alert.scope_id, period = %alert.period, level = %alert.level, "budget alert");
+        }
     }
-    let (user_limit,): (Option<i64>,) = sqlx::query_as("SELECT daily_token_budget FROM users WHERE id = $1")
-        .bind(ctx.user_id)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok((Some(daily_meter(&mut conn, ctx.user_id, user_limit, state, now).await?), deal))
+    tx.commit().await?;
+    Ok(())
 }
 
-/// The deal's lifetime meter; `limit` is its override, if an admin set one.
-async fn deal_meter(conn: &mut sqlx::AnyConnection, deal_id: i64, limit: Option<i64>, state: &AppState, now: i64) -> Result<Meter, AppError> {
-    Ok(Meter {
-        used: sum(conn, &format!("SELECT {} FROM usage_records WHERE deal_id = $1", sum_of(RECORD_TOKENS)), &[deal_id]).await?,
-        reserved: sum(conn, &format!("SELECT {} FROM budget_reservations WHERE deal_id = $1 AND expires_at > $2", sum_of("tokens")), &[deal_id, now]).await?,
-        limit: limit.map_or(state.settings.budget.deal_tokens, |l| l.max(0) as u64),
-    })
+/// The thresholds `limits` stand past now (the store keeps each once).
+fn crossed(all: &[Limit], limits: &Limits, user_id: i64, deal_id: i64, warn_ratio: f64, now: i64, day: &str) -> Vec<NewAlert> {
+    let levels = firm_levels(limits);
+    let mut alerts = Vec::new();
+    for limit in all {
+        let (used, budget) = (limit.meter.used, limit.meter.limit);
+        let unit = if limit.kind.unit() == super::Unit::Tokens { "tokens" } else { "microusd" };
+        let alert = |scope: &'static str, scope_id: i64, period: String, level: String, used: u64| NewAlert {
+            scope,
+            scope_id,
+            period,
+            level,
+            used: used as i64,
+            budget: budget as i64,
+            unit,
+            at: now,
+        };
+        let overrun = limit.forecast.as_ref().filter(|f| f.overruns(budget)).and_then(|f| f.at_period_end);
+        match limit.kind {
+            LimitKind::UserMonthlyUsd if budget > 0 => {
+                let period = format!("month:{}", month_of(day));
+                for ratio in &limits.user_monthly_alert_ratios {
+                    if used as f64 >= budget as f64 * ratio {
+                        alerts.push(alert("user", user_id, period.clone(), format!("{:.0}%", ratio * 100.0), used));
+                    }
+                }
+                if let Some(projected) = overrun {
+                    alerts.push(alert("user", user_id, period, crate::alerts::PROJECTED_OVERRUN.into(), projected));
+                }
+            }
+            LimitKind::DealTokens => {
+                if used >= budget {
+                    alerts.push(alert("deal", deal_id, "life".into(), "blocked".into(), used));
+                }
+                if used as f64 >= budget as f64 * warn_ratio {
+                    alerts.push(alert("deal", deal_id, "life".into(), "warning".into(), used));
+                }
+            }
+            LimitKind::FirmTokens(window) | LimitKind::FirmUsd(window) => {
+                let reached = Meter { used, reserved: 0, limit: budget };
+                let crossed: &[FirmLevel] = match levels.level(&reached) {
+                    FirmLevel::Normal => &[],
+                    FirmLevel::Warning => &[FirmLevel::Warning],
+                    FirmLevel::Critical => &[FirmLevel::Warning, FirmLevel::Critical],
+                    FirmLevel::Stop => &[FirmLevel::Warning, FirmLevel::Critical, FirmLevel::Stop],
+                };
+                let period = format!("{}:{}", CounterKey::firm(window, now, day).period, unit);
+                for level in crossed {
+                    let name = serde_json::to_value(level).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+                    alerts.push(alert("firm", 0, period.clone(), name, used));
+                }
+                if let Some(projected) = overrun {
+                    alerts.push(alert("firm", 0, period, crate::alerts::PROJECTED_OVERRUN.into(), projected));
+                }
+            }
+            _ => {}
+        }
+    }
+    alerts
 }
 
-/// The user's meter for today in `time.zone`; `limit` is their override, if any.
-async fn daily_meter(conn: &mut sqlx::AnyConnection, user_id: i64, limit: Option<i64>, state: &AppState, now: i64) -> Result<Meter, AppError> {
-    let (day_start, day_end) = super::day::day_bounds(now, state.settings.time.tz());
-    Ok(Meter {
-        used: sum(
-            conn,
-            &format!("SELECT {} FROM usage_records WHERE user_id = $1 AND created_at >= $2 AND created_at < $3", sum_of(RECORD_TOKENS)),
-            &[user_id, day_start, day_end],
-        )
-        .await?,
-        reserved: sum(conn, &format!("SELECT {} FROM budget_reservations WHERE user_id = $1 AND expires_at > $2", sum_of("tokens")), &[user_id, now]).await?,
-        limit: limit.map_or(state.settings.budget.user_daily_tokens, |l| l.max(0) as u64),
-    })
+/// Sets (or with None, clears) a budget override, with its audit entry, in one transaction.
+pub async fn set_override(state: &AppState, actor: &Actor, which: store::Override, id: i64, value: Option<i64>) -> Result<(), AppError> {
+    let (noun, what, show): (&str, &str, fn(Option<i64>) -> String) = match which {
+        store::Override::UserDaily => ("user", "daily budget", |v| v.map_or("default".into(), |t| format!("{} tokens", format_tokens(t.max(0) as u64)))),
+        store::Override::UserMonthly => ("user", "monthly budget", |v| v.map_or("default".into(), format_dollars)),
+        store::Override::UserModelChoice => ("user", "model choice", |v| match v {
+            None => "as the firm".into(),
+            Some(0) => "off".into(),
+            Some(_) => "on".into(),
+        }),
+        store::Override::Deal => ("deal", "budget", |v| v.map_or("default".into(), |t| format!("{} tokens", format_tokens(t.max(0) as u64)))),
+    };
+    let mut tx = state.db.begin_write().await?;
+    let Some((old, name)) = store::current_override(&mut tx, which, id).await? else {
+        return Err(AppError::not_found(noun));
+    };
+    store::set_override(&mut tx, which, id, value).await?;
+    crate::audit::store::record(&mut tx, actor, now_millis(), &format!("{noun} {name}: {what}"), &show(old), &show(value)).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The limits in force as the admin form shows them.
+pub async fn limits_view(state: &AppState) -> Result<super::LimitsView, AppError> {
+    let mut conn = state.db.pool.acquire().await?;
+    let saved = store::stored_limits(&mut conn).await?.is_some();
+    let limits = limits_in_force(&mut conn, &state.settings.limits).await?;
+    Ok(super::LimitsView { form: super::LimitsForm::of(&limits), saved })
+}
+
+/// Saves an admin's limits (None: back to the configured ones), auditing every field
+/// that changes, in one transaction.
+pub async fn save_limits(state: &AppState, actor: &Actor, limits: Option<Limits>) -> Result<(), AppError> {
+    let now = now_millis();
+    let mut tx = state.db.begin_write().await?;
+    let before = limits_in_force(&mut tx, &state.settings.limits).await?;
+    let after = limits.clone().unwrap_or_else(|| state.settings.limits.clone());
+    let json = match &limits {
+        Some(l) => Some(serde_json::to_string(l).map_err(|e| AppError::internal("limits json", e))?),
+        None => None,
+    };
+    let by = actor.id.unwrap_or(0);
+    store::save_limits(&mut tx, json.as_deref(), by, now).await?;
+    for (key, old, new) in changed_fields(&before, &after) {
+        crate::audit::store::record(&mut tx, actor, now, &format!("limits.{key}"), &old, &new).await?;
+    }
+    if limits.is_none() {
+        crate::audit::store::record(&mut tx, actor, now, "limits", "set on /admin/limits", "the values in Leptos.toml").await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
+/// The fields that differ between two sets of limits: name, before, after.
+fn changed_fields(before: &Limits, after: &Limits) -> Vec<(String, String, String)> {
+    let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) = (serde_json::to_value(before), serde_json::to_value(after)) else {
+        return Vec::new();
+    };
+    a.iter()
+        .filter_map(|(key, old)| {
+            let new = b.get(key)?;
+            (old != new).then(|| (key.clone(), old.to_string(), new.to_string()))
+        })
+        .collect()
 }

@@ -11,17 +11,26 @@ pub mod view;
 
 use serde::{Deserialize, Serialize};
 
-use crate::claude::Role;
-use crate::deals::{Deal, format_price};
+use crate::claude::Speaker;
+use crate::deals::Deal;
+use crate::format::format_price;
 use crate::usage::ReplyUsage;
 
 /// Longest chat message accepted, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 50_000;
+/// Most messages one page of a thread returns.
+pub const MAX_PAGE: usize = 200;
+
+/// Messages per page of a thread: at least a whole call window, so the browser's
+/// pre-flight estimate sees every turn the next call would send.
+pub fn page_size(max_messages: u32) -> usize {
+    (max_messages as usize).clamp(50, MAX_PAGE)
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ChatMessage {
     pub id: i64,
-    pub role: Role,
+    pub role: Speaker,
     pub content: String,
     /// UTC, `YYYY-MM-DD HH:MM`.
     pub sent_at: String,
@@ -46,7 +55,10 @@ pub struct ThreadView {
     pub author: String,
     /// Whether the caller wrote it (and so may continue it).
     pub mine: bool,
+    /// One page of messages, oldest first.
     pub messages: Vec<ChatMessage>,
+    /// Whether older messages exist before this page.
+    pub has_earlier: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,13 +67,33 @@ pub struct SendResult {
     pub reply: ChatMessage,
     /// Stored messages of the thread not sent with this call (older than the window).
     pub dropped: usize,
+    /// Set when a budget could take only part of the reply: its `max_tokens` was lowered.
+    pub limited: Option<String>,
+    /// Set when budget-aware model choice asked a cheaper model than the best tier.
+    #[serde(default)]
+    pub model_note: Option<String>,
 }
 
-/// Which Claude answers, for the label in the chat tab.
+/// What the chat tab needs to know about the next call: which Claude answers (for its
+/// label), and the inputs of the browser's pre-flight estimate — the same estimator and
+/// window the server uses.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ClaudeStatus {
+pub struct ChatContext {
+    /// No API key: the built-in offline model answers.
     pub offline: bool,
     pub model: String,
+    /// The raw token estimate of the deal's system prompt.
+    pub system_tokens: u64,
+    pub max_messages: u32,
+    pub max_input_tokens: u64,
+    pub max_output_tokens: u32,
+    /// The estimator's current correction for chat calls, and the model's prices.
+    pub calibration: f64,
+    pub rates: crate::claude::pricing::Rates,
+    /// The prices of the model-choice tiers (for the pre-flight when a tier answers).
+    #[serde(default)]
+    pub tier_rates: Vec<(String, crate::claude::pricing::Rates)>,
+    pub cooldown_seconds: u64,
 }
 
 /// The system prompt for chats about `deal`: the assistant's brief and the deal's facts.
@@ -109,12 +141,11 @@ mod tests {
             id: 1,
             name: "Harbor Point".into(),
             address: String::new(),
-            property_type: "Office".into(),
+            property_type: crate::deals::PropertyType::Office,
             asking_price: Some(86_500_000),
             notes: "84% leased".into(),
             created_by: "a@b.c".into(),
             updated_on: "2026-11-23".into(),
-            budget: crate::budget::DealBudget { used: 0, limit: 1, state: crate::budget::BudgetState::Ok },
         };
         let prompt = system_prompt(&deal);
         assert!(prompt.contains("Deal: Harbor Point\n"));

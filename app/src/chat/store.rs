@@ -1,11 +1,11 @@
 //! Chat threads and messages in the database.
 
 use super::{ChatMessage, ThreadSummary};
-use crate::claude::Role;
+use crate::claude::Speaker;
 use crate::claude::history::Turn;
-use crate::db::{Db, now_millis};
+use crate::db::Db;
+use crate::time::{now_millis, utc_minute};
 use crate::error::AppError;
-use crate::usage::ReplyUsage;
 
 pub struct ThreadRow {
     pub id: i64,
@@ -13,12 +13,6 @@ pub struct ThreadRow {
     pub user_id: i64,
     pub title: String,
     pub author: String,
-}
-
-pub fn minute(millis: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(millis)
-        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
-        .unwrap_or_default()
 }
 
 pub async fn create_thread(db: &Db, deal_id: i64, user_id: i64, title: &str) -> Result<i64, AppError> {
@@ -62,14 +56,14 @@ pub async fn list_threads(db: &Db, deal_id: i64, user_id: Option<i64>) -> Result
     .await?;
     Ok(rows
         .into_iter()
-        .map(|(id, title, author, updated_at, messages)| ThreadSummary { id, title, author, updated_at: minute(updated_at), messages })
+        .map(|(id, title, author, updated_at, messages)| ThreadSummary { id, title, author, updated_at: utc_minute(updated_at), messages })
         .collect())
 }
 
 /// Appends a message and marks the thread as just updated; returns the message id.
-pub async fn insert_message(db: &Db, thread_id: i64, role: Role, content: &str, usage_id: Option<i64>) -> Result<i64, AppError> {
+pub async fn insert_message(db: &Db, thread_id: i64, role: Speaker, content: &str, usage_id: Option<i64>) -> Result<i64, AppError> {
     let now = now_millis();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO chat_messages (thread_id, role, content, usage_id, created_at) \
          VALUES ($1, $2, $3, $4, $5) RETURNING id",
@@ -90,53 +84,86 @@ pub async fn insert_message(db: &Db, thread_id: i64, role: Role, content: &str, 
     Ok(id)
 }
 
-/// The whole thread as turns, oldest first.
-pub async fn thread_turns(db: &Db, thread_id: i64) -> Result<Vec<Turn>, AppError> {
+/// The newest `limit` messages of a thread as turns, oldest first, and how many older
+/// ones there are: a send reads only what its window can hold, however long the thread.
+pub async fn recent_turns(db: &Db, thread_id: i64, limit: usize) -> Result<(Vec<Turn>, usize), AppError> {
     let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT role, content FROM chat_messages WHERE thread_id = $1 ORDER BY id")
+        sqlx::query_as("SELECT role, content FROM chat_messages WHERE thread_id = $1 ORDER BY id DESC LIMIT $2")
             .bind(thread_id)
+            .bind(limit as i64)
             .fetch_all(&db.pool)
             .await?;
-    rows.into_iter()
+    let older = if rows.len() < limit {
+        0
+    } else {
+        let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM chat_messages WHERE thread_id = $1").bind(thread_id).fetch_one(&db.pool).await?;
+        (total as usize).saturating_sub(rows.len())
+    };
+    let turns = rows
+        .into_iter()
+        .rev()
         .map(|(role, content)| {
-            let role = Role::parse(&role).ok_or_else(|| AppError::internal("unknown chat role", &role))?;
+            let role = Speaker::parse(&role).ok_or_else(|| AppError::internal("unknown chat role", &role))?;
             Ok(Turn { role, content })
+        })
+        .collect::<Result<Vec<_>, AppError>>()?;
+    Ok((turns, older))
+}
+
+type MessageTuple = (i64, String, String, i64, Option<i64>);
+
+const SELECT_MESSAGE: &str = "SELECT m.id, m.role, m.content, m.created_at, m.usage_id FROM chat_messages m";
+
+/// Messages from rows, with the usage of Claude's replies from the ledger.
+async fn messages_from_rows(db: &Db, rows: Vec<MessageTuple>) -> Result<Vec<ChatMessage>, AppError> {
+    let usage_ids: Vec<i64> = rows.iter().filter_map(|r| r.4).collect();
+    let mut usage = crate::usage::store::reply_usage(db, &usage_ids).await?;
+    rows.into_iter()
+        .map(|(id, role, content, created_at, usage_id)| {
+            let role = Speaker::parse(&role).ok_or_else(|| AppError::internal("unknown chat role", &role))?;
+            Ok(ChatMessage { id, role, content, sent_at: utc_minute(created_at), usage: usage_id.and_then(|u| usage.remove(&u)) })
         })
         .collect()
 }
 
-type MessageTuple = (i64, String, String, i64, Option<String>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
-
-const SELECT_MESSAGE: &str = "SELECT m.id, m.role, m.content, m.created_at, r.model, r.input_tokens, \
-     r.output_tokens, r.cache_creation_tokens, r.cache_read_tokens, r.cost_microusd \
-     FROM chat_messages m LEFT JOIN usage_records r ON r.id = m.usage_id";
-
-fn message_from_row(row: MessageTuple) -> Result<ChatMessage, AppError> {
-    let (id, role, content, created_at, model, input, output, cache_creation, cache_read, cost) = row;
-    let role = Role::parse(&role).ok_or_else(|| AppError::internal("unknown chat role", &role))?;
-    let usage = model.map(|model| ReplyUsage {
-        model,
-        input_tokens: input.unwrap_or(0) as u64,
-        output_tokens: output.unwrap_or(0) as u64,
-        cache_creation_input_tokens: cache_creation.unwrap_or(0) as u64,
-        cache_read_input_tokens: cache_read.unwrap_or(0) as u64,
-        cost_microusd: cost.unwrap_or(0),
-    });
-    Ok(ChatMessage { id, role, content, sent_at: minute(created_at), usage })
-}
-
-pub async fn thread_messages(db: &Db, thread_id: i64) -> Result<Vec<ChatMessage>, AppError> {
-    let rows: Vec<MessageTuple> = sqlx::query_as(&format!("{SELECT_MESSAGE} WHERE m.thread_id = $1 ORDER BY m.id"))
-        .bind(thread_id)
-        .fetch_all(&db.pool)
-        .await?;
-    rows.into_iter().map(message_from_row).collect()
+/// One page of a thread: the newest `limit` messages older than `before` (a message id;
+/// None for the newest), oldest first, and whether there are earlier ones.
+pub async fn thread_messages(db: &Db, thread_id: i64, before: Option<i64>, limit: usize) -> Result<(Vec<ChatMessage>, bool), AppError> {
+    let mut rows: Vec<MessageTuple> = sqlx::query_as(&format!(
+        "{SELECT_MESSAGE} WHERE m.thread_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3"
+    ))
+    .bind(thread_id)
+    .bind(before.unwrap_or(i64::MAX))
+    .bind(limit as i64 + 1)
+    .fetch_all(&db.pool)
+    .await?;
+    let has_earlier = rows.len() > limit;
+    rows.truncate(limit);
+    rows.reverse();
+    Ok((messages_from_rows(db, rows).await?, has_earlier))
 }
 
 pub async fn message(db: &Db, id: i64) -> Result<ChatMessage, AppError> {
-    let row: MessageTuple = sqlx::query_as(&format!("{SELECT_MESSAGE} WHERE m.id = $1"))
-        .bind(id)
+    let row: MessageTuple = sqlx::query_as(&format!("{SELECT_MESSAGE} WHERE m.id = $1")).bind(id).fetch_one(&db.pool).await?;
+    messages_from_rows(db, vec![row]).await?.pop().ok_or_else(|| AppError::internal("chat message", "row vanished"))
+}
+
+/// Claims the user's chat cooldown: succeeds when their last send is at least
+/// `cooldown_ms` old, in one statement so two instances cannot both claim it. On
+/// refusal returns how many milliseconds remain.
+pub async fn claim_cooldown(db: &Db, user_id: i64, now: i64, cooldown_ms: i64) -> Result<Result<(), i64>, AppError> {
+    let claimed = sqlx::query("UPDATE users SET last_chat_at = $1 WHERE id = $2 AND (last_chat_at IS NULL OR last_chat_at <= $3)")
+        .bind(now)
+        .bind(user_id)
+        .bind(now - cooldown_ms)
+        .execute(&db.pool)
+        .await?;
+    if claimed.rows_affected() == 1 {
+        return Ok(Ok(()));
+    }
+    let (last,): (Option<i64>,) = sqlx::query_as("SELECT last_chat_at FROM users WHERE id = $1")
+        .bind(user_id)
         .fetch_one(&db.pool)
         .await?;
-    message_from_row(row)
+    Ok(Err((last.unwrap_or(now) + cooldown_ms - now).max(1)))
 }

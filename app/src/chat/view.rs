@@ -2,82 +2,42 @@
 
 use leptos::prelude::*;
 
-use super::api::{SendChatMessage, get_claude_status, get_thread, list_threads};
-use super::{ChatMessage, ThreadSummary, ThreadView};
-use crate::budget::api::get_budget_status;
-use crate::budget::{BudgetState, BudgetStatus, Meter, format_tokens, reservation_tokens};
-use crate::claude::Role;
+use super::api::{SendChatMessage, get_chat_context, get_thread, list_threads};
+use super::{ChatContext, ChatMessage, ThreadSummary, ThreadView};
+use crate::budget::{BudgetState, BudgetStatus, CallSize, Limit, Unit, refusal_reason};
+use crate::claude::Speaker;
 use crate::claude::estimate::corrected;
 use crate::claude::history::{Turn, WindowError, build_window};
-use crate::claude::pricing::{TokenUsage, cost_microusd, format_usd};
+use crate::claude::pricing::{TokenUsage, cost_microusd};
 use crate::error::AppError;
-use crate::layout::ErrorNotice;
+use crate::format::{format_tokens, format_usd};
+use crate::ui::ErrorNotice;
 
+/// The chat tab. Its resources are created here, once per deal (the deal page renders
+/// this keyed by the deal id, outside any Suspense), and each is awaited in exactly one
+/// `<Transition>`, through `Suspend`: a resource awaited by two boundaries can leave one
+/// of them waiting for ever, and the page's stream with it. `budget` is the page's
+/// latest budget status, known in the browser once it has hydrated; each reply bumps
+/// `calls` so the page reads the budget again.
 #[component]
-pub fn ChatTab(deal_id: i64) -> impl IntoView {
+pub fn ChatTab(deal_id: i64, budget: Signal<Option<BudgetStatus>>, calls: RwSignal<u64>) -> impl IntoView {
     let selected = RwSignal::new(None::<i64>);
-    let draft = RwSignal::new(String::new());
-    // The message on its way, shown until the reply arrives.
-    let in_flight = RwSignal::new(None::<String>);
-    let dropped = RwSignal::new(0usize);
     let send = ServerAction::<SendChatMessage>::new();
-    let status = Resource::new(|| (), |_| get_claude_status());
+    let context = Resource::new(move || send.version().get(), move |_| get_chat_context(deal_id));
     let threads = Resource::new(move || send.version().get(), move |_| list_threads(deal_id));
     let thread = Resource::new(
         move || (selected.get(), send.version().get()),
         |(selected, _)| async move {
             match selected {
-                Some(id) => get_thread(id).await.map(Some),
+                Some(id) => get_thread(id, None, None).await.map(Some),
                 None => Ok(None),
             }
         },
     );
-
-    let budget = Resource::new(move || send.version().get(), move |_| get_budget_status(deal_id));
-    // The cooldown as a deadline (ms since the epoch) and a clock ticking towards it;
-    // setting the deadline again is harmless, unlike a second countdown.
-    let cooldown_until = RwSignal::new(0.0f64);
-    let clock = RwSignal::new(0.0f64);
-    Effect::new(move |_| {
-        clock.set(js_sys::Date::now());
-        if let Ok(ticker) = set_interval_with_handle(move || clock.set(js_sys::Date::now()), std::time::Duration::from_millis(200)) {
-            on_cleanup(move || ticker.clear());
-        }
-    });
-    let cooldown_left = Memo::new(move |_| ((cooldown_until.get() - clock.get()) / 1000.0).ceil().max(0.0) as u64);
-
-    Effect::new(move |_| {
-        match send.value().get() {
-            Some(Ok(result)) => {
-                selected.set(Some(result.thread_id));
-                dropped.set(result.dropped);
-                in_flight.set(None);
-                let seconds = budget.get_untracked().and_then(Result::ok).map_or(2, |b| b.cooldown_seconds);
-                let now = js_sys::Date::now();
-                cooldown_until.set(now + seconds as f64 * 1000.0);
-                clock.set(now);
-            }
-            Some(Err(_)) => in_flight.set(None),
-            None => {}
-        }
-    });
-
-    let blocked = move || budget.get().and_then(Result::ok).is_some_and(|b| b.deal_state == BudgetState::Blocked);
-    let can_send = move || {
-        !send.pending().get() && cooldown_left.get() == 0 && !blocked() && draft.with(|d| !d.trim().is_empty())
-    };
-    let submit = move || {
-        let message = draft.get_untracked();
-        if !can_send() {
-            return;
-        }
-        in_flight.set(Some(message.clone()));
-        draft.set(String::new());
-        send.dispatch(SendChatMessage { deal_id, thread_id: selected.get_untracked(), message });
-    };
+    let composer = ComposerState::new(send, selected, context, calls);
     let pick = move |id: Option<i64>| {
         selected.set(id);
-        dropped.set(0);
+        composer.dropped.set(0);
         send.clear();
     };
 
@@ -95,90 +55,241 @@ pub fn ChatTab(deal_id: i64) -> impl IntoView {
                 </Transition>
             </aside>
             <section class="conversation">
-                <div class="conversation-head">
-                    <Transition fallback=|| ()>
-                        {move || Suspend::new(async move {
-                            status.await.ok().map(|s| if s.offline {
-                                view! { <span class="badge offline" title="No ANTHROPIC_API_KEY is set: replies are simulated">"offline model"</span> }.into_any()
-                            } else {
-                                view! { <span class="badge">{s.model}</span> }.into_any()
-                            })
-                        })}
-                    </Transition>
-                </div>
-                <Transition fallback=|| ()>
+                <Transition fallback=|| view! { <p class="muted">"Loading conversation…"</p> }>
                     {move || Suspend::new(async move {
-                        budget.await.ok().map(|status| view! { <BudgetPanel status/> })
+                        let context = context.await;
+                        let thread = thread.await;
+                        view! { <Conversation deal_id budget context thread composer/> }
                     })}
                 </Transition>
-                <Show when=move || { dropped.get() > 0 }>
-                    <p class="notice warn" data-testid="window-note">
-                        {move || match dropped.get() {
-                            1 => "1 earlier message was not sent to Claude (it is still saved here).".to_string(),
-                            n => format!("{n} earlier messages were not sent to Claude (they are still saved here)."),
-                        }}
-                    </p>
-                </Show>
-                <div class="messages" data-testid="messages">
-                    <Transition fallback=|| view! { <p class="muted">"Loading conversation…"</p> }>
-                        {move || Suspend::new(async move {
-                            match thread.await {
-                                Err(error) => view! { <ErrorNotice error/> }.into_any(),
-                                Ok(None) => view! {
-                                    <Show when=move || in_flight.get().is_none()>
-                                        <p class="muted empty">"Ask Claude anything about this deal: the cap rate, \
-                                            the risks, how to price an offer. The deal's facts are sent with every question."</p>
-                                    </Show>
-                                }.into_any(),
-                                Ok(Some(t)) => {
-                                    let read_only = (!t.mine).then(|| t.author.clone());
-                                    view! {
-                                        {read_only.map(|author| view! {
-                                            <p class="notice">"Read only: this conversation belongs to " {author} "."</p>
-                                        })}
-                                        {t.messages.into_iter().map(|m| view! { <MessageBubble message=m/> }).collect_view()}
-                                    }.into_any()
-                                }
-                            }
-                        })}
-                    </Transition>
-                    {move || in_flight.get().map(|text| view! {
-                        <div class="message user pending-message"><div class="bubble">{text}</div></div>
-                        <div class="message assistant"><div class="bubble thinking" data-testid="pending">"Claude is thinking…"</div></div>
-                    })}
-                </div>
-                {move || send.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error/> })}
-                <form class="composer" on:submit=move |ev| { ev.prevent_default(); submit(); }>
-                    <textarea
-                        name="message"
-                        rows="3"
-                        aria-label="Message"
-                        placeholder="Ask about this deal… (Enter sends, Shift+Enter for a new line)"
-                        prop:value=move || draft.get()
-                        on:input=move |ev| draft.set(event_target_value(&ev))
-                        on:keydown=move |ev| {
-                            if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
-                                ev.prevent_default();
-                                submit();
-                            }
-                        }
-                    ></textarea>
-                    <button
-                        type="submit"
-                        class="button primary"
-                        data-testid="send"
-                        disabled=move || !can_send()
-                    >{move || match (send.pending().get(), cooldown_left.get()) {
-                        (true, _) => "Sending…".to_string(),
-                        (false, 0) => "Send".to_string(),
-                        (false, n) => format!("Send ({n})"),
-                    }}</button>
-                </form>
-                <p class="preflight muted small" data-testid="preflight">
-                    {move || preflight(&draft.get(), || thread.get(), || budget.get())}
-                </p>
             </section>
         </div>
+    }
+}
+
+/// What the message box keeps across re-renders of the conversation: the draft, the
+/// message on its way, the cooldown clock.
+#[derive(Clone, Copy)]
+struct ComposerState {
+    send: ServerAction<SendChatMessage>,
+    selected: RwSignal<Option<i64>>,
+    draft: RwSignal<String>,
+    /// The message on its way, shown until the reply arrives.
+    in_flight: RwSignal<Option<String>>,
+    /// Stored messages the last call left out of its window.
+    dropped: RwSignal<usize>,
+    /// Seconds until the cooldown allows the next send.
+    cooldown_left: Memo<u64>,
+    /// Why the last reply was shorter than asked (a budget's last tokens), and which
+    /// cheaper model answered it.
+    limited: RwSignal<Option<String>>,
+    model_note: RwSignal<Option<String>>,
+}
+
+impl ComposerState {
+    fn new(
+        send: ServerAction<SendChatMessage>,
+        selected: RwSignal<Option<i64>>,
+        context: Resource<Result<ChatContext, AppError>>,
+        calls: RwSignal<u64>,
+    ) -> Self {
+        let draft = RwSignal::new(String::new());
+        let in_flight = RwSignal::new(None::<String>);
+        let dropped = RwSignal::new(0usize);
+        let limited = RwSignal::new(None::<String>);
+        let model_note = RwSignal::new(None::<String>);
+        // The cooldown as a deadline (ms since the epoch) and a clock ticking towards it;
+        // setting the deadline again is harmless, unlike a second countdown.
+        let cooldown_until = RwSignal::new(0.0f64);
+        let clock = RwSignal::new(0.0f64);
+        Effect::new(move |_| {
+            clock.set(js_sys::Date::now());
+            if let Ok(ticker) = set_interval_with_handle(move || clock.set(js_sys::Date::now()), std::time::Duration::from_millis(200)) {
+                on_cleanup(move || ticker.clear());
+            }
+        });
+        let cooldown_left = Memo::new(move |_| ((cooldown_until.get() - clock.get()) / 1000.0).ceil().max(0.0) as u64);
+        // Each send may have used budget: the page reads it again.
+        Effect::new(move |_| {
+            if send.version().get() > 0 {
+                calls.update(|n| *n += 1);
+            }
+        });
+        Effect::new(move |_| match send.value().get() {
+            Some(Ok(result)) => {
+                selected.set(Some(result.thread_id));
+                dropped.set(result.dropped);
+                limited.set(result.limited);
+                model_note.set(result.model_note);
+                in_flight.set(None);
+                // Effects run in the browser only, after hydration: an untracked read
+                // here registers nothing with any Suspense boundary.
+                let seconds = context.get_untracked().and_then(Result::ok).map_or(2, |c| c.cooldown_seconds);
+                let now = js_sys::Date::now();
+                cooldown_until.set(now + seconds as f64 * 1000.0);
+                clock.set(now);
+            }
+            Some(Err(_)) => in_flight.set(None),
+            None => {}
+        });
+        ComposerState { send, selected, draft, in_flight, dropped, cooldown_left, limited, model_note }
+    }
+}
+
+/// The selected conversation and the message box, rendered from loaded data (no
+/// resources of its own).
+#[component]
+fn Conversation(
+    deal_id: i64,
+    budget: Signal<Option<BudgetStatus>>,
+    context: Result<ChatContext, AppError>,
+    thread: Result<Option<ThreadView>, AppError>,
+    composer: ComposerState,
+) -> impl IntoView {
+    let turns: Vec<Turn> = match &thread {
+        Ok(Some(view)) => view.messages.iter().map(|m| Turn { role: m.role, content: m.content.clone() }).collect(),
+        _ => Vec::new(),
+    };
+    let badge = context.as_ref().ok().map(|c| {
+        if c.offline {
+            view! { <span class="badge offline" title="No ANTHROPIC_API_KEY is set: replies are simulated">"offline model"</span> }.into_any()
+        } else {
+            view! { <span class="badge">{c.model.clone()}</span> }.into_any()
+        }
+    });
+    let estimate_inputs = context.ok().map(|context| (context, turns));
+    let dropped = composer.dropped;
+    view! {
+        <div class="conversation-head">{badge}</div>
+        <Show when=move || { dropped.get() > 0 }>
+            <p class="notice warn" data-testid="window-note">
+                {move || match dropped.get() {
+                    1 => "1 earlier message was not sent to Claude (it is still saved here).".to_string(),
+                    n => format!("{n} earlier messages were not sent to Claude (they are still saved here)."),
+                }}
+            </p>
+        </Show>
+        <Messages thread in_flight=composer.in_flight/>
+        {move || composer.limited.get().map(|text| view! { <p class="notice warn" role="status" data-testid="reply-limited">{text}</p> })}
+        {move || composer.model_note.get().map(|text| view! { <p class="notice" role="status" data-testid="model-note">{text}</p> })}
+        <Composer deal_id composer budget estimate_inputs/>
+    }
+}
+
+/// The conversation's messages (a page of them, earlier ones on request) and the
+/// message on its way.
+#[component]
+fn Messages(thread: Result<Option<ThreadView>, AppError>, in_flight: RwSignal<Option<String>>) -> impl IntoView {
+    let messages = match thread {
+        Err(error) => view! { <ErrorNotice error/> }.into_any(),
+        Ok(None) => view! {
+            <Show when=move || in_flight.get().is_none()>
+                <p class="muted empty">"Ask Claude anything about this deal: the cap rate, \
+                    the risks, how to price an offer. The deal's facts are sent with every question."</p>
+            </Show>
+        }
+        .into_any(),
+        Ok(Some(t)) => {
+            let read_only = (!t.mine).then(|| t.author.clone());
+            view! {
+                {read_only.map(|author| view! {
+                    <p class="notice">"Read only: this conversation belongs to " {author} "."</p>
+                })}
+                <EarlierMessages thread_id=t.id oldest=t.messages.first().map(|m| m.id) has_earlier=t.has_earlier/>
+                {t.messages.into_iter().map(|m| view! { <MessageBubble message=m/> }).collect_view()}
+            }
+            .into_any()
+        }
+    };
+    view! {
+        <div class="messages" data-testid="messages">
+            {messages}
+            {move || in_flight.get().map(|text| view! {
+                <div class="message user pending-message"><div class="bubble">{text}</div></div>
+                <div class="message assistant"><div class="bubble thinking" data-testid="pending">"Claude is thinking…"</div></div>
+            })}
+        </div>
+    }
+}
+
+/// The message box: Enter sends (Shift+Enter is a new line), Send waits for the reply
+/// and the cooldown, and the pre-flight estimate follows the draft.
+#[component]
+fn Composer(
+    deal_id: i64,
+    composer: ComposerState,
+    budget: Signal<Option<BudgetStatus>>,
+    estimate_inputs: Option<(ChatContext, Vec<Turn>)>,
+) -> impl IntoView {
+    let ComposerState { send, selected, draft, in_flight, cooldown_left, .. } = composer;
+    let estimate_inputs = StoredValue::new(estimate_inputs);
+    // Asks for the best model for the next send only.
+    let best = RwSignal::new(false);
+    // The pre-flight of the draft: its estimate, and whether every budget can take it.
+    let plan = Memo::new(move |_| {
+        let draft = draft.get();
+        let best = best.get();
+        budget.with(|status| {
+            estimate_inputs
+                .with_value(|inputs| status.as_ref().zip(inputs.as_ref()).and_then(|(status, (context, turns))| preflight(&draft, turns, status, context, best)))
+        })
+    });
+    let blocked = move || {
+        budget.with(|b| b.as_ref().is_some_and(|b| b.deal_state == BudgetState::Blocked)) || plan.with(|p| p.as_ref().is_some_and(|p| !p.sendable))
+    };
+    let can_send = move || !send.pending().get() && cooldown_left.get() == 0 && !blocked() && draft.with(|d| !d.trim().is_empty());
+    let submit = move || {
+        if !can_send() {
+            return;
+        }
+        let message = draft.get_untracked();
+        in_flight.set(Some(message.clone()));
+        draft.set(String::new());
+        let best_model = best.get_untracked().then_some(true);
+        best.set(false);
+        send.dispatch(SendChatMessage { deal_id, thread_id: selected.get_untracked(), message, best_model });
+    };
+    view! {
+        {move || send.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error/> })}
+        <form class="composer" on:submit=move |ev| { ev.prevent_default(); submit(); }>
+            <textarea
+                name="message"
+                rows="3"
+                aria-label="Message"
+                placeholder="Ask about this deal… (Enter sends, Shift+Enter for a new line)"
+                prop:value=move || draft.get()
+                on:input=move |ev| draft.set(event_target_value(&ev))
+                on:keydown=move |ev| {
+                    if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+                        ev.prevent_default();
+                        submit();
+                    }
+                }
+            ></textarea>
+            <button
+                type="submit"
+                class="button primary"
+                data-testid="send"
+                disabled=move || !can_send()
+            >{move || match (send.pending().get(), cooldown_left.get()) {
+                (true, _) => "Sending…".to_string(),
+                (false, 0) => "Send".to_string(),
+                (false, n) => format!("Send ({n})"),
+            }}</button>
+        </form>
+        <p class="preflight muted small" data-testid="preflight">{move || plan.with(|p| p.as_ref().map(|p| p.text.clone()))}</p>
+        {move || plan.with(|p| p.as_ref().and_then(|p| p.model_line.clone().map(|line| (line, p.upgrade_to.clone())))).map(|(line, upgrade)| view! {
+            <p class="model-line small" data-testid="model-choice">
+                {line}
+                {upgrade.map(|model| view! {
+                    " "
+                    <label class="upgrade">
+                        <input type="checkbox" data-testid="best-model" prop:checked=move || best.get() on:change=move |ev| best.set(event_target_checked(&ev))/>
+                        {format!(" Use {model} for this send")}
+                    </label>
+                })}
+            </p>
+        })}
     }
 }
 
@@ -210,11 +321,44 @@ fn ThreadList(list: Vec<ThreadSummary>, selected: RwSignal<Option<i64>>, on_pick
     .into_any()
 }
 
+/// Older pages of a long conversation, loaded on request above the newest page.
+#[component]
+fn EarlierMessages(thread_id: i64, oldest: Option<i64>, has_earlier: bool) -> impl IntoView {
+    let earlier = RwSignal::new(Vec::<ChatMessage>::new());
+    let more = RwSignal::new(has_earlier);
+    let oldest = RwSignal::new(oldest);
+    let failed = RwSignal::new(None::<AppError>);
+    let load = move |_| {
+        let Some(before) = oldest.get_untracked() else { return };
+        leptos::task::spawn_local(async move {
+            match get_thread(thread_id, Some(before), None).await {
+                Ok(page) => {
+                    oldest.set(page.messages.first().map(|m| m.id));
+                    more.set(page.has_earlier);
+                    earlier.update(|shown| {
+                        let mut page = page.messages;
+                        page.append(shown);
+                        *shown = page;
+                    });
+                }
+                Err(error) => failed.set(Some(error)),
+            }
+        });
+    };
+    view! {
+        <Show when=move || more.get()>
+            <button type="button" class="link-button" on:click=load>"Show earlier messages"</button>
+        </Show>
+        {move || failed.get().map(|error| view! { <ErrorNotice error/> })}
+        {move || earlier.get().into_iter().map(|m| view! { <MessageBubble message=m/> }).collect_view()}
+    }
+}
+
 #[component]
 fn MessageBubble(message: ChatMessage) -> impl IntoView {
     let class = match message.role {
-        Role::User => "message user",
-        Role::Assistant => "message assistant",
+        Speaker::User => "message user",
+        Speaker::Assistant => "message assistant",
     };
     let usage = message.usage.map(|u| {
         let cached = u.cache_creation_input_tokens + u.cache_read_input_tokens;
@@ -235,91 +379,101 @@ fn MessageBubble(message: ChatMessage) -> impl IntoView {
     }
 }
 
+/// The pre-flight of a draft: what the box shows under it, whether it can be sent, and
+/// with budget-aware model choice which model answers and the better one it may ask for.
+#[derive(Clone, Debug, PartialEq)]
+struct Plan {
+    text: String,
+    sendable: bool,
+    /// "Answered by claude-sonnet-5-5: your monthly budget has 45% left."
+    model_line: Option<String>,
+    /// The best tier, when a cheaper one answers (the analyst may ask for it once).
+    upgrade_to: Option<String>,
+}
+
 /// The live estimate under the box, computed in the browser with the server's own
-/// estimator and window: input tokens, cost, and the share of the remaining budgets.
-fn preflight(
-    draft: &str,
-    thread: impl Fn() -> Option<Result<Option<ThreadView>, AppError>>,
-    budget: impl Fn() -> Option<Result<BudgetStatus, AppError>>,
-) -> String {
+/// estimator, window, prices, budget rules and model choice: input tokens, cost, the
+/// share of each remaining budget the call reserves — or why it cannot be sent now. None
+/// for an empty draft. `best`: the analyst asks for the best model for this send.
+fn preflight(draft: &str, thread: &[Turn], status: &BudgetStatus, context: &ChatContext, best: bool) -> Option<Plan> {
     if draft.trim().is_empty() {
-        return String::new();
+        return None;
     }
-    let Some(Ok(status)) = budget() else { return String::new() };
-    let mut turns: Vec<Turn> = match thread() {
-        Some(Ok(Some(view))) => view.messages.into_iter().map(|m| Turn { role: m.role, content: m.content }).collect(),
-        _ => Vec::new(),
-    };
-    turns.push(Turn { role: Role::User, content: draft.to_string() });
-    let window = match build_window(status.system_tokens, &turns, status.max_messages as usize, status.max_input_tokens) {
+    let mut turns = thread.to_vec();
+    turns.push(Turn { role: Speaker::User, content: draft.to_string() });
+    let window = match build_window(context.system_tokens, &turns, context.max_messages as usize, context.max_input_tokens) {
         Ok(window) => window,
         Err(WindowError::TooLong { estimated, limit }) => {
-            return format!("Too long: about {} tokens, over the {}-token limit per call.", format_tokens(estimated), format_tokens(limit));
+            let text = format!("Too long: about {} tokens, over the {}-token limit per call.", format_tokens(estimated), format_tokens(limit));
+            return Some(Plan { text, sendable: false, model_line: None, upgrade_to: None });
         }
-        Err(WindowError::NoUserMessage) => return String::new(),
+        Err(WindowError::NoUserMessage) => return None,
     };
-    let input = corrected(window.estimated_input_tokens, status.calibration);
-    let cost = cost_microusd(&TokenUsage { input_tokens: input, ..Default::default() }, &status.rates);
-    let reserve = reservation_tokens(input, status.max_output_tokens);
-    let share = |meter: &Meter| match meter.remaining() {
-        0 => "none left".to_string(),
-        left => format!("{:.1}%", reserve as f64 * 100.0 / left as f64),
+    let input = corrected(window.estimated_input_tokens, context.calibration).max(window.estimated_input_tokens);
+    let call_at = |rates: &crate::claude::pricing::Rates| {
+        let input_cost = cost_microusd(&TokenUsage { input_tokens: input, ..Default::default() }, rates).max(0) as u64;
+        CallSize { input_tokens: input, output_tokens: u64::from(context.max_output_tokens), input_microusd: input_cost, output_rate: rates.output }
     };
-    let daily = status.daily.as_ref().map_or("no daily limit".to_string(), |d| format!("{} of your remaining daily budget", share(d)));
-    format!(
-        "≈ {} input tokens · ≈ {} · reserves up to {} tokens: {}, {} of the deal's",
-        format_tokens(input),
-        format_usd(cost),
-        format_tokens(reserve),
-        daily,
-        share(&status.deal),
-    )
-}
-
-#[component]
-fn BudgetPanel(status: BudgetStatus) -> impl IntoView {
-    let deal_pct = (status.deal.ratio() * 100.0).floor();
-    let banner = match status.deal_state {
-        BudgetState::Blocked => Some(view! {
-            <p class="notice error" role="status" data-testid="deal-blocked">
-                "This deal's token budget is used up: no more Claude calls for it. An admin can raise it."
-            </p>
-        }.into_any()),
-        BudgetState::Warning => Some(view! {
-            <p class="notice warn" role="status" data-testid="deal-warning">
-                {format!("This deal has used {deal_pct}% of its {}-token budget.", format_tokens(status.deal.limit))}
-            </p>
-        }.into_any()),
-        BudgetState::Ok => None,
+    // As the gateway decides: the tier the budgets allow (the best on request), then each
+    // cheaper one before refusing.
+    let (call, admitted, model_line, upgrade_to) = match &status.model_choice {
+        None => {
+            let call = call_at(&context.rates);
+            (call, status.admits(&call), None, None)
+        }
+        Some(choice) => {
+            let (tier, deciding) = choice.pick(&status.limits);
+            let rates_of = |model: &str| context.tier_rates.iter().find(|(m, _)| m == model).map_or(context.rates, |(_, r)| *r);
+            let first = if best { 0 } else { tier.min(choice.tiers.len().saturating_sub(1)) };
+            let last = if best { 0 } else { choice.tiers.len().saturating_sub(1) };
+            let mut tried = (first, call_at(&rates_of(&choice.tiers[first])));
+            let mut admitted = status.admits(&tried.1);
+            for i in first + 1..=last {
+                if admitted.is_ok() {
+                    break;
+                }
+                let call = call_at(&rates_of(&choice.tiers[i]));
+                if let Ok(a) = status.admits(&call) {
+                    tried = (i, call);
+                    admitted = Ok(a);
+                }
+            }
+            let (index, call) = tried;
+            let why = match (best, deciding) {
+                (true, _) => "your choice for this send".to_string(),
+                (false, Some(kind)) => {
+                    let left = status.limit(kind).map_or(0.0, |l| if l.meter.limit == 0 { 0.0 } else { l.meter.remaining() as f64 / l.meter.limit as f64 });
+                    format!("{} has {:.0}% left", kind.describe(), left * 100.0)
+                }
+                (false, None) => "no budget limits this call".to_string(),
+            };
+            let line = format!("Answered by {}: {why}.", choice.tiers[index]);
+            (call, admitted, Some(line), (index > 0 || best).then(|| choice.tiers[0].clone()))
+        }
     };
-    let daily_out = status.daily.filter(|d| d.remaining() < u64::from(status.max_output_tokens)).map(|_| view! {
-        <p class="notice error" role="status">{format!("You have reached your daily limit. It resets at {}.", status.daily_resets)}</p>
-    });
-    view! {
-        <div class="meters">
-            {match status.daily {
-                Some(meter) => view! { <BudgetMeter label="Your budget today" meter warn_ratio=status.warn_ratio/> }.into_any(),
-                None => view! { <div class="meter"><span class="meter-label">"Your budget today"</span><span class="muted small">"no daily limit (admin)"</span></div> }.into_any(),
-            }}
-            <BudgetMeter label="This deal" meter=status.deal warn_ratio=status.warn_ratio/>
-        </div>
-        {banner}
-        {daily_out}
+    let estimate = format!("≈ {} input tokens · ≈ {}", format_tokens(input), format_usd(call.input_microusd as i64));
+    let admission = match admitted {
+        Ok(admission) => admission,
+        Err(refusal) => {
+            let text = format!("{estimate} · cannot be sent now: {}.", refusal_reason(refusal, status));
+            return Some(Plan { text, sendable: false, model_line, upgrade_to });
+        }
+    };
+    let reserve = input + admission.output_tokens;
+    let share = |limit: &Limit| {
+        let needs = match limit.kind.unit() {
+            Unit::Tokens => reserve,
+            Unit::MicroUsd => call.cost(admission.output_tokens),
+        };
+        match limit.meter.remaining() {
+            0 => format!("none left of {}", limit.kind.describe()),
+            left => format!("{:.1}% of what is left of {}", needs as f64 * 100.0 / left as f64, limit.kind.describe()),
+        }
+    };
+    let shares: Vec<String> = status.limits.iter().map(share).collect();
+    let mut text = format!("{estimate} · reserves up to {} tokens ({}): {}", format_tokens(reserve), format_usd(call.cost(admission.output_tokens) as i64), shares.join(", "));
+    if let Some(kind) = admission.lowered_by {
+        text.push_str(&format!(" · the reply will be limited to {} tokens by {}", format_tokens(admission.output_tokens), kind.describe()));
     }
-}
-
-#[component]
-fn BudgetMeter(label: &'static str, meter: Meter, warn_ratio: f64) -> impl IntoView {
-    let class = match meter.state(warn_ratio) {
-        BudgetState::Ok => "meter",
-        BudgetState::Warning => "meter warning",
-        BudgetState::Blocked => "meter blocked",
-    };
-    view! {
-        <div class=class data-testid=format!("meter-{}", if label == "This deal" { "deal" } else { "daily" })>
-            <span class="meter-label">{label}</span>
-            <progress max=meter.limit.to_string() value=meter.committed().min(meter.limit).to_string()></progress>
-            <span class="small">{format!("{} / {} tokens", format_tokens(meter.committed()), format_tokens(meter.limit))}</span>
-        </div>
-    }
+    Some(Plan { text, sendable: true, model_line, upgrade_to })
 }

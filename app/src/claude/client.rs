@@ -1,33 +1,23 @@
-//! `ClaudeClient`: the one way to Claude. It speaks the Messages API (or runs the
-//! built-in offline model), applies the retry policy, and records every attempt that
-//! reached Claude through the usage tracker — failures included.
+//! `ClaudeClient`: speaks the Messages API (or runs the built-in offline model), applies
+//! the retry policy, and records every attempt that reached Claude through the
+//! `UsageRecorder` it was built with — failures included. It knows nothing of budgets:
+//! the gateway admits a call and hands it its reservation in `CallMeta`.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
-use super::history::Turn;
+use super::Outcome;
 use super::pricing::TokenUsage;
-use super::retry::{RetryPolicy, is_retryable_status, parse_retry_after};
-use super::{Operation, Outcome};
+use super::recorder::{AttemptRecord, CallEnd, UsageRecorder};
+use super::retry::RetryPolicy;
+use super::transport::{self, ApiKey, AttemptError};
+use super::types::{CallMeta, CallOutcome, ClaudeReply, ClaudeRequest, Settlement};
 use crate::error::{AppError, ErrorKind};
-use crate::usage::tracker::{AttemptReport, UsageTracker};
 
-pub const ANTHROPIC_VERSION: &str = "2023-06-01";
-pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
+pub use super::transport::{ANTHROPIC_VERSION, DEFAULT_BASE_URL};
+
 pub const BUSY_MESSAGE: &str = "The service is busy, please try again in a moment.";
 pub const UPSTREAM_MESSAGE: &str = "Claude could not answer just now. Please try again.";
-
-/// The API key: never logged, never serialised.
-#[derive(Clone)]
-pub struct ApiKey(String);
-
-impl std::fmt::Debug for ApiKey {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ApiKey(redacted)")
-    }
-}
 
 /// Where calls go: the Messages API over HTTP, or the built-in simulated model.
 #[derive(Clone, Debug)]
@@ -37,93 +27,45 @@ pub enum Endpoint {
 }
 
 impl Endpoint {
-    /// `ANTHROPIC_API_KEY` (and optional `ANTHROPIC_BASE_URL`), else the offline model.
-    pub fn from_env(offline_delay: Duration) -> Endpoint {
-        match std::env::var("ANTHROPIC_API_KEY") {
-            Ok(key) if !key.trim().is_empty() => Endpoint::http(
-                std::env::var("ANTHROPIC_BASE_URL").unwrap_or_else(|_| DEFAULT_BASE_URL.to_string()),
-                key.trim(),
-            ),
-            _ => Endpoint::Offline { delay: offline_delay },
-        }
-    }
-
     pub fn http(base_url: impl Into<String>, api_key: &str) -> Endpoint {
-        Endpoint::Http {
-            base_url: base_url.into().trim_end_matches('/').to_string(),
-            api_key: ApiKey(api_key.to_string()),
-        }
+        Endpoint::Http { base_url: base_url.into().trim_end_matches('/').to_string(), api_key: ApiKey::new(api_key) }
     }
 }
 
-/// A tool Claude must answer through (structured extraction).
-#[derive(Clone, Debug, Serialize)]
-pub struct ToolSpec {
-    pub name: String,
-    pub description: String,
-    pub input_schema: Value,
-}
-
-/// One call, before it is sent.
-#[derive(Clone, Debug)]
-pub struct ClaudeRequest {
-    pub model: String,
-    pub max_tokens: u32,
-    pub system: String,
-    pub messages: Vec<Turn>,
-    /// Forces Claude to answer through this tool when set.
-    pub tool: Option<ToolSpec>,
-}
-
-/// Who a call is for; recorded with every attempt.
-#[derive(Clone, Debug)]
-pub struct CallMeta {
-    pub user_id: i64,
-    pub deal_id: Option<i64>,
-    pub operation: Operation,
-    pub estimated_input_tokens: u64,
-}
-
-/// Claude's answer.
-#[derive(Clone, Debug, PartialEq)]
-pub struct ClaudeReply {
-    pub text: String,
-    pub tool_input: Option<Value>,
-    pub stop_reason: Option<String>,
-    pub model: String,
-    pub usage: TokenUsage,
-    pub request_id: Option<String>,
-    /// Id of the usage record of the successful attempt.
-    pub usage_record_id: Option<i64>,
-}
-
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct ClaudeClient {
     endpoint: Endpoint,
     http: reqwest::Client,
     policy: RetryPolicy,
+    /// Key of the opaque user ids sent as `metadata.user_id`.
+    user_key: [u8; 32],
+    recorder: Arc<dyn UsageRecorder>,
 }
 
-/// Why one attempt failed.
-#[derive(Debug)]
-enum AttemptError {
-    /// 429: never retried.
-    Busy { request_id: Option<String>, detail: String },
-    /// 5xx, timeouts, dropped connections. `reached` is false when no connection was
-    /// made (nothing could have been billed, so nothing is recorded).
-    Retryable { request_id: Option<String>, retry_after: Option<Duration>, detail: String, reached: bool },
-    /// Other 4xx and unreadable bodies.
-    Fatal { request_id: Option<String>, detail: String },
+impl std::fmt::Debug for ClaudeClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaudeClient").field("endpoint", &self.endpoint).field("policy", &self.policy).finish_non_exhaustive()
+    }
+}
+
+/// How the client connects: its endpoint, retry policy and timeouts.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    pub endpoint: Endpoint,
+    pub policy: RetryPolicy,
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub user_key: [u8; 32],
 }
 
 impl ClaudeClient {
-    pub fn new(endpoint: Endpoint, policy: RetryPolicy, connect_timeout: Duration, timeout: Duration) -> Result<Self, AppError> {
+    pub fn new(config: ClientConfig, recorder: Arc<dyn UsageRecorder>) -> Result<Self, AppError> {
         let http = reqwest::Client::builder()
-            .connect_timeout(connect_timeout)
-            .timeout(timeout)
+            .connect_timeout(config.connect_timeout)
+            .timeout(config.timeout)
             .build()
             .map_err(|e| AppError::internal("building the HTTP client", e))?;
-        Ok(ClaudeClient { endpoint, http, policy })
+        Ok(ClaudeClient { endpoint: config.endpoint, http, policy: config.policy, user_key: config.user_key, recorder })
     }
 
     pub fn is_offline(&self) -> bool {
@@ -135,59 +77,80 @@ impl ClaudeClient {
         if self.is_offline() { super::OFFLINE_MODEL } else { requested }
     }
 
-    /// Calls Claude with retries, recording every attempt that reached it. Operations
-    /// go through `budget::service::call_claude`, which reserves budget around this.
-    pub(crate) async fn call(&self, tracker: &UsageTracker, meta: &CallMeta, request: &ClaudeRequest) -> Result<ClaudeReply, AppError> {
+    /// Calls Claude with retries, recording every attempt that reached it; the last
+    /// attempt's record settles the reservation in `meta`.
+    pub async fn call(&self, meta: &CallMeta, request: &ClaudeRequest) -> CallOutcome {
         let mut retry = 0;
         loop {
             let started = Instant::now();
             let result = self.attempt(meta, request).await;
-            let latency_ms = started.elapsed().as_millis() as u64;
-            let mut report = AttemptReport {
+            let mut attempt = AttemptRecord {
                 model: request.model.clone(),
                 usage: TokenUsage::default(),
-                latency_ms,
+                latency_ms: started.elapsed().as_millis() as u64,
                 outcome: Outcome::Ok,
                 request_id: None,
+                usage_unknown: false,
             };
             let failure = match result {
                 Ok(mut reply) => {
-                    report.model = reply.model.clone();
-                    report.usage = reply.usage;
-                    report.request_id = reply.request_id.clone();
-                    reply.usage_record_id = tracker.record_logged(meta, &report).await;
-                    return Ok(reply);
+                    attempt.model = reply.model.clone();
+                    attempt.usage = reply.usage;
+                    attempt.request_id = reply.request_id.clone();
+                    let (id, settlement) = self.record(meta, &attempt, CallEnd::Final).await;
+                    reply.usage_record_id = id;
+                    return CallOutcome { result: Ok(reply), settlement };
                 }
                 Err(failure) => failure,
             };
             match failure {
                 AttemptError::Busy { request_id, detail } => {
                     tracing::warn!(%detail, ?request_id, "Claude rate limit (429): not retried");
-                    report.outcome = Outcome::Busy;
-                    report.request_id = request_id;
-                    tracker.record_logged(meta, &report).await;
-                    return Err(AppError::new(ErrorKind::ServiceBusy, BUSY_MESSAGE));
+                    attempt.outcome = Outcome::Busy;
+                    attempt.request_id = request_id;
+                    let (_, settlement) = self.record(meta, &attempt, CallEnd::Final).await;
+                    return CallOutcome { result: Err(AppError::new(ErrorKind::ServiceBusy, BUSY_MESSAGE)), settlement };
                 }
-                AttemptError::Fatal { request_id, detail } => {
-                    tracing::error!(%detail, ?request_id, "Claude call failed");
-                    report.outcome = Outcome::Error;
-                    report.request_id = request_id;
-                    tracker.record_logged(meta, &report).await;
-                    return Err(AppError::new(ErrorKind::UpstreamError, UPSTREAM_MESSAGE));
+                AttemptError::Fatal { request_id, detail, usage_unknown } => {
+                    tracing::error!(%detail, ?request_id, usage_unknown, "Claude call failed");
+                    attempt.outcome = Outcome::Error;
+                    attempt.request_id = request_id;
+                    if usage_unknown {
+                        // Claude answered and billed; how much is unknown: count the most
+                        // the call was allowed to use.
+                        attempt.usage = meta.conservative_usage(request.max_tokens);
+                        attempt.usage_unknown = true;
+                    }
+                    let (_, settlement) = self.record(meta, &attempt, CallEnd::Final).await;
+                    return CallOutcome { result: Err(AppError::new(ErrorKind::UpstreamError, UPSTREAM_MESSAGE)), settlement };
                 }
                 AttemptError::Retryable { request_id, retry_after, detail, reached } => {
                     tracing::warn!(%detail, ?request_id, retry, "Claude call failed, may retry");
+                    let last = retry >= self.policy.max_retries;
+                    let mut settlement = Settlement::NotReached;
                     if reached {
-                        report.outcome = Outcome::Error;
-                        report.request_id = request_id;
-                        tracker.record_logged(meta, &report).await;
+                        attempt.outcome = Outcome::Error;
+                        attempt.request_id = request_id;
+                        let end = if last { CallEnd::Final } else { CallEnd::Retrying };
+                        settlement = self.record(meta, &attempt, end).await.1;
                     }
-                    if retry >= self.policy.max_retries {
-                        return Err(AppError::new(ErrorKind::UpstreamError, UPSTREAM_MESSAGE));
+                    if last {
+                        return CallOutcome { result: Err(AppError::new(ErrorKind::UpstreamError, UPSTREAM_MESSAGE)), settlement };
                     }
                     tokio::time::sleep(self.policy.delay(retry, retry_after, rand::random::<f64>())).await;
                     retry += 1;
                 }
+            }
+        }
+    }
+
+    /// Records one attempt. A failed `Final` record leaves the reservation in place.
+    async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> (Option<i64>, Settlement) {
+        match self.recorder.record(meta, attempt, end).await {
+            Ok(id) => (Some(id), Settlement::Settled),
+            Err(err) => {
+                tracing::error!(%err, ?meta, ?attempt, ?end, "USAGE RECORD NOT WRITTEN: the reservation stays until it expires and is settled as unknown usage");
+                (None, Settlement::RecordFailed)
             }
         }
     }
@@ -199,137 +162,20 @@ impl ClaudeClient {
                 Ok(super::offline::reply(meta.operation, request))
             }
             Endpoint::Http { base_url, api_key } => {
-                let body = request_body(meta, request);
-                self.send_http(base_url, api_key, &body).await
+                let body = transport::request_body(&user_token(&self.user_key, meta.user_id), request);
+                transport::send(&self.http, base_url, api_key, &body).await
             }
         }
     }
-
-    async fn send_http(&self, base_url: &str, api_key: &ApiKey, body: &Value) -> Result<ClaudeReply, AttemptError> {
-        let response = self
-            .http
-            .post(format!("{base_url}/v1/messages"))
-            .header("x-api-key", &api_key.0)
-            .header("anthropic-version", ANTHROPIC_VERSION)
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| AttemptError::Retryable {
-                request_id: None,
-                retry_after: None,
-                reached: !e.is_connect(),
-                detail: format!("sending: {e}"),
-            })?;
-        let status = response.status().as_u16();
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
-        let request_id = header("request-id");
-        let retry_after = header("retry-after").as_deref().and_then(parse_retry_after);
-        let bytes = response.bytes().await.map_err(|e| AttemptError::Retryable {
-            request_id: request_id.clone(),
-            retry_after: None,
-            reached: true,
-            detail: format!("reading the body: {e}"),
-        })?;
-        let snippet = || String::from_utf8_lossy(&bytes[..bytes.len().min(500)]).into_owned();
-        if status == 429 {
-            return Err(AttemptError::Busy { request_id, detail: snippet() });
-        }
-        if is_retryable_status(status) {
-            return Err(AttemptError::Retryable { request_id, retry_after, reached: true, detail: format!("HTTP {status}: {}", snippet()) });
-        }
-        if !(200..300).contains(&status) {
-            return Err(AttemptError::Fatal { request_id, detail: format!("HTTP {status}: {}", snippet()) });
-        }
-        let parsed: ApiResponse = serde_json::from_slice(&bytes).map_err(|e| AttemptError::Fatal {
-            request_id: request_id.clone(),
-            detail: format!("malformed response body ({e}): {}", snippet()),
-        })?;
-        Ok(parsed.into_reply(request_id))
-    }
 }
 
-/// An opaque, stable identifier for the user in `metadata.user_id`: never the email,
-/// never the bare database id.
-pub fn user_hash(user_id: i64) -> String {
-    use sha2::{Digest, Sha256};
-    let digest = Sha256::digest(format!("dealdesk-user:{user_id}").as_bytes());
-    digest.iter().take(16).map(|b| format!("{b:02x}")).collect()
-}
-
-fn request_body(meta: &CallMeta, request: &ClaudeRequest) -> Value {
-    let messages: Vec<Value> = request
-        .messages
-        .iter()
-        .map(|t| serde_json::json!({"role": t.role.as_str(), "content": t.content}))
-        .collect();
-    let mut body = serde_json::json!({
-        "model": request.model,
-        "max_tokens": request.max_tokens,
-        "system": request.system,
-        "messages": messages,
-        "metadata": {"user_id": user_hash(meta.user_id)},
-    });
-    if let Some(tool) = &request.tool {
-        body["tools"] = serde_json::json!([tool]);
-        body["tool_choice"] = serde_json::json!({"type": "tool", "name": tool.name});
-    }
-    body
-}
-
-#[derive(Deserialize)]
-struct ApiResponse {
-    #[serde(default)]
-    content: Vec<ContentBlock>,
-    model: String,
-    stop_reason: Option<String>,
-    usage: ApiUsage,
-}
-
-#[derive(Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
-enum ContentBlock {
-    Text { text: String },
-    ToolUse { input: Value },
-    #[serde(other)]
-    Other,
-}
-
-#[derive(Deserialize)]
-struct ApiUsage {
-    input_tokens: u64,
-    output_tokens: u64,
-    #[serde(default)]
-    cache_creation_input_tokens: Option<u64>,
-    #[serde(default)]
-    cache_read_input_tokens: Option<u64>,
-}
-
-impl ApiResponse {
-    fn into_reply(self, request_id: Option<String>) -> ClaudeReply {
-        let mut text = String::new();
-        let mut tool_input = None;
-        for block in self.content {
-            match block {
-                ContentBlock::Text { text: t } => text.push_str(&t),
-                ContentBlock::ToolUse { input } => tool_input = tool_input.or(Some(input)),
-                ContentBlock::Other => {}
-            }
-        }
-        ClaudeReply {
-            text,
-            tool_input,
-            stop_reason: self.stop_reason,
-            model: self.model,
-            usage: TokenUsage {
-                input_tokens: self.usage.input_tokens,
-                output_tokens: self.usage.output_tokens,
-                cache_creation_input_tokens: self.usage.cache_creation_input_tokens.unwrap_or(0),
-                cache_read_input_tokens: self.usage.cache_read_input_tokens.unwrap_or(0),
-            },
-            request_id,
-            usage_record_id: None,
-        }
-    }
+/// An opaque, stable identifier for the user in `metadata.user_id`: an HMAC of the id
+/// under a server secret, so it cannot be reversed by trying ids; never the email.
+pub fn user_token(key: &[u8; 32], user_id: i64) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length");
+    mac.update(format!("dealdesk-user:{user_id}").as_bytes());
+    mac.finalize().into_bytes().iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]
@@ -337,45 +183,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_text_tool_use_and_missing_or_null_cache_fields() {
-        let body = r#"{"id":"msg_1","type":"message","role":"assistant","model":"claude-sonnet-4-6",
-            "content":[{"type":"text","text":"Hello "},{"type":"thinking","thinking":"..."},
-                       {"type":"text","text":"there"},{"type":"tool_use","id":"t1","name":"x","input":{"a":1}}],
-            "stop_reason":"tool_use","stop_sequence":null,
-            "usage":{"input_tokens":25,"output_tokens":31,"cache_creation_input_tokens":null,"brand_new_field":7}}"#;
-        let reply = serde_json::from_str::<ApiResponse>(body).unwrap().into_reply(Some("req_1".into()));
-        assert_eq!(reply.text, "Hello there");
-        assert_eq!(reply.tool_input, Some(serde_json::json!({"a": 1})));
-        assert_eq!(reply.stop_reason.as_deref(), Some("tool_use"));
-        assert_eq!(reply.usage, TokenUsage { input_tokens: 25, output_tokens: 31, ..Default::default() });
-        assert_eq!(reply.request_id.as_deref(), Some("req_1"));
-    }
-
-    #[test]
-    fn user_hash_is_opaque_and_stable() {
-        assert_eq!(user_hash(7), user_hash(7));
-        assert_ne!(user_hash(7), user_hash(8));
-        assert_eq!(user_hash(7).len(), 32);
-        assert!(user_hash(7).chars().all(|c| c.is_ascii_hexdigit()), "only hex digits");
-        assert_ne!(user_hash(7), "7", "never the bare id");
-    }
-
-    #[test]
-    fn request_body_has_top_level_system_and_no_sampling_parameters() {
-        let meta = CallMeta { user_id: 3, deal_id: Some(1), operation: Operation::Chat, estimated_input_tokens: 10 };
-        let request = ClaudeRequest {
-            model: "claude-sonnet-4-6".into(),
-            max_tokens: 4096,
-            system: "You are...".into(),
-            messages: vec![Turn { role: super::super::Role::User, content: "Hi".into() }],
-            tool: None,
-        };
-        let body = request_body(&meta, &request);
-        assert_eq!(body["system"], "You are...");
-        assert_eq!(body["messages"][0]["role"], "user");
-        assert_eq!(body["metadata"]["user_id"], user_hash(3));
-        for absent in ["temperature", "top_p", "top_k", "tools", "tool_choice"] {
-            assert!(body.get(absent).is_none(), "{absent}");
-        }
+    fn user_tokens_are_opaque_stable_and_keyed() {
+        let key = [7u8; 32];
+        assert_eq!(user_token(&key, 7), user_token(&key, 7));
+        assert_ne!(user_token(&key, 7), user_token(&key, 8));
+        assert_ne!(user_token(&key, 7), user_token(&[8u8; 32], 7), "another server secret, another token");
+        assert_eq!(user_token(&key, 7).len(), 32);
+        assert!(user_token(&key, 7).chars().all(|c| c.is_ascii_hexdigit()), "only hex digits");
+        // Not the bare hash of the id, which anyone could recompute for every id.
+        use sha2::{Digest, Sha256};
+        let bare: String = Sha256::digest(b"dealdesk-user:7").iter().take(16).map(|b| format!("{b:02x}")).collect();
+        assert_ne!(user_token(&key, 7), bare);
     }
 }

@@ -2,7 +2,8 @@
 //! character-class rule: letters run about 4 characters per token in English prose,
 //! digits about 2.5, and punctuation/symbols (frequent in code, tables and JSON) close
 //! to one token each. Pure and dependency-free so the browser runs the very same code
-//! for the pre-flight estimate. Calibration against real usage comes with budgets.
+//! for the pre-flight estimate. The gateway calibrates it per model and operation
+//! against the usage Claude reports.
 
 /// Tokens added per message for its role and framing.
 pub const PER_MESSAGE_TOKENS: u64 = 4;
@@ -45,16 +46,22 @@ pub fn estimate_with_system_tokens<'a>(system_tokens: u64, messages: impl IntoIt
     total
 }
 
-/// Per-model correction of the estimator: actual input tokens over estimated ones,
-/// from recent calls `(estimated, actual)`. Clamped so one odd call cannot make the
-/// estimator absurd; 1.0 without data.
+/// The tightest and loosest corrections calibration may apply: the estimator is built
+/// to be within about 30% of Claude's tokenizer, so a larger gap means odd samples, not
+/// a better estimate.
+pub const CALIBRATION_RANGE: (f64, f64) = (0.75, 1.5);
+
+/// Correction of the estimator for one model and operation: actual input tokens over
+/// estimated ones, from recent calls `(estimated, actual)`. Clamped to
+/// `CALIBRATION_RANGE` so a few unusual texts cannot make the estimator absurd; 1.0
+/// without data.
 pub fn calibration_factor(samples: &[(u64, u64)]) -> f64 {
     let estimated: u64 = samples.iter().map(|s| s.0).sum();
     let actual: u64 = samples.iter().map(|s| s.1).sum();
     if estimated == 0 || actual == 0 {
         return 1.0;
     }
-    (actual as f64 / estimated as f64).clamp(0.25, 4.0)
+    (actual as f64 / estimated as f64).clamp(CALIBRATION_RANGE.0, CALIBRATION_RANGE.1)
 }
 
 /// A raw estimate corrected by a calibration factor.
@@ -121,7 +128,8 @@ mod tests {
     fn calibration_without_data_or_with_outliers_stays_sane() {
         assert_eq!(calibration_factor(&[]), 1.0);
         assert_eq!(calibration_factor(&[(0, 100)]), 1.0);
-        assert_eq!(calibration_factor(&[(10, 100_000)]), 4.0);
+        assert_eq!(calibration_factor(&[(10, 100_000)]), 1.5);
+        assert_eq!(calibration_factor(&[(100_000, 10)]), 0.75);
         assert_eq!(corrected(100, 1.3), 130);
         assert_eq!(corrected(101, 1.0), 101);
     }

@@ -1,13 +1,13 @@
-//! The sliding history window of SPEC 1.2: which stored chat messages are sent with a
+//! The sliding history window: which stored chat messages are sent with a
 //! new one. Pure: the stored thread in, the API messages out.
 
 use super::estimate::estimate_with_system_tokens;
-use super::Role;
+use super::Speaker;
 
 /// A stored chat message, oldest first.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Turn {
-    pub role: Role,
+    pub role: Speaker,
     pub content: String,
 }
 
@@ -38,13 +38,13 @@ pub fn build_window(
     max_messages: usize,
     max_input_tokens: u64,
 ) -> Result<HistoryWindow, WindowError> {
-    let last_user = thread.iter().rposition(|t| t.role == Role::User).ok_or(WindowError::NoUserMessage)?;
+    let last_user = thread.iter().rposition(|t| t.role == Speaker::User).ok_or(WindowError::NoUserMessage)?;
     // Anything after the last user turn cannot be sent (the API rejects a trailing
     // assistant turn); it is counted as dropped.
     let sendable = &thread[..=last_user];
     let mut start = sendable.len().saturating_sub(max_messages.max(1));
     loop {
-        while sendable[start].role != Role::User {
+        while sendable[start].role != Speaker::User {
             start += 1;
         }
         let messages = merge_same_role(&sendable[start..]);
@@ -82,19 +82,19 @@ mod tests {
 
     const SYS: u64 = 1;
 
-    fn turn(role: Role, content: &str) -> Turn {
+    fn turn(role: Speaker, content: &str) -> Turn {
         Turn { role, content: content.to_string() }
     }
 
     fn conversation(n: usize) -> Vec<Turn> {
         (0..n)
-            .map(|i| turn(if i % 2 == 0 { Role::User } else { Role::Assistant }, &format!("message {i}")))
+            .map(|i| turn(if i % 2 == 0 { Speaker::User } else { Speaker::Assistant }, &format!("message {i}")))
             .collect()
     }
 
     fn assert_alternates_user_first_and_last(window: &HistoryWindow) {
-        assert_eq!(window.messages.first().unwrap().role, Role::User);
-        assert_eq!(window.messages.last().unwrap().role, Role::User);
+        assert_eq!(window.messages.first().unwrap().role, Speaker::User);
+        assert_eq!(window.messages.last().unwrap().role, Speaker::User);
         for pair in window.messages.windows(2) {
             assert_ne!(pair[0].role, pair[1].role);
         }
@@ -133,7 +133,7 @@ mod tests {
 
     #[test]
     fn refuses_a_single_message_over_the_limit() {
-        let thread = vec![turn(Role::User, &"word ".repeat(1_000))];
+        let thread = vec![turn(Speaker::User, &"word ".repeat(1_000))];
         let err = build_window(SYS, &thread, 20, 500).unwrap_err();
         assert!(matches!(err, WindowError::TooLong { limit: 500, .. }));
     }
@@ -141,10 +141,10 @@ mod tests {
     #[test]
     fn merges_unanswered_user_messages() {
         let thread = vec![
-            turn(Role::User, "first"),
-            turn(Role::Assistant, "reply"),
-            turn(Role::User, "unanswered"),
-            turn(Role::User, "again"),
+            turn(Speaker::User, "first"),
+            turn(Speaker::Assistant, "reply"),
+            turn(Speaker::User, "unanswered"),
+            turn(Speaker::User, "again"),
         ];
         let window = build_window(SYS, &thread, 20, 150_000).unwrap();
         assert_eq!(window.messages.len(), 3);
@@ -154,9 +154,9 @@ mod tests {
 
     #[test]
     fn a_leading_assistant_turn_is_never_sent() {
-        let thread = vec![turn(Role::Assistant, "hello"), turn(Role::User, "hi")];
+        let thread = vec![turn(Speaker::Assistant, "hello"), turn(Speaker::User, "hi")];
         let window = build_window(SYS, &thread, 20, 150_000).unwrap();
-        assert_eq!(window.messages, vec![turn(Role::User, "hi")]);
+        assert_eq!(window.messages, vec![turn(Speaker::User, "hi")]);
         assert_eq!(window.dropped, 1);
     }
 

@@ -1,7 +1,8 @@
-//! Everything about talking to Claude. The pure core (token estimate, history window,
-//! pricing, retry delays) compiles for the browser too; the HTTP client and the
-//! built-in offline model are server-only. Every call goes through
-//! `ClaudeClient::call`, which records each attempt with the usage tracker.
+//! Everything about talking to Claude, and nothing about the features that do: this
+//! module imports none of them. The pure core (token estimate, history window, pricing,
+//! retry delays) compiles for the browser too. Server-only: the request and reply
+//! `types`, the HTTP `transport`, the built-in `offline` model, and the `client` with
+//! its retry loop, which records every attempt through the `recorder` it is built with.
 
 pub mod estimate;
 pub mod history;
@@ -12,36 +13,45 @@ pub mod retry;
 pub mod client;
 #[cfg(feature = "ssr")]
 pub mod offline;
+#[cfg(feature = "ssr")]
+pub mod price_book;
+#[cfg(feature = "ssr")]
+pub mod recorder;
+#[cfg(feature = "ssr")]
+pub mod transport;
+#[cfg(feature = "ssr")]
+pub mod types;
 
 use serde::{Deserialize, Serialize};
 
-/// Who said a chat message.
+/// Who speaks a turn of a conversation: the analyst (`user`) or Claude (`assistant`),
+/// as the Messages API names them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Role {
+pub enum Speaker {
     User,
     Assistant,
 }
 
-impl Role {
+impl Speaker {
     pub fn as_str(self) -> &'static str {
         match self {
-            Role::User => "user",
-            Role::Assistant => "assistant",
+            Speaker::User => "user",
+            Speaker::Assistant => "assistant",
         }
     }
 
-    pub fn parse(text: &str) -> Option<Role> {
+    pub fn parse(text: &str) -> Option<Speaker> {
         match text {
-            "user" => Some(Role::User),
-            "assistant" => Some(Role::Assistant),
+            "user" => Some(Speaker::User),
+            "assistant" => Some(Speaker::Assistant),
             _ => None,
         }
     }
 }
 
 /// What a call to Claude was for; usage records and dashboards group by it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Operation {
     Chat,

@@ -2,20 +2,20 @@
 //! deal-aware canned replies with usage computed from the request and reply text, so a
 //! fresh checkout works end to end and the budgets and dashboards see realistic numbers.
 
-use super::client::{ClaudeReply, ClaudeRequest};
+use super::types::{ClaudeReply, ClaudeRequest, StopReason};
 use super::estimate::{estimate_request_tokens, estimate_text_tokens};
 use super::pricing::TokenUsage;
-use super::{OFFLINE_MODEL, Operation, Role};
+use super::{OFFLINE_MODEL, Operation, Speaker};
 
 pub fn reply(operation: Operation, request: &ClaudeRequest) -> ClaudeReply {
     let question = request
         .messages
         .iter()
         .rev()
-        .find(|t| t.role == Role::User)
+        .find(|t| t.role == Speaker::User)
         .map(|t| t.content.as_str())
         .unwrap_or_default();
-    let turn = request.messages.iter().filter(|t| t.role == Role::User).count();
+    let turn = request.messages.iter().filter(|t| t.role == Speaker::User).count();
     let facts = DealFacts::from_system(&request.system);
     let (text, tool_input) = match (operation, &request.tool) {
         (_, Some(_)) => (String::new(), Some(extract_sales(question))),
@@ -29,7 +29,7 @@ pub fn reply(operation: Operation, request: &ClaudeRequest) -> ClaudeReply {
     ClaudeReply {
         request_id: Some(format!("offline_{:016x}", fingerprint(request))),
         text,
-        stop_reason: Some(if tool_input.is_some() { "tool_use" } else { "end_turn" }.into()),
+        stop_reason: Some(if tool_input.is_some() { StopReason::ToolUse } else { StopReason::EndTurn }),
         tool_input,
         model: OFFLINE_MODEL.into(),
         usage: TokenUsage { input_tokens, output_tokens, ..Default::default() },
@@ -174,8 +174,7 @@ fn sale_from_chunk(chunk: &str) -> Option<serde_json::Value> {
     let head = chunk.trim_start_matches(|c: char| c.is_ascii_digit() || c == '.' || c == ')' || c == '-' || c == '•' || c.is_whitespace());
     let name = head.split([',', '—', ';']).next().unwrap_or("").trim().to_string();
     let after = |label: &str| -> String {
-        let lower = chunk.to_lowercase();
-        lower.find(label).map_or(String::new(), |at| {
+        find_ascii_case_insensitive(chunk, label).map_or(String::new(), |at| {
             chunk[at + label.len()..].split([';', '.', '\n']).next().unwrap_or("").trim().to_string()
         })
     };
@@ -196,7 +195,9 @@ fn sale_date(chunk: &str) -> Option<String> {
     const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
     let words: Vec<String> = chunk.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-').to_lowercase()).collect();
     for (i, w) in words.iter().enumerate() {
-        if w.len() >= 7 && w.as_bytes()[4] == b'-' && w[..4].chars().all(|c| c.is_ascii_digit()) {
+        let b = w.as_bytes();
+        // YYYY-MM: seven ASCII bytes, so the slice below cannot cut a character.
+        if b.len() >= 7 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[5..7].iter().all(u8::is_ascii_digit) {
             return Some(w[..7].to_string());
         }
         if let Some(month) = MONTHS.iter().position(|m| w.len() >= 3 && w.starts_with(m)) {
@@ -206,6 +207,17 @@ fn sale_date(chunk: &str) -> Option<String> {
         }
     }
     None
+}
+
+/// Byte offset of `needle` (ASCII) in `haystack`, ignoring ASCII case. Searching the
+/// text itself, not a lowercased copy whose offsets differ (`İ` grows when lowercased),
+/// and at an ASCII byte, so the offset is always a character boundary.
+fn find_ascii_case_insensitive(haystack: &str, needle: &str) -> Option<usize> {
+    let (h, n) = (haystack.as_bytes(), needle.as_bytes());
+    if n.is_empty() || n.len() > h.len() {
+        return None;
+    }
+    (0..=h.len() - n.len()).find(|&i| h[i..i + n.len()].eq_ignore_ascii_case(n))
 }
 
 fn bps_per_100k(asking_price: &str) -> String {
@@ -243,7 +255,7 @@ mod tests {
             model: "claude-sonnet-4-6".into(),
             max_tokens: 4096,
             system: "You are an analyst assistant.\nDeal: Harbor Point\nProperty type: Office\nAsking price: $86,500,000\n".into(),
-            messages: vec![Turn { role: Role::User, content: question.into() }],
+            messages: vec![Turn { role: Speaker::User, content: question.into() }],
             tool: None,
         }
     }
@@ -278,6 +290,20 @@ mod tests {
         assert_eq!(sales[1]["sale_date"], "2024-11");
         assert_eq!(sales[2]["sale_price"], 31_000_000.0);
         assert_eq!(sales[2]["building_size_sf"], 100_000.0);
+    }
+
+    #[test]
+    fn text_that_changes_length_when_lowercased_or_cuts_characters_is_handled() {
+        // `İ` lowercases to two characters (3 bytes): offsets from a lowercased copy
+        // pointed into the middle of characters of the original.
+        let text = "İİİİ Tower — sold 2025-1é for $12,000,000. Buyer: Crane İnc; Seller: Öz LLC.";
+        let sales = extract_sales(text);
+        let sale = &sales["sales"][0];
+        assert_eq!(sale["buyer"], "Crane İnc");
+        assert_eq!(sale["seller"], "Öz LLC");
+        assert_eq!(sale["sale_date"], serde_json::Value::Null, "2025-1é is not a month");
+        assert_eq!(find_ascii_case_insensitive("İİ BUYER: x", "buyer:"), Some(5));
+        assert_eq!(find_ascii_case_insensitive("ab", "abc"), None);
     }
 
     #[test]

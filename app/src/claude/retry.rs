@@ -1,4 +1,4 @@
-//! When to try a failed call again, and how long to wait first (SPEC 1.3): exponential
+//! When to try a failed call again, and how long to wait first: exponential
 //! backoff with jitter, or the server's `retry-after` up to a cap. 429 is never retried.
 
 use std::time::Duration;

@@ -4,6 +4,8 @@
 
 pub mod api;
 #[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
 pub mod store;
 #[cfg(feature = "ssr")]
 pub mod validate;
@@ -51,9 +53,12 @@ pub struct CompFields {
 pub struct ExtractResult {
     pub added: usize,
     pub comps: Vec<Comp>,
+    /// Set when a budget's last tokens lowered the extraction's `max_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limited: Option<String>,
 }
 
-/// The JSON schema of the extraction tool Claude is forced to call.
+/// The JSON schema of the extraction tool Claude is asked to call.
 pub fn tool_schema() -> serde_json::Value {
     let text = |description: &str| serde_json::json!({"type": "string", "description": description});
     let number = |description: &str| serde_json::json!({"type": "number", "description": description});
@@ -84,8 +89,4 @@ pub fn tool_schema() -> serde_json::Value {
         },
         "required": ["sales"]
     })
-}
-
-pub fn format_sf(sf: Option<i64>) -> String {
-    sf.map_or("—".into(), |v| crate::budget::format_tokens(v.max(0) as u64))
 }

@@ -1,7 +1,8 @@
 //! Comparable sales in the database.
 
 use super::{Comp, CompFields};
-use crate::db::{Db, now_millis};
+use crate::db::Db;
+use crate::time::now_millis;
 use crate::error::AppError;
 
 type CompTuple = (i64, String, String, Option<String>, Option<i64>, Option<i64>, Option<f64>, Option<f64>, String, String, String, String);
@@ -30,7 +31,11 @@ pub async fn list(db: &Db, deal_id: i64) -> Result<Vec<Comp>, AppError> {
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
-/// Binds a sale's editable fields, in column order property_name .. notes.
+/// Binds a sale's editable fields, in column order property_name .. notes. The two
+/// decimals travel as text and are cast in SQL (`CAST($n AS DOUBLE PRECISION)`):
+/// sqlx 0.8's generic driver sends a NULL `f64` to PostgreSQL typed as a 4-byte float,
+/// and the statement it caches then rejects every later real value on that connection
+/// ("incorrect binary data format in bind parameter 6").
 fn bind_fields<'q>(query: AnyQuery<'q>, c: &'q CompFields) -> AnyQuery<'q> {
     query
         .bind(&c.property_name)
@@ -38,8 +43,8 @@ fn bind_fields<'q>(query: AnyQuery<'q>, c: &'q CompFields) -> AnyQuery<'q> {
         .bind(c.sale_date.as_deref())
         .bind(c.sale_price)
         .bind(c.building_sf)
-        .bind(c.price_per_sf)
-        .bind(c.cap_rate)
+        .bind(c.price_per_sf.map(|v| v.to_string()))
+        .bind(c.cap_rate.map(|v| v.to_string()))
         .bind(&c.buyer)
         .bind(&c.seller)
         .bind(&c.notes)
@@ -48,12 +53,12 @@ fn bind_fields<'q>(query: AnyQuery<'q>, c: &'q CompFields) -> AnyQuery<'q> {
 /// Stores all the sales of one extraction, or none of them.
 pub async fn insert_all(db: &Db, deal_id: i64, user_id: i64, comps: &[CompFields]) -> Result<(), AppError> {
     let now = now_millis();
-    let mut tx = db.pool.begin().await?;
+    let mut tx = db.begin_write().await?;
     for c in comps {
         let insert = sqlx::query(
             "INSERT INTO comps (property_name, address, sale_date, sale_price, building_sf, price_per_sf, \
              cap_rate, buyer, seller, notes, deal_id, source_excerpt, created_by, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14)",
+             VALUES ($1, $2, $3, $4, $5, CAST($6 AS DOUBLE PRECISION), CAST($7 AS DOUBLE PRECISION), $8, $9, $10, $11, $12, $13, $14, $14)",
         );
         bind_fields(insert, c)
             .bind(deal_id)
@@ -67,21 +72,20 @@ pub async fn insert_all(db: &Db, deal_id: i64, user_id: i64, comps: &[CompFields
     Ok(())
 }
 
-/// Replaces a comp's fields (the source excerpt stays); false when it does not exist.
-pub async fn update(db: &Db, id: i64, c: &CompFields) -> Result<bool, AppError> {
+/// Replaces a comp's fields (the source excerpt stays); false when the deal has no
+/// comp with that id.
+pub async fn update(db: &Db, deal_id: i64, id: i64, c: &CompFields) -> Result<bool, AppError> {
     let update = sqlx::query(
         "UPDATE comps SET property_name = $1, address = $2, sale_date = $3, sale_price = $4, building_sf = $5, \
-         price_per_sf = $6, cap_rate = $7, buyer = $8, seller = $9, notes = $10, updated_at = $11 WHERE id = $12",
+         price_per_sf = CAST($6 AS DOUBLE PRECISION), cap_rate = CAST($7 AS DOUBLE PRECISION), buyer = $8, seller = $9, notes = $10, updated_at = $11 \
+         WHERE id = $12 AND deal_id = $13",
     );
-    let result = bind_fields(update, c)
-    .bind(now_millis())
-    .bind(id)
-    .execute(&db.pool)
-    .await?;
+    let result = bind_fields(update, c).bind(now_millis()).bind(id).bind(deal_id).execute(&db.pool).await?;
     Ok(result.rows_affected() == 1)
 }
 
-pub async fn delete(db: &Db, id: i64) -> Result<bool, AppError> {
-    let result = sqlx::query("DELETE FROM comps WHERE id = $1").bind(id).execute(&db.pool).await?;
+/// False when the deal has no comp with that id.
+pub async fn delete(db: &Db, deal_id: i64, id: i64) -> Result<bool, AppError> {
+    let result = sqlx::query("DELETE FROM comps WHERE id = $1 AND deal_id = $2").bind(id).bind(deal_id).execute(&db.pool).await?;
     Ok(result.rows_affected() == 1)
 }

@@ -1,5 +1,6 @@
 //! Validation and normalisation of comparable sales, from Claude's tool input or from
-//! the analyst's edit form. Pure: `today` is passed in.
+//! the analyst's edit form. Pure: `today` is passed in. Error messages name the sale and
+//! the field, never the offending value: model output is never echoed to the browser.
 
 use chrono::{Datelike, NaiveDate};
 use serde_json::Value;
@@ -41,7 +42,7 @@ pub fn from_tool_input(input: &Value, today: NaiveDate) -> Result<Vec<CompFields
                     None | Some(Value::Null) => Ok(String::new()),
                     Some(Value::String(s)) => Ok(s.clone()),
                     Some(Value::Number(n)) => Ok(n.to_string()),
-                    Some(other) => Err(format!("sale {}: {name} should be text or a number, not {other}", i + 1)),
+                    Some(_) => Err(format!("sale {}: {name} should be text or a number", i + 1)),
                 }
             };
             let raw = RawComp {
@@ -80,14 +81,14 @@ pub fn validate(raw: RawComp, today: NaiveDate) -> Result<CompFields, String> {
         return Err("it has neither a property name nor an address".into());
     }
     let sale_price = crate::deals::parse_price(&raw.sale_price)
-        .map_err(|_| format!("sale price \"{}\" is not an amount", raw.sale_price.trim()))?;
+        .map_err(|_| "the sale price is not an amount".to_string())?;
     in_range(sale_price.map(|p| p as f64), 10_000.0, 50_000_000_000.0, "sale price", "$10,000–$50bn")?;
     let building_sf = parse_number(&raw.building_sf, &["sf", "sq ft", "square feet", "sq. ft."])
-        .map_err(|_| format!("building size \"{}\" is not a number of square feet", raw.building_sf.trim()))?;
+        .map_err(|_| "the building size is not a number of square feet".to_string())?;
     in_range(building_sf, 100.0, 50_000_000.0, "building size", "100–50,000,000 SF")?;
     let building_sf = building_sf.map(|sf| sf.round() as i64);
     let mut price_per_sf = parse_number(&raw.price_per_sf, &["/sf", "psf", "per sf", "/ sf"])
-        .map_err(|_| format!("price per SF \"{}\" is not an amount", raw.price_per_sf.trim()))?;
+        .map_err(|_| "the price per SF is not an amount".to_string())?;
     if price_per_sf.is_none() {
         if let (Some(price), Some(sf)) = (sale_price, building_sf) {
             price_per_sf = Some(price as f64 / sf as f64);
@@ -96,7 +97,7 @@ pub fn validate(raw: RawComp, today: NaiveDate) -> Result<CompFields, String> {
     in_range(price_per_sf, 1.0, 100_000.0, "price per SF", "$1–$100,000")?;
     let price_per_sf = price_per_sf.map(|p| (p * 100.0).round() / 100.0);
     let mut cap_rate = parse_number(&raw.cap_rate, &["%", "percent"])
-        .map_err(|_| format!("cap rate \"{}\" is not a percentage", raw.cap_rate.trim()))?;
+        .map_err(|_| "the cap rate is not a percentage".to_string())?;
     // A fraction (0.0575) means a percentage (5.75).
     if let Some(c) = cap_rate.filter(|c| *c > 0.0 && *c < 0.3) {
         cap_rate = Some(c * 100.0);
@@ -121,7 +122,7 @@ pub fn validate(raw: RawComp, today: NaiveDate) -> Result<CompFields, String> {
 
 fn in_range(value: Option<f64>, min: f64, max: f64, name: &str, range: &str) -> Result<(), String> {
     match value {
-        Some(v) if !(v.is_finite() && v >= min && v <= max) => Err(format!("{name} {v} is not plausible ({range})")),
+        Some(v) if !(v.is_finite() && v >= min && v <= max) => Err(format!("the {name} is not plausible ({range})")),
         _ => Ok(()),
     }
 }
@@ -152,10 +153,10 @@ fn parse_date(raw: &str, today: NaiveDate) -> Result<Option<String>, String> {
     }
     let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
         .or_else(|_| NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d"))
-        .map_err(|_| format!("sale date \"{text}\" is not a date (YYYY-MM-DD)"))?;
+        .map_err(|_| "the sale date is not a date (YYYY-MM-DD)".to_string())?;
     let latest = today.with_year(today.year() + 1).unwrap_or(today);
     if date.year() < 1950 || date > latest {
-        return Err(format!("sale date {date} is not plausible"));
+        return Err("the sale date is not plausible (1950 to a year from today)".to_string());
     }
     Ok(Some(date.format("%Y-%m-%d").to_string()))
 }

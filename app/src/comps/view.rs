@@ -3,13 +3,15 @@
 use leptos::prelude::*;
 
 use super::api::{DeleteComp, ExtractComps, UpdateComp, list_comps};
-use super::{Comp, MAX_SOURCE_CHARS, format_sf};
-use crate::deals::format_price;
+use super::{Comp, MAX_SOURCE_CHARS};
+use crate::format::{format_percent, format_price, format_psf, format_sf};
 use crate::error::AppError;
-use crate::layout::ErrorNotice;
+use crate::ui::ErrorNotice;
 
+/// The sales comps tab: the extraction form above the deal's comps. `calls` is bumped
+/// after every extraction (a Claude call), so the page reads the budgets again.
 #[component]
-pub fn CompsTab(deal_id: i64) -> impl IntoView {
+pub fn CompsTab(deal_id: i64, calls: RwSignal<u64>) -> impl IntoView {
     let extract = ServerAction::<ExtractComps>::new();
     let update = ServerAction::<UpdateComp>::new();
     let delete = ServerAction::<DeleteComp>::new();
@@ -17,8 +19,6 @@ pub fn CompsTab(deal_id: i64) -> impl IntoView {
         move || (extract.version().get(), update.version().get(), delete.version().get()),
         move |_| list_comps(deal_id),
     );
-    let text = RwSignal::new(String::new());
-    let file_error = RwSignal::new(None::<String>);
     let editing = RwSignal::new(None::<i64>);
     Effect::new(move |_| {
         if let Some(Ok(_)) = update.value().get() {
@@ -26,57 +26,73 @@ pub fn CompsTab(deal_id: i64) -> impl IntoView {
         }
     });
     Effect::new(move |_| {
-        if let Some(Ok(_)) = extract.value().get() {
-            text.set(String::new());
+        if extract.version().get() > 0 {
+            calls.update(|n| *n += 1);
         }
     });
-
     view! {
         <div class="comps">
-            <form class="form wide" on:submit=move |ev| {
-                ev.prevent_default();
-                extract.dispatch(ExtractComps { deal_id, text: text.get_untracked() });
-            }>
-                <label>"Broker or offering-memorandum text"
-                    <textarea
-                        name="text"
-                        rows="7"
-                        placeholder="Paste the comparable sales section here, or choose a .txt, .md or .csv file."
-                        prop:value=move || text.get()
-                        on:input=move |ev| text.set(event_target_value(&ev))
-                    ></textarea>
-                </label>
-                <div class="actions">
-                    <input type="file" accept=".txt,.md,.csv,text/plain,text/markdown,text/csv" aria-label="Upload a text file"
-                        on:change=move |ev| read_file(ev, text, file_error)/>
-                    <span class="muted small">{move || format!("{} / {MAX_SOURCE_CHARS} characters", text.with(|t| t.chars().count()))}</span>
-                    <span class="spacer"></span>
-                    <button type="submit" class="button primary"
-                        disabled=move || extract.pending().get() || text.with(|t| t.trim().is_empty())>
-                        {move || if extract.pending().get() { "Extracting…" } else { "Extract" }}
-                    </button>
-                </div>
-                {move || file_error.get().map(|e| view! { <p class="notice error" role="alert">{e}</p> })}
-                {move || match extract.value().get() {
-                    Some(Err(error)) => Some(view! { <ErrorNotice error/> }.into_any()),
-                    Some(Ok(r)) => Some(view! {
-                        <p class="notice" role="status" data-testid="extract-result">
-                            {match r.added { 0 => "No comparable sales were found in that text.".to_string(), 1 => "1 sale added.".to_string(), n => format!("{n} sales added.") }}
-                        </p>
-                    }.into_any()),
-                    None => None,
-                }}
-            </form>
+            <ExtractForm deal_id extract/>
             <Transition fallback=|| view! { <p class="muted">"Loading comps…"</p> }>
                 {move || Suspend::new(async move {
                     match comps.await {
                         Err(error) => view! { <ErrorNotice error/> }.into_any(),
                         Ok(list) if list.is_empty() => view! { <p class="muted">"No sales comps yet."</p> }.into_any(),
-                        Ok(list) => view! { <CompsTable list editing update delete/> }.into_any(),
+                        Ok(list) => view! { <CompsTable deal_id list editing update delete/> }.into_any(),
                     }
                 })}
             </Transition>
         </div>
+    }
+}
+
+/// Broker text, pasted or read from a file, and the Extract button with its outcome.
+#[component]
+fn ExtractForm(deal_id: i64, extract: ServerAction<ExtractComps>) -> impl IntoView {
+    let text = RwSignal::new(String::new());
+    let file_error = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = extract.value().get() {
+            text.set(String::new());
+        }
+    });
+    let outcome = move || match extract.value().get() {
+        Some(Err(error)) => Some(view! { <ErrorNotice error/> }.into_any()),
+        Some(Ok(r)) => Some(view! {
+            <p class="notice" role="status" data-testid="extract-result">
+                {match r.added { 0 => "No comparable sales were found in that text.".to_string(), 1 => "1 sale added.".to_string(), n => format!("{n} sales added.") }}
+                {r.limited.map(|note| format!(" {note}"))}
+            </p>
+        }.into_any()),
+        None => None,
+    };
+    view! {
+        <form class="form wide" on:submit=move |ev| {
+            ev.prevent_default();
+            extract.dispatch(ExtractComps { deal_id, text: text.get_untracked() });
+        }>
+            <label>"Broker or offering-memorandum text"
+                <textarea
+                    name="text"
+                    rows="7"
+                    placeholder="Paste the comparable sales section here, or choose a .txt, .md or .csv file."
+                    prop:value=move || text.get()
+                    on:input=move |ev| text.set(event_target_value(&ev))
+                ></textarea>
+            </label>
+            <div class="actions">
+                <input type="file" accept=".txt,.md,.csv,text/plain,text/markdown,text/csv" aria-label="Upload a text file"
+                    on:change=move |ev| read_file(ev, text, file_error)/>
+                <span class="muted small">{move || format!("{} / {MAX_SOURCE_CHARS} characters", text.with(|t| t.chars().count()))}</span>
+                <span class="spacer"></span>
+                <button type="submit" class="button primary"
+                    disabled=move || extract.pending().get() || text.with(|t| t.trim().is_empty())>
+                    {move || if extract.pending().get() { "Extracting…" } else { "Extract" }}
+                </button>
+            </div>
+            {move || file_error.get().map(|e| view! { <p class="notice error" role="alert">{e}</p> })}
+            {outcome}
+        </form>
     }
 }
 
@@ -112,6 +128,7 @@ fn read_file(ev: leptos::ev::Event, text: RwSignal<String>, file_error: RwSignal
 
 #[component]
 fn CompsTable(
+    deal_id: i64,
     list: Vec<Comp>,
     editing: RwSignal<Option<i64>>,
     update: ServerAction<UpdateComp>,
@@ -120,7 +137,7 @@ fn CompsTable(
     let edited = list.clone();
     view! {
         {move || editing.get().and_then(|id| edited.iter().find(|c| c.id == id).cloned()).map(|comp| view! {
-            <EditComp comp editing update/>
+            <EditComp deal_id comp editing update/>
         })}
         {move || delete.value().get().and_then(Result::err).map(|error: AppError| view! { <ErrorNotice error/> })}
         <table class="table comps-table" data-testid="comps">
@@ -145,13 +162,13 @@ fn CompsTable(
                             <td>{f.sale_date.unwrap_or_else(|| "—".into())}</td>
                             <td class="num">{format_price(f.sale_price)}</td>
                             <td class="num">{format_sf(f.building_sf)}</td>
-                            <td class="num">{f.price_per_sf.map_or("—".into(), |p| format!("${p:.2}"))}</td>
-                            <td class="num">{f.cap_rate.map_or("—".into(), |c| format!("{c:.2}%"))}</td>
+                            <td class="num">{format_psf(f.price_per_sf)}</td>
+                            <td class="num">{format_percent(f.cap_rate)}</td>
                             <td>{f.buyer}</td>
                             <td>{f.seller}</td>
                             <td class="row-actions">
                                 <button type="button" class="link-button" on:click=move |_| editing.set(Some(id))>"Edit"</button>
-                                <button type="button" class="link-button danger" on:click=move |_| { delete.dispatch(DeleteComp { id }); }>"Delete"</button>
+                                <button type="button" class="link-button danger" on:click=move |_| { delete.dispatch(DeleteComp { deal_id, id }); }>"Delete"</button>
                             </td>
                         </tr>
                     }
@@ -162,12 +179,13 @@ fn CompsTable(
 }
 
 #[component]
-fn EditComp(comp: Comp, editing: RwSignal<Option<i64>>, update: ServerAction<UpdateComp>) -> impl IntoView {
+fn EditComp(deal_id: i64, comp: Comp, editing: RwSignal<Option<i64>>, update: ServerAction<UpdateComp>) -> impl IntoView {
     let f = comp.fields;
     let num = |v: Option<f64>| v.map(|v| v.to_string()).unwrap_or_default();
     view! {
         <ActionForm action=update attr:class="card form edit-comp">
             <h3>"Edit sale"</h3>
+            <input type="hidden" name="deal_id" value=deal_id/>
             <input type="hidden" name="id" value=comp.id/>
             <div class="grid">
                 <label>"Property"<input name="property_name" value=f.property_name/></label>

@@ -3,21 +3,28 @@
 
 use leptos::prelude::*;
 
-use super::Deal;
+use super::{Deal, DealSummary};
 use crate::error::AppError;
 
+/// Every deal with its budget standing, most recently changed first.
 #[server(prefix = "/api", endpoint = "deals/list")]
-pub async fn list_deals() -> Result<Vec<Deal>, AppError> {
-    crate::auth::ssr::require_user().await?;
+pub async fn list_deals() -> Result<Vec<DealSummary>, AppError> {
+    crate::auth::service::require_user().await?;
     let state = crate::state::app_state()?;
-    super::store::list(&state.db, &state.settings.budget).await
+    let budgets = crate::budget::service::deal_budgets(&state).await?;
+    let default = crate::budget::service::deal_budget(0, None, &state.settings.budget);
+    Ok(super::store::list(&state.db)
+        .await?
+        .into_iter()
+        .map(|deal| DealSummary { budget: budgets.get(&deal.id).copied().unwrap_or(default), deal })
+        .collect())
 }
 
 #[server(prefix = "/api", endpoint = "deals/get")]
 pub async fn get_deal(id: i64) -> Result<Deal, AppError> {
-    crate::auth::ssr::require_user().await?;
+    crate::auth::service::require_user().await?;
     let state = crate::state::app_state()?;
-    super::store::get(&state.db, id, &state.settings.budget).await?.ok_or_else(|| AppError::not_found("deal"))
+    super::store::get(&state.db, id).await?.ok_or_else(|| AppError::not_found("deal"))
 }
 
 /// Creates a deal and returns its id.
@@ -29,7 +36,7 @@ pub async fn create_deal(
     asking_price: String,
     notes: String,
 ) -> Result<i64, AppError> {
-    let ctx = crate::auth::ssr::require_user().await?;
+    let ctx = crate::auth::service::require_user().await?;
     let input = super::DealInput::parse(&name, &address, &property_type, &asking_price, &notes)?;
     let state = crate::state::app_state()?;
     let id = super::store::create(&state.db, ctx.user_id, &input).await?;
@@ -46,7 +53,7 @@ pub async fn update_deal(
     asking_price: String,
     notes: String,
 ) -> Result<i64, AppError> {
-    let ctx = crate::auth::ssr::require_user().await?;
+    let ctx = crate::auth::service::require_user().await?;
     let input = super::DealInput::parse(&name, &address, &property_type, &asking_price, &notes)?;
     let state = crate::state::app_state()?;
     if !super::store::update(&state.db, id, &input).await? {

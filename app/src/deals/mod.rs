@@ -11,17 +11,61 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-pub const PROPERTY_TYPES: &[&str] = &[
-    "Office",
-    "Retail",
-    "Industrial",
-    "Multifamily",
-    "Hospitality",
-    "Mixed-use",
-    "Self-storage",
-    "Land",
-    "Other",
-];
+/// What kind of property a deal is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PropertyType {
+    Office,
+    Retail,
+    Industrial,
+    Multifamily,
+    Hospitality,
+    #[serde(rename = "Mixed-use")]
+    MixedUse,
+    #[serde(rename = "Self-storage")]
+    SelfStorage,
+    Land,
+    Other,
+}
+
+impl PropertyType {
+    pub const ALL: [PropertyType; 9] = [
+        PropertyType::Office,
+        PropertyType::Retail,
+        PropertyType::Industrial,
+        PropertyType::Multifamily,
+        PropertyType::Hospitality,
+        PropertyType::MixedUse,
+        PropertyType::SelfStorage,
+        PropertyType::Land,
+        PropertyType::Other,
+    ];
+
+    /// The name shown and stored.
+    pub fn label(self) -> &'static str {
+        match self {
+            PropertyType::Office => "Office",
+            PropertyType::Retail => "Retail",
+            PropertyType::Industrial => "Industrial",
+            PropertyType::Multifamily => "Multifamily",
+            PropertyType::Hospitality => "Hospitality",
+            PropertyType::MixedUse => "Mixed-use",
+            PropertyType::SelfStorage => "Self-storage",
+            PropertyType::Land => "Land",
+            PropertyType::Other => "Other",
+        }
+    }
+
+    /// From its name, in any case.
+    pub fn parse(text: &str) -> Option<PropertyType> {
+        PropertyType::ALL.into_iter().find(|t| t.label().eq_ignore_ascii_case(text.trim()))
+    }
+}
+
+impl std::fmt::Display for PropertyType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.label())
+    }
+}
 
 pub const MAX_NAME_CHARS: usize = 200;
 pub const MAX_ADDRESS_CHARS: usize = 300;
@@ -35,12 +79,19 @@ pub struct Deal {
     pub id: i64,
     pub name: String,
     pub address: String,
-    pub property_type: String,
+    pub property_type: PropertyType,
     pub asking_price: Option<i64>,
     pub notes: String,
     pub created_by: String,
     /// UTC date of the last change, `YYYY-MM-DD`.
     pub updated_on: String,
+}
+
+/// A deal as lists show it: its facts and its budget standing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DealSummary {
+    #[serde(flatten)]
+    pub deal: Deal,
     /// Tokens recorded against the deal, its limit, and whether it is in warning or blocked.
     pub budget: crate::budget::DealBudget,
 }
@@ -50,7 +101,7 @@ pub struct Deal {
 pub struct DealInput {
     pub name: String,
     pub address: String,
-    pub property_type: String,
+    pub property_type: PropertyType,
     pub asking_price: Option<i64>,
     pub notes: String,
 }
@@ -71,22 +122,17 @@ impl DealInput {
         check_length("Name", name, MAX_NAME_CHARS)?;
         let address = address.trim();
         check_length("Address", address, MAX_ADDRESS_CHARS)?;
-        let property_type = PROPERTY_TYPES
-            .iter()
-            .find(|t| t.eq_ignore_ascii_case(property_type.trim()))
-            .ok_or_else(|| {
-                AppError::invalid(format!(
-                    "Property type must be one of: {}.",
-                    PROPERTY_TYPES.join(", ")
-                ))
-            })?;
+        let property_type = PropertyType::parse(property_type).ok_or_else(|| {
+            let names: Vec<&str> = PropertyType::ALL.iter().map(|t| t.label()).collect();
+            AppError::invalid(format!("Property type must be one of: {}.", names.join(", ")))
+        })?;
         let asking_price = parse_price(asking_price).map_err(AppError::invalid)?;
         let notes = notes.trim();
         check_length("Notes", notes, MAX_NOTES_CHARS)?;
         Ok(DealInput {
             name: name.to_string(),
             address: address.to_string(),
-            property_type: property_type.to_string(),
+            property_type,
             asking_price,
             notes: notes.to_string(),
         })
@@ -140,24 +186,6 @@ pub fn parse_price(raw: &str) -> Result<Option<i64>, String> {
     Ok(Some(dollars as i64))
 }
 
-/// `12500000` → `$12,500,000`.
-pub fn format_price(price: Option<i64>) -> String {
-    match price {
-        None => "—".to_string(),
-        Some(p) => {
-            let digits = p.to_string();
-            let mut out = String::with_capacity(digits.len() + digits.len() / 3 + 1);
-            for (i, c) in digits.chars().enumerate() {
-                if i > 0 && (digits.len() - i) % 3 == 0 {
-                    out.push(',');
-                }
-                out.push(c);
-            }
-            format!("${out}")
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,18 +214,12 @@ mod tests {
     }
 
     #[test]
-    fn formats_prices_with_separators() {
-        assert_eq!(format_price(Some(12_500_000)), "$12,500,000");
-        assert_eq!(format_price(Some(999)), "$999");
-        assert_eq!(format_price(Some(1_000)), "$1,000");
-        assert_eq!(format_price(None), "—");
-    }
-
-    #[test]
     fn validates_deal_fields() {
         let ok = DealInput::parse(" Harbor Point ", "1 Main St", "office", "$10M", "note").unwrap();
         assert_eq!(ok.name, "Harbor Point");
-        assert_eq!(ok.property_type, "Office");
+        assert_eq!(ok.property_type, PropertyType::Office);
+        assert_eq!(PropertyType::parse(" mixed-USE "), Some(PropertyType::MixedUse));
+        assert_eq!(serde_json::to_string(&PropertyType::SelfStorage).unwrap(), "\"Self-storage\"");
         assert_eq!(ok.asking_price, Some(10_000_000));
 
         let empty = DealInput::parse("   ", "", "Office", "", "").unwrap_err();

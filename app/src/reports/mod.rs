@@ -6,6 +6,8 @@ pub mod api;
 #[cfg(feature = "ssr")]
 pub mod render;
 #[cfg(feature = "ssr")]
+pub mod service;
+#[cfg(feature = "ssr")]
 pub mod store;
 pub mod view;
 
@@ -27,4 +29,7 @@ pub struct ReportVersion {
     pub cost_microusd: i64,
     /// Sanitised HTML, safe to insert.
     pub html: String,
+    /// Set on a memo just generated when a budget's last tokens lowered its `max_tokens`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limited: Option<String>,
 }

@@ -2,8 +2,8 @@
 
 use super::ReportVersion;
 use super::render::markdown_to_safe_html;
-use crate::chat::store::minute;
-use crate::db::{Db, now_millis};
+use crate::db::Db;
+use crate::time::{now_millis, utc_minute};
 use crate::error::AppError;
 
 pub async fn insert(db: &Db, deal_id: i64, author_id: i64, markdown: &str, usage_id: Option<i64>) -> Result<i64, AppError> {
@@ -20,31 +20,35 @@ pub async fn insert(db: &Db, deal_id: i64, author_id: i64, markdown: &str, usage
     Ok(id)
 }
 
-/// Every version of the deal's memo, newest first, numbered from 1.
+/// Every version of the deal's memo, newest first, numbered from 1, with the tokens,
+/// cost and model of the call that wrote it (from the ledger).
 pub async fn list(db: &Db, deal_id: i64) -> Result<Vec<ReportVersion>, AppError> {
-    let rows: Vec<(i64, i64, String, String, Option<String>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, i64)> =
-        sqlx::query_as(
-            "SELECT r.id, r.created_at, u.email, r.markdown, x.model, x.input_tokens, x.cache_creation_tokens, \
-             x.cache_read_tokens, x.output_tokens, x.cost_microusd, \
-             (SELECT COUNT(*) FROM reports o WHERE o.deal_id = r.deal_id AND o.id <= r.id) \
-             FROM reports r JOIN users u ON u.id = r.author_id LEFT JOIN usage_records x ON x.id = r.usage_id \
-             WHERE r.deal_id = $1 ORDER BY r.id DESC",
-        )
-        .bind(deal_id)
-        .fetch_all(&db.pool)
-        .await?;
+    let rows: Vec<(i64, i64, String, String, Option<i64>, i64)> = sqlx::query_as(
+        "SELECT r.id, r.created_at, u.email, r.markdown, r.usage_id, \
+         (SELECT COUNT(*) FROM reports o WHERE o.deal_id = r.deal_id AND o.id <= r.id) \
+         FROM reports r JOIN users u ON u.id = r.author_id WHERE r.deal_id = $1 ORDER BY r.id DESC",
+    )
+    .bind(deal_id)
+    .fetch_all(&db.pool)
+    .await?;
+    let usage_ids: Vec<i64> = rows.iter().filter_map(|r| r.4).collect();
+    let usage = crate::usage::store::reply_usage(db, &usage_ids).await?;
     Ok(rows
         .into_iter()
-        .map(|(id, created_at, author, markdown, model, input, cache_w, cache_r, output, cost, version)| ReportVersion {
-            id,
-            version,
-            created_at: minute(created_at),
-            author,
-            model: model.unwrap_or_default(),
-            input_tokens: (input.unwrap_or(0) + cache_w.unwrap_or(0) + cache_r.unwrap_or(0)).max(0) as u64,
-            output_tokens: output.unwrap_or(0).max(0) as u64,
-            cost_microusd: cost.unwrap_or(0),
-            html: markdown_to_safe_html(&markdown),
+        .map(|(id, created_at, author, markdown, usage_id, version)| {
+            let u = usage_id.and_then(|u| usage.get(&u));
+            ReportVersion {
+                id,
+                version,
+                created_at: utc_minute(created_at),
+                author,
+                model: u.map(|u| u.model.clone()).unwrap_or_default(),
+                input_tokens: u.map_or(0, |u| u.input_tokens + u.cache_creation_input_tokens + u.cache_read_input_tokens),
+                output_tokens: u.map_or(0, |u| u.output_tokens),
+                cost_microusd: u.map_or(0, |u| u.cost_microusd),
+                html: markdown_to_safe_html(&markdown),
+                limited: None,
+            }
         })
         .collect())
 }

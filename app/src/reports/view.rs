@@ -4,12 +4,13 @@ use leptos::prelude::*;
 
 use super::ReportVersion;
 use super::api::{GenerateReport, list_reports};
-use crate::budget::format_tokens;
-use crate::claude::pricing::format_usd;
-use crate::layout::ErrorNotice;
+use crate::format::{format_tokens, format_usd};
+use crate::ui::ErrorNotice;
 
+/// `calls` is bumped after every memo generated (a Claude call), so the page reads the
+/// budgets again.
 #[component]
-pub fn ReportTab(deal_id: i64) -> impl IntoView {
+pub fn ReportTab(deal_id: i64, calls: RwSignal<u64>) -> impl IntoView {
     let generate = ServerAction::<GenerateReport>::new();
     let reports = Resource::new(move || generate.version().get(), move |_| list_reports(deal_id));
     // None shows the newest version.
@@ -17,6 +18,11 @@ pub fn ReportTab(deal_id: i64) -> impl IntoView {
     Effect::new(move |_| {
         if let Some(Ok(_)) = generate.value().get() {
             selected.set(None);
+        }
+    });
+    Effect::new(move |_| {
+        if generate.version().get() > 0 {
+            calls.update(|n| *n += 1);
         }
     });
     view! {
@@ -32,7 +38,10 @@ pub fn ReportTab(deal_id: i64) -> impl IntoView {
                     <span class="thinking" data-testid="report-pending">"Drafting the memo…"</span>
                 </Show>
             </div>
-            {move || generate.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error/> })}
+            {move || generate.value().get().map(|result| match result {
+                Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                Ok(memo) => memo.limited.map(|note| view! { <p class="notice warn" role="status" data-testid="memo-limited">{note}</p> }).into_any(),
+            })}
             <Transition fallback=|| view! { <p class="muted">"Loading memos…"</p> }>
                 {move || Suspend::new(async move {
                     match reports.await {

@@ -48,6 +48,12 @@ pub fn daily_bars(from: &str, to: &str, rows: &[UsageRow]) -> Vec<Bar> {
         .collect()
 }
 
+/// Where a daily cost of `microusd` sits on the cost scale of `bars` (kept inside the box).
+pub fn cost_y(bars: &[Bar], microusd: i64) -> f64 {
+    let max_cost = bars.iter().map(|b| b.cost_microusd).max().unwrap_or(0).max(1) as f64;
+    (HEIGHT - microusd as f64 / max_cost * (HEIGHT - 10.0)).clamp(0.0, HEIGHT)
+}
+
 /// Every `YYYY-MM-DD` from `from` to `to`, at most 3,660 of them.
 fn days_between(from: &str, to: &str) -> Vec<String> {
     let parse = |s: &str| -> Option<(i32, u32, u32)> {

@@ -1,6 +1,7 @@
 //! `GET /api/usage?group_by=user|deal|day|model|operation&from=&to=&format=json|csv` for
-//! admins (optionally `&user=ID` or `&deal=ID`): exactly the numbers the dashboard shows. A plain axum handler (a GET with a
-//! query string and a CSV body), with the same error kinds as the server functions.
+//! admins (optionally `&user=ID` or `&deal=ID`): exactly the numbers the dashboard
+//! shows. A plain axum handler (a GET with a query string and a CSV body), with the same
+//! error kinds as the server functions.
 
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
@@ -35,7 +36,7 @@ pub async fn usage_api(State(state): State<AppState>, session: Session, Query(qu
 }
 
 async fn usage(state: &AppState, session: &Session, query: UsageQuery) -> Result<Response, AppError> {
-    let ctx = crate::auth::ssr::user_from_session(&state.db, session).await?;
+    let ctx = crate::auth::service::user_from_session(&state.db, session).await?;
     if !ctx.is_admin() {
         return Err(AppError::forbidden());
     }
@@ -45,9 +46,9 @@ async fn usage(state: &AppState, session: &Session, query: UsageQuery) -> Result
             .ok_or_else(|| AppError::invalid("`group_by` must be one of user, deal, day, model, operation."))?,
     };
     let today = chrono::Utc::now().with_timezone(&state.settings.time.tz()).date_naive();
-    let (from, to) = super::report::date_range(query.from.as_deref(), query.to.as_deref(), today)?;
-    let filter = super::report::Filter::parse(query.user.as_deref().unwrap_or(""), query.deal.as_deref().unwrap_or(""))?;
-    let report = super::report::usage_report(&state.db, group_by, &from, &to, filter).await?;
+    let (from, to) = super::service::date_range(query.from.as_deref(), query.to.as_deref(), today)?;
+    let filter = super::service::Filter::parse(query.user.as_deref().unwrap_or(""), query.deal.as_deref().unwrap_or(""))?;
+    let report = super::service::usage_report(&state.db, group_by, &from, &to, filter).await?;
     match query.format.as_deref() {
         None | Some("") | Some("json") => Ok(axum::Json(report).into_response()),
         Some("csv") => {

@@ -1,16 +1,18 @@
-//! Usage: what every Claude call cost. The tracker writes one record per attempt that
-//! reached Claude (failures too); dashboards and budgets read them.
+//! Usage: the ledger of what every Claude call cost. `ledger` records one usage record
+//! per attempt that reached Claude (failures too) for the client, settling each call's
+//! reservation with its last attempt; `store` holds every query over the ledger's tables;
+//! dashboards, budgets and the deals list read it through them.
 
 pub mod api;
 pub mod chart;
 #[cfg(feature = "ssr")]
 pub mod http;
 #[cfg(feature = "ssr")]
-pub mod report;
+pub mod ledger;
 #[cfg(feature = "ssr")]
-pub mod seed;
+pub mod service;
 #[cfg(feature = "ssr")]
-pub mod tracker;
+pub mod store;
 pub mod view;
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +26,179 @@ pub struct ReplyUsage {
     pub cache_creation_input_tokens: u64,
     pub cache_read_input_tokens: u64,
     pub cost_microusd: i64,
+}
+
+/// A running counter of the ledger: a budget scope over a period. Scopes: a deal over
+/// its life (`life`); a user per local day (`day:YYYY-MM-DD` in `time.zone`) and per
+/// calendar month (`month:YYYY-MM`); the firm (scope id 0) per UTC hour (`hour:N`, hours
+/// since the epoch: the same boundaries as local hours in every whole-hour zone), per
+/// local day and per month.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct CounterKey {
+    pub scope: &'static str,
+    pub scope_id: i64,
+    pub period: String,
+}
+
+/// The firm's windows, shortest first.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Window {
+    Hour,
+    Day,
+    Month,
+}
+
+impl Window {
+    pub const ALL: [Window; 3] = [Window::Hour, Window::Day, Window::Month];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Window::Hour => "hour",
+            Window::Day => "day",
+            Window::Month => "month",
+        }
+    }
+}
+
+impl CounterKey {
+    pub fn deal_lifetime(deal_id: i64) -> CounterKey {
+        CounterKey { scope: "deal", scope_id: deal_id, period: "life".into() }
+    }
+
+    /// A user's usage on a local day (`YYYY-MM-DD`).
+    pub fn user_day(user_id: i64, day: &str) -> CounterKey {
+        CounterKey { scope: "user", scope_id: user_id, period: format!("day:{day}") }
+    }
+
+    /// A user's usage in the calendar month of a local day (`YYYY-MM-DD`).
+    pub fn user_month(user_id: i64, day: &str) -> CounterKey {
+        CounterKey { scope: "user", scope_id: user_id, period: format!("month:{}", month_of(day)) }
+    }
+
+    /// The firm's usage in one window, for a record made at `at` on local day `day`.
+    pub fn firm(window: Window, at: i64, day: &str) -> CounterKey {
+        let period = match window {
+            Window::Hour => format!("hour:{}", at.div_euclid(3_600_000)),
+            Window::Day => format!("day:{day}"),
+            Window::Month => format!("month:{}", month_of(day)),
+        };
+        CounterKey { scope: "firm", scope_id: 0, period }
+    }
+
+    /// Every counter a record of `user_id` (and `deal_id`) made at `at`, on local day
+    /// `day`, adds to.
+    pub fn of_record(user_id: i64, deal_id: Option<i64>, at: i64, day: &str) -> Vec<CounterKey> {
+        let mut keys = vec![CounterKey::user_day(user_id, day), CounterKey::user_month(user_id, day)];
+        keys.extend(deal_id.map(CounterKey::deal_lifetime));
+        keys.extend(Window::ALL.map(|w| CounterKey::firm(w, at, day)));
+        keys
+    }
+
+    /// A key as stored, or None for a scope this version does not know.
+    pub fn parse(scope: &str, scope_id: i64, period: &str) -> Option<CounterKey> {
+        let scope = match scope {
+            "deal" => "deal",
+            "user" => "user",
+            "firm" => "firm",
+            _ => return None,
+        };
+        Some(CounterKey { scope, scope_id, period: period.to_string() })
+    }
+}
+
+/// `YYYY-MM` of a `YYYY-MM-DD` day.
+pub fn month_of(day: &str) -> &str {
+    day.get(..7).unwrap_or(day)
+}
+
+/// The ranges `/admin/tokens` offers: the last N days ending today, or a custom range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DashboardRange {
+    Today,
+    Days(i64),
+    Custom,
+}
+
+impl DashboardRange {
+    /// The ranges offered as links, with their labels.
+    pub const PRESETS: [(DashboardRange, &'static str); 4] =
+        [(DashboardRange::Today, "Today"), (DashboardRange::Days(7), "7 days"), (DashboardRange::Days(30), "30 days"), (DashboardRange::Days(90), "90 days")];
+
+    /// From the `range` query field; empty means the last 30 days.
+    pub fn parse(text: &str) -> Option<DashboardRange> {
+        match text {
+            "today" => Some(DashboardRange::Today),
+            "" | "30" => Some(DashboardRange::Days(30)),
+            "7" => Some(DashboardRange::Days(7)),
+            "90" => Some(DashboardRange::Days(90)),
+            "custom" => Some(DashboardRange::Custom),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> String {
+        match self {
+            DashboardRange::Today => "today".into(),
+            DashboardRange::Days(n) => n.to_string(),
+            DashboardRange::Custom => "custom".into(),
+        }
+    }
+}
+
+/// Everything `/admin/tokens` shows for one range: the five groupings.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Dashboard {
+    pub from: String,
+    pub to: String,
+    /// The user or deal the page is narrowed to, by name, if any.
+    pub focus: Option<String>,
+    pub by_user: UsageReport,
+    pub by_deal: UsageReport,
+    pub by_day: UsageReport,
+    pub by_model: UsageReport,
+    pub by_operation: UsageReport,
+    /// Where this month's spend is heading (the firm's, or the focused user's), when the
+    /// range reaches today.
+    #[serde(default)]
+    pub projection: Option<MonthProjection>,
+}
+
+/// This month's spend so far, the recent daily pace, and where it leads by month end.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MonthProjection {
+    /// `YYYY-MM`.
+    pub month: String,
+    pub month_to_date_microusd: i64,
+    pub per_day_microusd: i64,
+    pub month_end_microusd: i64,
+}
+
+/// The dimensions usage is rolled up by, per local day: every record adds to one rollup
+/// row of each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dimension {
+    User,
+    Deal,
+    Model,
+    Operation,
+}
+
+impl Dimension {
+    pub const ALL: [Dimension; 4] = [Dimension::User, Dimension::Deal, Dimension::Model, Dimension::Operation];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dimension::User => "user",
+            Dimension::Deal => "deal",
+            Dimension::Model => "model",
+            Dimension::Operation => "operation",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Dimension> {
+        Dimension::ALL.into_iter().find(|d| d.as_str() == text)
+    }
 }
 
 /// How usage is grouped in a report.
@@ -72,6 +247,13 @@ pub struct UsageSums {
     pub cost_microusd: i64,
     /// Calls priced with the default rates because their model has no configured price.
     pub default_priced_calls: i64,
+    /// Calls Claude billed but whose usage could not be read: counted at their
+    /// reservation (the most they could have used), never as zero.
+    #[serde(default)]
+    pub unknown_usage_calls: i64,
+    /// What cheaper models chosen by budget-aware model choice saved, in micro-dollars.
+    #[serde(default)]
+    pub savings_microusd: i64,
 }
 
 impl UsageSums {
@@ -84,6 +266,8 @@ impl UsageSums {
         self.cache_read_tokens += other.cache_read_tokens;
         self.cost_microusd += other.cost_microusd;
         self.default_priced_calls += other.default_priced_calls;
+        self.unknown_usage_calls += other.unknown_usage_calls;
+        self.savings_microusd += other.savings_microusd;
     }
 
     pub fn total_tokens(&self) -> i64 {
@@ -112,12 +296,13 @@ pub struct UsageReport {
 }
 
 impl UsageReport {
-    /// The report as CSV: a header row, then every field quoted.
+    /// The report as CSV: a header row, then every field quoted and neutralised
+    /// (`csv_cell`), so a name a user chose cannot run as a formula in a spreadsheet.
     pub fn to_csv(&self) -> String {
-        let quote = |field: &str| format!("\"{}\"", field.replace('"', "\"\""));
+        let quote = |field: &str| csv_cell(field);
         let mut out = String::from(
             "\"group\",\"key\",\"label\",\"calls\",\"failed_calls\",\"input_tokens\",\"output_tokens\",\
-             \"cache_creation_tokens\",\"cache_read_tokens\",\"cost_usd\",\"default_priced_calls\"\r\n",
+             \"cache_creation_tokens\",\"cache_read_tokens\",\"cost_usd\",\"default_priced_calls\",\"unknown_usage_calls\",\"savings_usd\"\r\n",
         );
         for row in &self.rows {
             let s = &row.sums;
@@ -133,6 +318,8 @@ impl UsageReport {
                 s.cache_read_tokens.to_string(),
                 format!("{:.6}", s.cost_microusd as f64 / 1e6),
                 s.default_priced_calls.to_string(),
+                s.unknown_usage_calls.to_string(),
+                format!("{:.6}", s.savings_microusd as f64 / 1e6),
             ];
             out.push_str(&fields.iter().map(|f| quote(f)).collect::<Vec<_>>().join(","));
             out.push_str("\r\n");
@@ -141,9 +328,28 @@ impl UsageReport {
     }
 }
 
+/// One CSV cell, quoted. A cell a spreadsheet would read as a formula (starting with
+/// `=`, `+`, `-`, `@`, a tab or a carriage return) is prefixed with `'`, which makes it
+/// plain text (formula injection, OWASP's CSV injection advice).
+pub fn csv_cell(field: &str) -> String {
+    let formula = field.starts_with(['=', '+', '-', '@', '\t', '\r']);
+    let escaped = field.replace('"', "\"\"");
+    if formula { format!("\"'{escaped}\"") } else { format!("\"{escaped}\"") }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn csv_cells_never_start_a_formula() {
+        for hostile in ["=HYPERLINK(\"http://x\",\"y\")", "+1+1", "-2", "@SUM(A1)", "\tcmd", "\rcmd"] {
+            let cell = csv_cell(hostile);
+            assert!(cell.starts_with("\"'"), "{cell}");
+        }
+        assert_eq!(csv_cell("Harbor \"Point\""), "\"Harbor \"\"Point\"\"\"");
+        assert_eq!(csv_cell("12"), "\"12\"");
+    }
 
     #[test]
     fn csv_quotes_every_field_and_escapes_quotes() {
@@ -161,6 +367,6 @@ mod tests {
         let csv = report.to_csv();
         let lines: Vec<&str> = csv.split("\r\n").collect();
         assert!(lines[0].starts_with("\"group\",\"key\",\"label\""));
-        assert_eq!(lines[1], "\"deal\",\"7\",\"The \"\"Big\"\" Tower, Phase 2\",\"3\",\"0\",\"0\",\"0\",\"0\",\"0\",\"1.234567\",\"0\"");
+        assert_eq!(lines[1], "\"deal\",\"7\",\"The \"\"Big\"\" Tower, Phase 2\",\"3\",\"0\",\"0\",\"0\",\"0\",\"0\",\"1.234567\",\"0\",\"0\",\"0.000000\"");
     }
 }

@@ -1,57 +1,25 @@
-//! `/admin/tokens`: who spent what, on which deal, when, and what it cost. Works without
-//! JavaScript (range links, a GET form, an SVG chart with native tooltips, CSV links);
-//! once hydrated, tables sort and the chart shows hover detail.
+//! Usage on screen: the totals, the daily chart and the sortable tables of one range.
+//! Works without JavaScript (an SVG chart with native tooltips, CSV links); once
+//! hydrated, tables sort and the chart shows hover detail.
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
 
-use super::api::{Dashboard, get_usage_dashboard};
 use super::chart::{self, Bar};
-use super::{UsageReport, UsageRow, UsageSums};
-use crate::budget::{BudgetState, format_tokens};
-use crate::claude::pricing::format_usd;
-use crate::layout::{ErrorNotice, Shell};
+use super::{Dashboard, UsageReport, UsageRow, UsageSums};
+use crate::format::{format_tokens, format_usd};
 
-const RANGES: [(&str, &str); 4] = [("today", "Today"), ("7", "7 days"), ("30", "30 days"), ("90", "90 days")];
-
-#[component]
-pub fn TokensPage() -> impl IntoView {
-    let query = use_query_map();
-    let params = move || {
-        let q = query.read();
-        let get = |k: &str| q.get(k).unwrap_or_default();
-        (get("range"), get("from"), get("to"), get("user"), get("deal"))
-    };
-    let dashboard = Resource::new(params, |(range, from, to, user, deal)| get_usage_dashboard(range, from, to, user, deal));
-    view! {
-        <Shell>
-            <div class="page-head"><h1>"Token usage"</h1></div>
-            <nav class="ranges" aria-label="Date range">
-                {RANGES.into_iter().map(|(value, label)| view! {
-                    <a href=format!("/admin/tokens?range={value}")
-                        aria-current=move || (params().0 == value || (value == "30" && params().0.is_empty())).then_some("page")>{label}</a>
-                }).collect_view()}
-                <form method="get" action="/admin/tokens" class="custom-range">
-                    <input type="hidden" name="range" value="custom"/>
-                    <label>"From"<input type="date" name="from" value=move || params().1/></label>
-                    <label>"To"<input type="date" name="to" value=move || params().2/></label>
-                    <button type="submit" class="button">"Show"</button>
-                </form>
-            </nav>
-            <Suspense fallback=|| view! { <p class="muted">"Loading usage…"</p> }>
-                {move || Suspend::new(async move {
-                    match dashboard.await {
-                        Err(error) => view! { <ErrorNotice error/> }.into_any(),
-                        Ok(d) => view! { <DashboardView d/> }.into_any(),
-                    }
-                })}
-            </Suspense>
-        </Shell>
-    }
+/// How a table row is marked (e.g. a user over budget): a class for the row and a badge.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RowMark {
+    pub row_class: &'static str,
+    pub badge_class: &'static str,
+    pub label: &'static str,
 }
 
+/// The whole dashboard of one range; rows of `users` and `deals` with a mark (keyed by
+/// the row's key) are highlighted.
 #[component]
-fn DashboardView(d: Dashboard) -> impl IntoView {
+pub fn DashboardView(d: Dashboard, user_marks: Vec<(String, RowMark)>, deal_marks: Vec<(String, RowMark)>) -> impl IntoView {
     let t = d.by_day.totals.clone();
     let bars = chart::daily_bars(&d.from, &d.to, &d.by_day.rows);
     let range = format!("range=custom&from={}&to={}", d.from, d.to);
@@ -71,21 +39,39 @@ fn DashboardView(d: Dashboard) -> impl IntoView {
             <div><dt>"Output tokens"</dt><dd>{format_tokens(t.output_tokens.max(0) as u64)}</dd></div>
             <div><dt>"Cache tokens"</dt><dd>{format_tokens((t.cache_creation_tokens + t.cache_read_tokens).max(0) as u64)}</dd></div>
             <div><dt>"Estimated cost"</dt><dd>{format_usd(t.cost_microusd)}</dd></div>
+            {(t.savings_microusd != 0).then(|| view! {
+                <div data-testid="savings"><dt>"Saved by cheaper models"</dt><dd>{format_usd(t.savings_microusd)}</dd></div>
+            })}
+            {d.projection.clone().map(|p| view! {
+                <div data-testid="projection"><dt>{format!("Projected for {}", p.month)}</dt><dd>{format_usd(p.month_end_microusd)}</dd>
+                    <span class="small muted">{format!("{} so far, {} a day", format_usd(p.month_to_date_microusd), format_usd(p.per_day_microusd))}</span></div>
+            })}
         </dl>
         {(t.default_priced_calls > 0).then(|| view! {
             <p class="notice warn">{format!("{} calls were priced at the default rates because their model has no configured price.", t.default_priced_calls)}</p>
         })}
-        <DailyChart bars/>
-        <UsageTable title="By user" report=d.by_user flagged=d.flagged_users link=user_link/>
-        <UsageTable title="By deal" report=d.by_deal flagged=d.flagged_deals link=deal_link/>
-        <UsageTable title="By day" report=d.by_day flagged=vec![] link=no_link/>
-        <UsageTable title="By model" report=d.by_model flagged=vec![] link=no_link/>
-        <UsageTable title="By operation" report=d.by_operation flagged=vec![] link=no_link/>
+        {(t.unknown_usage_calls > 0).then(|| view! {
+            <p class="notice warn" data-testid="unknown-usage">{format!(
+                "{} calls were billed by Claude but their usage could not be read (an answer lost in transit, or a server stopped mid-call); \
+                 they are counted at the most they could have used.", t.unknown_usage_calls)}</p>
+        })}
+        // Each part boxed: the page's full view type is otherwise too deep for the
+        // release build of the browser bundle.
+        {view! { <DailyChart bars pace=d.projection.map(|p| p.per_day_microusd)/> }.into_any()}
+        {view! { <UsageTable title="By user" report=d.by_user marks=user_marks link=user_link/> }.into_any()}
+        {view! { <UsageTable title="By deal" report=d.by_deal marks=deal_marks link=deal_link/> }.into_any()}
+        {view! { <UsageTable title="By day" report=d.by_day marks=vec![] link=no_link/> }.into_any()}
+        {view! { <UsageTable title="By model" report=d.by_model marks=vec![] link=no_link/> }.into_any()}
+        {view! { <UsageTable title="By operation" report=d.by_operation marks=vec![] link=no_link/> }.into_any()}
     }
+    .into_any()
 }
 
+/// Tokens (bars) and cost (line) per day; with `pace`, the recent daily cost the month's
+/// projection assumes, dashed.
 #[component]
-fn DailyChart(bars: Vec<Bar>) -> impl IntoView {
+fn DailyChart(bars: Vec<Bar>, pace: Option<i64>) -> impl IntoView {
+    let pace_y = pace.filter(|_| !bars.is_empty()).map(|per_day| chart::cost_y(&bars, per_day));
     let hovered = RwSignal::new(None::<String>);
     let describe = |b: &Bar| format!("{}: {} tokens, {}", b.day, format_tokens(b.tokens.max(0) as u64), format_usd(b.cost_microusd));
     let line = bars.iter().map(|b| format!("{:.1},{:.1}", b.x + b.width / 2.0, b.cost_y)).collect::<Vec<_>>().join(" ");
@@ -103,6 +89,11 @@ fn DailyChart(bars: Vec<Bar>) -> impl IntoView {
                     }
                 }).collect_view()}
                 <polyline class="cost-line" points=line fill="none"/>
+                {pace_y.map(|y| view! {
+                    <line class="pace-line" data-testid="pace-line" x1="0" x2=chart::WIDTH.to_string() y1=format!("{y:.1}") y2=format!("{y:.1}")>
+                        <title>{format!("Recent pace: {} a day", format_usd(pace.unwrap_or(0)))}</title>
+                    </line>
+                })}
             </svg>
             <figcaption class="muted small">
                 {move || hovered.get().unwrap_or_else(|| "Bars: tokens per day. Line: estimated cost. Hover a bar for its numbers.".into())}
@@ -120,55 +111,48 @@ enum Column {
     Cost,
 }
 
-/// One grouping as a sortable table; `link` gives a row its own breakdown page, and
-/// `flagged` rows (warning or over budget) are highlighted.
+impl Column {
+    /// The rows in this column's order (labels alphabetically), reversed for descending.
+    fn sort(self, rows: &mut [UsageRow], descending: bool) {
+        match self {
+            Column::Label => rows.sort_by(|a, b| a.label.cmp(&b.label)),
+            Column::Calls => rows.sort_by_key(|r| r.sums.calls),
+            Column::Failed => rows.sort_by_key(|r| r.sums.failed_calls),
+            Column::Tokens => rows.sort_by_key(|r| r.sums.total_tokens()),
+            Column::Cost => rows.sort_by_key(|r| r.sums.cost_microusd),
+        }
+        if descending {
+            rows.reverse();
+        }
+    }
+}
+
+/// One grouping as a sortable table; `link` gives a row its own breakdown page, and rows
+/// with a mark (by key) are highlighted.
 #[component]
 fn UsageTable(
     title: &'static str,
     report: UsageReport,
-    flagged: Vec<(String, BudgetState)>,
+    marks: Vec<(String, RowMark)>,
     link: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
 ) -> impl IntoView {
     let sort = RwSignal::new((Column::Label, false));
     let csv = format!("/api/usage?group_by={}&from={}&to={}&format=csv", report.group_by.as_str(), report.from, report.to);
-    let flagged = StoredValue::new(flagged);
+    let marks = StoredValue::new(marks);
     let link = StoredValue::new(link);
     let rows = StoredValue::new(report.rows);
     let sorted = move || {
         let (column, descending) = sort.get();
         let mut rows = rows.get_value();
-        let key = |r: &UsageRow| -> i64 {
-            match column {
-                Column::Label => 0,
-                Column::Calls => r.sums.calls,
-                Column::Failed => r.sums.failed_calls,
-                Column::Tokens => r.sums.total_tokens(),
-                Column::Cost => r.sums.cost_microusd,
-            }
-        };
-        if column == Column::Label {
-            rows.sort_by(|a, b| a.label.cmp(&b.label));
-        } else {
-            rows.sort_by_key(key);
-        }
-        if descending {
-            rows.reverse();
-        }
+        column.sort(&mut rows, descending);
         rows
     };
-    let header = move |column: Column, label: &'static str| {
-        view! {
-            <th class=if column == Column::Label { "" } else { "num" }
-                aria-sort=move || match sort.get() { (c, true) if c == column => "descending", (c, false) if c == column => "ascending", _ => "none" }>
-                <button type="button" class="sort" on:click=move |_| sort.update(|(c, d)| { *d = *c == column && !*d; *c = column; })>{label}</button>
-            </th>
-        }
-    };
+    let header = move |column: Column, label: &'static str| view! { <SortHeader column label sort/> };
     view! {
         <section class="usage-table" data-testid=format!("table-{}", title.to_lowercase().replace(' ', "-"))>
             <div class="table-head">
                 <h2>{title}</h2>
-                <a href=csv.clone() download="" class="small">"Download CSV"</a>
+                <a href=csv download="" class="small">"Download CSV"</a>
             </div>
             <table class="table">
                 <thead><tr>
@@ -180,37 +164,51 @@ fn UsageTable(
                     {header(Column::Cost, "Est. cost")}
                 </tr></thead>
                 <tbody>
-                    {move || sorted().into_iter().map(|r| {
-                        let s: UsageSums = r.sums;
-                        let state = flagged.with_value(|f| f.iter().find(|(k, _)| *k == r.key).map(|(_, s)| *s));
-                        let (class, badge) = match state {
-                            Some(BudgetState::Blocked) => ("row-blocked", Some(("badge blocked", "over budget"))),
-                            Some(BudgetState::Warning) => ("row-warning", Some(("badge warn", "budget warning"))),
-                            _ => ("", None),
-                        };
-                        let href = link.with_value(|l| l(&r.key));
-                        view! {
-                            <tr class=class>
-                                <td>
-                                    {match href {
-                                        Some(href) => view! { <a href=href>{r.label}</a> }.into_any(),
-                                        None => view! { <span>{r.label}</span> }.into_any(),
-                                    }}
-                                    {badge.map(|(class, text)| view! { <span class=class>{text}</span> })}
-                                    {(s.default_priced_calls > 0).then(|| view! { <span class="badge warn" title="Priced at default rates">"default rates"</span> })}
-                                </td>
-                                <td class="num">{s.calls}</td>
-                                <td class="num">{s.failed_calls}</td>
-                                <td class="num">{format_tokens(s.input_tokens.max(0) as u64)}</td>
-                                <td class="num">{format_tokens(s.output_tokens.max(0) as u64)}</td>
-                                <td class="num">{format_tokens((s.cache_creation_tokens + s.cache_read_tokens).max(0) as u64)}</td>
-                                <td class="num">{format_tokens(s.total_tokens().max(0) as u64)}</td>
-                                <td class="num">{format_usd(s.cost_microusd)}</td>
-                            </tr>
-                        }
+                    {move || sorted().into_iter().map(|row| {
+                        let mark = marks.with_value(|m| m.iter().find(|(k, _)| *k == row.key).map(|(_, mark)| mark.clone()));
+                        let href = link.with_value(|l| l(&row.key));
+                        view! { <UsageRowView row mark href/> }
                     }).collect_view()}
                 </tbody>
             </table>
         </section>
+    }
+}
+
+/// A column header that sorts by its column (ascending, then descending).
+#[component]
+fn SortHeader(column: Column, label: &'static str, sort: RwSignal<(Column, bool)>) -> impl IntoView {
+    view! {
+        <th class=if column == Column::Label { "" } else { "num" }
+            aria-sort=move || match sort.get() { (c, true) if c == column => "descending", (c, false) if c == column => "ascending", _ => "none" }>
+            <button type="button" class="sort" on:click=move |_| sort.update(|(c, d)| { *d = *c == column && !*d; *c = column; })>{label}</button>
+        </th>
+    }
+}
+
+#[component]
+fn UsageRowView(row: UsageRow, mark: Option<RowMark>, href: Option<String>) -> impl IntoView {
+    let s: UsageSums = row.sums;
+    let tokens = |n: i64| format_tokens(n.max(0) as u64);
+    let row_class = mark.as_ref().map_or("", |m| m.row_class);
+    view! {
+        <tr class=row_class>
+            <td>
+                {match href {
+                    Some(href) => view! { <a href=href>{row.label}</a> }.into_any(),
+                    None => view! { <span>{row.label}</span> }.into_any(),
+                }}
+                {mark.map(|m| view! { <span class=m.badge_class>{m.label}</span> })}
+                {(s.default_priced_calls > 0).then(|| view! { <span class="badge warn" title="Priced at default rates">"default rates"</span> })}
+                {(s.unknown_usage_calls > 0).then(|| view! { <span class="badge warn" title="Billed, usage unreadable: counted at the reservation">"usage unknown"</span> })}
+            </td>
+            <td class="num">{s.calls}</td>
+            <td class="num">{s.failed_calls}</td>
+            <td class="num">{tokens(s.input_tokens)}</td>
+            <td class="num">{tokens(s.output_tokens)}</td>
+            <td class="num">{tokens(s.cache_creation_tokens + s.cache_read_tokens)}</td>
+            <td class="num">{tokens(s.total_tokens())}</td>
+            <td class="num">{format_usd(s.cost_microusd)}</td>
+        </tr>
     }
 }

@@ -1,13 +1,13 @@
-//! `/admin/users`: accounts and their budgets, and `/admin/deals`: deal budgets.
+//! Account administration on screen: the add-user form and the accounts table with each
+//! account's actions (role, activation, password, daily budget).
 
 use leptos::prelude::*;
 
 use super::UserSummary;
 use super::api::{CreateUser, ResetPassword, SetUserActive, SetUserRole, list_users};
-use crate::budget::api::{SetDealBudget, SetUserBudget};
-use crate::budget::{BudgetState, format_tokens};
-use crate::deals::api::list_deals;
-use crate::layout::{ErrorNotice, Shell};
+use crate::budget::api::{SetUserBudget, SetUserModelChoice, SetUserMonthlyBudget};
+use crate::format::{format_dollars, format_tokens};
+use crate::ui::ErrorNotice;
 
 /// Every admin action on this page, so any of them refreshes the list.
 #[derive(Clone, Copy)]
@@ -17,12 +17,15 @@ struct Actions {
     active: ServerAction<SetUserActive>,
     password: ServerAction<ResetPassword>,
     budget: ServerAction<SetUserBudget>,
+    monthly: ServerAction<SetUserMonthlyBudget>,
+    model: ServerAction<SetUserModelChoice>,
 }
 
 impl Actions {
     fn version(&self) -> usize {
         self.create.version().get() + self.role.version().get() + self.active.version().get()
-            + self.password.version().get() + self.budget.version().get()
+            + self.password.version().get() + self.budget.version().get() + self.monthly.version().get()
+            + self.model.version().get()
     }
 
     /// The most recent failure of any action, to show at the top.
@@ -33,6 +36,8 @@ impl Actions {
             self.active.value().get().and_then(Result::err),
             self.password.value().get().and_then(Result::err),
             self.budget.value().get().and_then(Result::err),
+            self.monthly.value().get().and_then(Result::err),
+            self.model.value().get().and_then(Result::err),
         ]
         .into_iter()
         .flatten()
@@ -40,19 +45,20 @@ impl Actions {
     }
 }
 
+/// The add-user form and every account, refreshed after any action.
 #[component]
-pub fn UsersPage() -> impl IntoView {
+pub fn UsersAdmin() -> impl IntoView {
     let actions = Actions {
         create: ServerAction::new(),
         role: ServerAction::new(),
         active: ServerAction::new(),
         password: ServerAction::new(),
         budget: ServerAction::new(),
+        monthly: ServerAction::new(),
+        model: ServerAction::new(),
     };
     let users = Resource::new(move || actions.version(), |_| list_users());
     view! {
-        <Shell>
-            <div class="page-head"><h1>"Users"</h1><a href="/admin/deals">"Deal budgets"</a></div>
             {move || actions.error().map(|error| view! { <ErrorNotice error/> })}
             <ActionForm action=actions.create attr:class="card form inline-form" attr:data-testid="create-user">
                 <h2>"Add a user"</h2>
@@ -60,6 +66,7 @@ pub fn UsersPage() -> impl IntoView {
                 <label>"Password"<input type="password" name="password" required minlength="8" autocomplete="new-password"/></label>
                 <label>"Role"<select name="role"><option value="analyst">"analyst"</option><option value="admin">"admin"</option></select></label>
                 <label>"Daily budget (tokens)"<input name="daily_tokens" placeholder="default"/></label>
+                <label>"Monthly budget (USD)"<input name="monthly_usd" placeholder="default" inputmode="decimal"/></label>
                 <button type="submit" class="button primary">"Add user"</button>
             </ActionForm>
             <Transition fallback=|| view! { <p class="muted">"Loading users…"</p> }>
@@ -68,7 +75,7 @@ pub fn UsersPage() -> impl IntoView {
                         Err(error) => view! { <ErrorNotice error/> }.into_any(),
                         Ok(users) => view! {
                             <table class="table" data-testid="users">
-                                <thead><tr><th>"Email"</th><th>"Role"</th><th>"Status"</th><th class="num">"Daily budget"</th><th>"Since"</th><th>"Manage"</th></tr></thead>
+                                <thead><tr><th>"Email"</th><th>"Role"</th><th>"Status"</th><th class="num">"Daily budget"</th><th class="num">"Monthly budget"</th><th>"Model choice"</th><th>"Since"</th><th>"Manage"</th></tr></thead>
                                 <tbody>
                                     {users.into_iter().map(|u| view! { <UserRow u actions/> }).collect_view()}
                                 </tbody>
@@ -77,20 +84,22 @@ pub fn UsersPage() -> impl IntoView {
                     }
                 })}
             </Transition>
-        </Shell>
+        
     }
 }
 
 #[component]
 fn UserRow(u: UserSummary, actions: Actions) -> impl IntoView {
     let id = u.id;
-    let other_role = if u.role == crate::auth::Role::Admin { "analyst" } else { "admin" };
+    let other_role = if u.role == crate::auth::UserRole::Admin { "analyst" } else { "admin" };
     view! {
         <tr class=if u.active { "" } else { "inactive" } data-testid="user-row">
             <td>{u.email.clone()}</td>
             <td>{u.role.as_str()}</td>
             <td>{if u.active { "active" } else { "deactivated" }}</td>
             <td class="num">{u.daily_token_budget.map_or("default".to_string(), |b| format_tokens(b.max(0) as u64))}</td>
+            <td class="num">{u.monthly_budget_microusd.map_or("default".to_string(), format_dollars)}</td>
+            <td>{match u.model_choice { None => "as the firm", Some(true) => "on", Some(false) => "off" }}</td>
             <td>{u.created_on}</td>
             <td>
                 <details>
@@ -116,54 +125,24 @@ fn UserRow(u: UserSummary, actions: Actions) -> impl IntoView {
                             <input name="daily_tokens" aria-label="Daily budget" placeholder="default" value=u.daily_token_budget.map(|b| b.to_string()).unwrap_or_default()/>
                             <button type="submit" class="button">"Set daily budget"</button>
                         </ActionForm>
+                        <ActionForm action=actions.monthly>
+                            <input type="hidden" name="user_id" value=id/>
+                            <input name="monthly_usd" aria-label="Monthly budget (USD)" placeholder="default" inputmode="decimal"
+                                value=u.monthly_budget_microusd.map(|m| format!("{:.2}", m as f64 / 1e6)).unwrap_or_default()/>
+                            <button type="submit" class="button">"Set monthly budget"</button>
+                        </ActionForm>
+                        <ActionForm action=actions.model>
+                            <input type="hidden" name="user_id" value=id/>
+                            <select name="choice" aria-label="Model choice">
+                                <option value="firm" selected=u.model_choice.is_none()>"model choice as the firm"</option>
+                                <option value="on" selected=u.model_choice == Some(true)>"model choice on"</option>
+                                <option value="off" selected=u.model_choice == Some(false)>"model choice off"</option>
+                            </select>
+                            <button type="submit" class="button">"Set"</button>
+                        </ActionForm>
                     </div>
                 </details>
             </td>
         </tr>
-    }
-}
-
-#[component]
-pub fn DealBudgetsPage() -> impl IntoView {
-    let set = ServerAction::<SetDealBudget>::new();
-    let deals = Resource::new(move || set.version().get(), |_| list_deals());
-    view! {
-        <Shell>
-            <div class="page-head"><h1>"Deal budgets"</h1><a href="/admin/users">"Users"</a></div>
-            {move || set.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error/> })}
-            <Transition fallback=|| view! { <p class="muted">"Loading deals…"</p> }>
-                {move || Suspend::new(async move {
-                    match deals.await {
-                        Err(error) => view! { <ErrorNotice error/> }.into_any(),
-                        Ok(deals) => view! {
-                            <table class="table" data-testid="deal-budgets">
-                                <thead><tr><th>"Deal"</th><th class="num">"Used"</th><th class="num">"Limit"</th><th>"State"</th><th>"Set budget"</th></tr></thead>
-                                <tbody>
-                                    {deals.into_iter().map(|d| {
-                                        let state = match d.budget.state { BudgetState::Ok => "ok", BudgetState::Warning => "warning", BudgetState::Blocked => "blocked" };
-                                        view! {
-                                            <tr data-testid="deal-budget-row">
-                                                <td>{d.name}</td>
-                                                <td class="num">{format_tokens(d.budget.used)}</td>
-                                                <td class="num">{format_tokens(d.budget.limit)}</td>
-                                                <td>{state}</td>
-                                                <td>
-                                                    <ActionForm action=set attr:class="inline">
-                                                        <input type="hidden" name="deal_id" value=d.id/>
-                                                        <input name="tokens" aria-label="Deal budget" placeholder="default"/>
-                                                        <button type="submit" class="button">"Set"</button>
-                                                    </ActionForm>
-                                                </td>
-                                            </tr>
-                                        }
-                                    }).collect_view()}
-                                </tbody>
-                            </table>
-                            <p class="muted small">"Leave the field empty to go back to the default budget."</p>
-                        }.into_any(),
-                    }
-                })}
-            </Transition>
-        </Shell>
     }
 }

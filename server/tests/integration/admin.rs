@@ -1,11 +1,11 @@
 //! User and budget administration, and the rule that every admin function refuses
 //! non-admins on the server, on SQLite and PostgreSQL.
 
-use app::auth::Role;
+use app::auth::UserRole;
 use crate::support::{Engine, TestApp, kind};
 
 async fn id_of(app: &TestApp, email: &str) -> String {
-    app::auth::ssr::find_user_by_email(&app.state.db, email).await.unwrap().unwrap().id.to_string()
+    app::auth::store::find_user_by_email(&app.state.db, email).await.unwrap().unwrap().id.to_string()
 }
 
 async fn sign_in(app: &TestApp, email: &str, password: &str) -> u16 {
@@ -14,7 +14,7 @@ async fn sign_in(app: &TestApp, email: &str, password: &str) -> u16 {
 
 async fn admins_create_users_and_bad_input_stores_nothing(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    let admin = app.signed_in("root@firm.com", Role::Admin).await;
+    let admin = app.signed_in("root@firm.com", UserRole::Admin).await;
     let create = |email: &'static str, password: &'static str, role: &'static str, budget: &'static str| {
         let (app, admin) = (&app, admin.clone());
         async move {
@@ -43,13 +43,18 @@ async fn admins_create_users_and_bad_input_stores_nothing(engine: Engine) {
 
 async fn roles_activation_and_passwords_are_managed_without_locking_admins_out(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    let admin = app.signed_in("root@firm.com", Role::Admin).await;
-    let ana_client = app.signed_in("ana@firm.com", Role::Analyst).await;
+    let admin = app.signed_in("root@firm.com", UserRole::Admin).await;
+    let ana_client = app.signed_in("ana@firm.com", UserRole::Analyst).await;
     let ana = id_of(&app, "ana@firm.com").await;
     let root = id_of(&app, "root@firm.com").await;
 
     let (status, _) = app.post(&admin, "/api/admin/users/role", &[("user_id", &ana), ("role", "admin")]).await;
     assert_eq!(status, 200);
+    let (_, me) = app.post(&ana_client, "/api/me", &[]).await;
+    assert!(me.is_null(), "a role change ends the user's sessions: {me}");
+    assert_eq!(sign_in(&app, "ana@firm.com", "correct horse battery").await, 200);
+    let ana_client = app.client();
+    app.post(&ana_client, "/api/login", &[("email", "ana@firm.com"), ("password", "correct horse battery")]).await;
     let (_, me) = app.post(&ana_client, "/api/me", &[]).await;
     assert_eq!(me["role"], "admin");
     let (status, body) = app.post(&admin, "/api/admin/users/role", &[("user_id", &root), ("role", "analyst")]).await;
@@ -77,7 +82,7 @@ async fn roles_activation_and_passwords_are_managed_without_locking_admins_out(e
 
 async fn every_admin_function_refuses_analysts(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    let analyst = app.signed_in("ana@firm.com", Role::Analyst).await;
+    let analyst = app.signed_in("ana@firm.com", UserRole::Analyst).await;
     let ana = id_of(&app, "ana@firm.com").await;
     let calls: Vec<(&str, Vec<(&str, &str)>)> = vec![
         ("/api/admin/users/list", vec![]),

@@ -1,13 +1,13 @@
 //! Sign-in, sessions and the page guard, on SQLite and PostgreSQL.
 
 
-use app::auth::Role;
+use app::auth::UserRole;
 use crate::support;
 use crate::support::{Engine, TestApp, kind};
 
 async fn login_succeeds_with_a_safe_cookie(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    app.add_user("ana@firm.com", "correct horse battery", Role::Analyst).await;
+    app.add_user("ana@firm.com", "correct horse battery", UserRole::Analyst).await;
     let client = app.client();
     let response = client
         .post(format!("{}/api/login", app.base))
@@ -34,7 +34,7 @@ async fn login_succeeds_with_a_safe_cookie(engine: Engine) {
 
 async fn login_fails_with_wrong_password_or_unknown_email(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    app.add_user("ana@firm.com", "correct horse battery", Role::Analyst).await;
+    app.add_user("ana@firm.com", "correct horse battery", UserRole::Analyst).await;
     let client = app.client();
     for (email, password) in [("ana@firm.com", "wrong password"), ("nobody@firm.com", "correct horse battery")] {
         let (status, body) = app.post(&client, "/api/login", &[("email", email), ("password", password)]).await;
@@ -48,8 +48,8 @@ async fn login_fails_with_wrong_password_or_unknown_email(engine: Engine) {
 
 async fn repeated_failures_are_throttled(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    app.add_user("ana@firm.com", "correct horse battery", Role::Analyst).await;
-    app.add_user("bo@firm.com", "correct horse battery", Role::Analyst).await;
+    app.add_user("ana@firm.com", "correct horse battery", UserRole::Analyst).await;
+    app.add_user("bo@firm.com", "correct horse battery", UserRole::Analyst).await;
     let client = app.client();
     for _ in 0..5 {
         let (_, body) = app.post(&client, "/api/login", &[("email", "ana@firm.com"), ("password", "guess")]).await;
@@ -70,8 +70,8 @@ async fn repeated_failures_are_throttled(engine: Engine) {
 
 async fn inactive_users_cannot_sign_in(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    let id = app.add_user("gone@firm.com", "correct horse battery", Role::Analyst).await;
-    let client = app.signed_in("gone@firm.com", Role::Analyst).await;
+    let id = app.add_user("gone@firm.com", "correct horse battery", UserRole::Analyst).await;
+    let client = app.signed_in("gone@firm.com", UserRole::Analyst).await;
     sqlx::query("UPDATE users SET active = 0 WHERE id = $1").bind(id).execute(&app.state.db.pool).await.unwrap();
     // An existing session stops working at once...
     let (status, body) = app.post(&client, "/api/deals/list", &[]).await;
@@ -87,7 +87,7 @@ async fn inactive_users_cannot_sign_in(engine: Engine) {
 
 async fn session_id_changes_at_login_and_logout_ends_it(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    app.add_user("ana@firm.com", "correct horse battery", Role::Analyst).await;
+    app.add_user("ana@firm.com", "correct horse battery", UserRole::Analyst).await;
     let client = app.client();
     let mut cookies = Vec::new();
     for _ in 0..2 {
@@ -127,7 +127,7 @@ async fn pages_require_a_session(engine: Engine) {
     let health = client.get(format!("{}/healthz", app.base)).send().await.unwrap();
     assert_eq!(health.status(), 200);
 
-    let client = app.signed_in("ana@firm.com", Role::Analyst).await;
+    let client = app.signed_in("ana@firm.com", UserRole::Analyst).await;
     let deals = client.get(format!("{}/deals", app.base)).send().await.unwrap();
     assert_eq!(deals.status(), 200);
     let back_to_login = client.get(format!("{}/login", app.base)).send().await.unwrap();
@@ -136,12 +136,12 @@ async fn pages_require_a_session(engine: Engine) {
 
 async fn admin_functions_refuse_analysts(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    let analyst = app.signed_in("ana@firm.com", Role::Analyst).await;
+    let analyst = app.signed_in("ana@firm.com", UserRole::Analyst).await;
     let (status, body) = app.post(&analyst, "/api/admin/users/list", &[]).await;
     assert_eq!(status, 403);
     assert_eq!(kind(&body), "forbidden");
 
-    let admin = app.signed_in("root@firm.com", Role::Admin).await;
+    let admin = app.signed_in("root@firm.com", UserRole::Admin).await;
     let (status, body) = app.post(&admin, "/api/admin/users/list", &[]).await;
     assert_eq!(status, 200);
     let emails: Vec<&str> = body.as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()).collect();
@@ -150,8 +150,8 @@ async fn admin_functions_refuse_analysts(engine: Engine) {
 
 async fn user_add_updates_an_existing_account(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    let first = app.add_user("ana@firm.com", "first password", Role::Analyst).await;
-    let second = app.add_user("ANA@firm.com", "second password", Role::Admin).await;
+    let first = app.add_user("ana@firm.com", "first password", UserRole::Analyst).await;
+    let second = app.add_user("ANA@firm.com", "second password", UserRole::Admin).await;
     assert_eq!(first, second);
     assert_eq!(app.count("users").await, 1);
     let client = app.client();
@@ -164,7 +164,7 @@ async fn user_add_updates_an_existing_account(engine: Engine) {
 
 async fn migrations_run_again_without_harm(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    app.add_user("ana@firm.com", "correct horse battery", Role::Analyst).await;
+    app.add_user("ana@firm.com", "correct horse battery", UserRole::Analyst).await;
     let again = server::prepare(support::test_settings(), &app.db.url, server::leptos_options(), support::offline()).await;
     assert!(again.is_ok());
     assert_eq!(app.count("users").await, 1);

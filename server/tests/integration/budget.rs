@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use app::auth::Role;
+use app::auth::UserRole;
 use app::settings::Settings;
 use serde_json::{Value, json};
 use crate::support::fake_claude::{FakeClaude, Script};
@@ -31,7 +31,7 @@ impl World {
     async fn start(engine: Engine, settings: Settings) -> World {
         let fake = FakeClaude::start().await;
         let app = TestApp::spawn_with(engine, settings, fake.endpoint()).await;
-        let owner = app.signed_in("owner@firm.com", Role::Analyst).await;
+        let owner = app.signed_in("owner@firm.com", UserRole::Analyst).await;
         let (_, id) = app
             .post(&owner, "/api/deals/create", &[("name", "Harbor Point"), ("address", ""), ("property_type", "Office"), ("asking_price", ""), ("notes", "")])
             .await;
@@ -42,14 +42,15 @@ impl World {
         self.app.post(client, "/api/chat/send", &[("deal_id", &self.deal_id), ("message", message)]).await
     }
 
+    /// The caller's meters on the deal, by limit (`support::meters`).
     async fn status(&self, client: &reqwest::Client) -> Value {
         let (status, body) = self.app.post(client, "/api/budget/status", &[("deal_id", &self.deal_id)]).await;
         assert_eq!(status, 200, "{body}");
-        body
+        crate::support::meters(&body)
     }
 
     async fn set_deal_budget(&self, tokens: &str) {
-        let admin = self.app.signed_in(&format!("admin{}@firm.com", rand::random::<u32>()), Role::Admin).await;
+        let admin = self.app.signed_in(&format!("admin{}@firm.com", rand::random::<u32>()), UserRole::Admin).await;
         let (status, body) = self.app.post(&admin, "/api/admin/deals/budget", &[("deal_id", &self.deal_id), ("tokens", tokens)]).await;
         assert_eq!(status, 200, "{body}");
     }
@@ -67,13 +68,13 @@ impl World {
 
 async fn daily_limit_reached_makes_no_upstream_call(engine: Engine) {
     let w = World::start(engine, settings()).await;
-    let analyst = w.app.signed_in("ana@firm.com", Role::Analyst).await;
+    let analyst = w.app.signed_in("ana@firm.com", UserRole::Analyst).await;
     w.fake.script([usage(300, 100)]);
     let (status, _) = w.send(&analyst, "first").await;
     assert_eq!(status, 200);
     // An admin lowers Ana's daily budget below what she has used today.
-    let admin = w.app.signed_in("root@firm.com", Role::Admin).await;
-    let ana = app::auth::ssr::find_user_by_email(&w.app.state.db, "ana@firm.com").await.unwrap().unwrap().id;
+    let admin = w.app.signed_in("root@firm.com", UserRole::Admin).await;
+    let ana = app::auth::store::find_user_by_email(&w.app.state.db, "ana@firm.com").await.unwrap().unwrap().id;
     let (status, _) = w.app.post(&admin, "/api/admin/users/budget", &[("user_id", &ana.to_string()), ("daily_tokens", "450")]).await;
     assert_eq!(status, 200);
 
@@ -93,10 +94,10 @@ async fn admins_are_exempt_from_the_daily_limit(engine: Engine) {
     let mut s = settings();
     s.budget.user_daily_tokens = 50;
     let w = World::start(engine, s).await;
-    let analyst = w.app.signed_in("ana@firm.com", Role::Analyst).await;
+    let analyst = w.app.signed_in("ana@firm.com", UserRole::Analyst).await;
     let (status, body) = w.send(&analyst, "hello").await;
     assert_eq!((status, kind(&body)), (403, "daily_limit_reached"));
-    let admin = w.app.signed_in("root@firm.com", Role::Admin).await;
+    let admin = w.app.signed_in("root@firm.com", UserRole::Admin).await;
     for _ in 0..3 {
         let (status, body) = w.send(&admin, "hello").await;
         assert_eq!(status, 200, "{body}");
@@ -107,7 +108,7 @@ async fn admins_are_exempt_from_the_daily_limit(engine: Engine) {
 async fn deal_warns_at_80_percent_and_blocks_at_100_for_everyone(engine: Engine) {
     let w = World::start(engine, settings()).await;
     w.set_deal_budget("10,000").await;
-    let analyst = w.app.signed_in("ana@firm.com", Role::Analyst).await;
+    let analyst = w.app.signed_in("ana@firm.com", UserRole::Analyst).await;
     w.fake.script([usage(7_900, 100)]);
     assert_eq!(w.send(&analyst, "one").await.0, 200);
     let status = w.status(&analyst).await;
@@ -125,7 +126,7 @@ async fn deal_warns_at_80_percent_and_blocks_at_100_for_everyone(engine: Engine)
     let calls = w.fake.requests().len();
     let (status, body) = w.send(&analyst, "three").await;
     assert_eq!((status, kind(&body)), (403, "deal_budget_exhausted"));
-    let admin = w.app.signed_in("root@firm.com", Role::Admin).await;
+    let admin = w.app.signed_in("root@firm.com", UserRole::Admin).await;
     let (status, body) = w.send(&admin, "admin too").await;
     assert_eq!((status, kind(&body)), (403, "deal_budget_exhausted"), "the deal budget binds admins too");
     assert_eq!(w.fake.requests().len(), calls, "no call was made");
@@ -139,14 +140,14 @@ async fn a_send_inside_the_cooldown_is_refused(engine: Engine) {
     let mut s = settings();
     s.chat.cooldown_seconds = 2;
     let w = World::start(engine, s).await;
-    let analyst = w.app.signed_in("ana@firm.com", Role::Analyst).await;
+    let analyst = w.app.signed_in("ana@firm.com", UserRole::Analyst).await;
     assert_eq!(w.send(&analyst, "first").await.0, 200);
     let (status, body) = w.send(&analyst, "too soon").await;
     assert_eq!((status, kind(&body)), (429, "cooldown"));
     assert!(body["message"].as_str().unwrap().contains("wait"));
     assert_eq!(w.fake.requests().len(), 1);
     // Another user is not held up by Ana's cooldown.
-    let bo = w.app.signed_in("bo@firm.com", Role::Analyst).await;
+    let bo = w.app.signed_in("bo@firm.com", UserRole::Analyst).await;
     assert_eq!(w.send(&bo, "hello").await.0, 200);
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     assert_eq!(w.send(&analyst, "later").await.0, 200);
@@ -154,12 +155,12 @@ async fn a_send_inside_the_cooldown_is_refused(engine: Engine) {
 
 async fn only_admins_set_budgets_and_bad_values_change_nothing(engine: Engine) {
     let w = World::start(engine, settings()).await;
-    let analyst = w.app.signed_in("ana@firm.com", Role::Analyst).await;
+    let analyst = w.app.signed_in("ana@firm.com", UserRole::Analyst).await;
     let (status, body) = w.app.post(&analyst, "/api/admin/deals/budget", &[("deal_id", &w.deal_id), ("tokens", "5")]).await;
     assert_eq!((status, kind(&body)), (403, "forbidden"));
     let (status, body) = w.app.post(&analyst, "/api/admin/users/budget", &[("user_id", "1"), ("daily_tokens", "5")]).await;
     assert_eq!((status, kind(&body)), (403, "forbidden"));
-    let admin = w.app.signed_in("root@firm.com", Role::Admin).await;
+    let admin = w.app.signed_in("root@firm.com", UserRole::Admin).await;
     for bad in ["-1", "0", "lots", "1e6"] {
         let (status, body) = w.app.post(&admin, "/api/admin/deals/budget", &[("deal_id", &w.deal_id), ("tokens", bad)]).await;
         assert_eq!((status, kind(&body)), (400, "invalid"), "{bad}");
@@ -169,28 +170,46 @@ async fn only_admins_set_budgets_and_bad_values_change_nothing(engine: Engine) {
     assert_eq!(w.status(&analyst).await["deal"]["limit"], 1_000_000, "the default still applies");
 }
 
-async fn expired_reservations_no_longer_count(engine: Engine) {
+async fn expired_reservations_are_settled_as_unknown_usage(engine: Engine) {
     let w = World::start(engine, settings()).await;
-    let analyst = w.app.signed_in("ana@firm.com", Role::Analyst).await;
-    let ana = app::auth::ssr::find_user_by_email(&w.app.state.db, "ana@firm.com").await.unwrap().unwrap().id;
-    let now = app::db::now_millis();
+    let analyst = w.app.signed_in("ana@firm.com", UserRole::Analyst).await;
+    let ana = app::auth::store::find_user_by_email(&w.app.state.db, "ana@firm.com").await.unwrap().unwrap().id;
+    let now = app::time::now_millis();
     // One reservation left by a crashed process (expired), one held by a call in flight.
     for (tokens, expires_at) in [(900_000i64, now - 1), (1_000, now + 60_000)] {
-        sqlx::query("INSERT INTO budget_reservations (user_id, deal_id, tokens, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)")
-            .bind(ana)
-            .bind(w.deal_id.parse::<i64>().unwrap())
-            .bind(tokens)
-            .bind(now - 600_000)
-            .bind(expires_at)
-            .execute(&w.app.state.db.pool)
-            .await
-            .unwrap();
+        sqlx::query(
+            "INSERT INTO usage_reservations (user_id, deal_id, tokens, input_tokens, output_tokens, operation, model, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, 0, 'chat', 'claude-sonnet-5-5', $5, $6)",
+        )
+        .bind(ana)
+        .bind(w.deal_id.parse::<i64>().unwrap())
+        .bind(tokens)
+        .bind(tokens)
+        .bind(now - 600_000)
+        .bind(expires_at)
+        .execute(&w.app.state.db.pool)
+        .await
+        .unwrap();
     }
     let status = w.status(&analyst).await;
-    assert_eq!(status["deal"]["reserved"], 1_000);
+    assert_eq!(status["deal"]["reserved"], 1_000, "an expired reservation no longer holds budget");
     assert_eq!(status["daily"]["reserved"], 1_000);
     assert_eq!(w.send(&analyst, "hello").await.0, 200);
-    assert_eq!(w.app.count("budget_reservations").await, 2, "the call's own reservation was released");
+    assert_eq!(w.app.count("usage_reservations").await, 2, "the call's own reservation was released");
+    let used_before = w.status(&analyst).await["deal"]["used"].as_i64().unwrap();
+    // The crashed call may have been billed: it is settled at its reservation, flagged.
+    assert_eq!(app::usage::ledger::Ledger::of(&w.app.state).settle_expired().await.unwrap(), 1);
+    assert_eq!(app::usage::ledger::Ledger::of(&w.app.state).settle_expired().await.unwrap(), 0, "settled once");
+    assert_eq!(w.app.count("usage_reservations").await, 1, "the live call's reservation stays");
+    let (unknown, tokens): (i64, i64) = sqlx::query_as(
+        "SELECT COUNT(*), CAST(COALESCE(SUM(input_tokens + output_tokens), 0) AS BIGINT) FROM usage_records WHERE usage_unknown = 1",
+    )
+    .fetch_one(&w.app.state.db.pool)
+    .await
+    .unwrap();
+    assert_eq!((unknown, tokens), (1, 900_000));
+    assert_eq!(w.status(&analyst).await["deal"]["used"].as_i64().unwrap(), used_before + 900_000);
+    app::usage::store::check(&w.app.state.db, w.app.state.settings.time.tz()).await.expect("counters agree");
 }
 
 /// 200 simultaneous sends against a deal budget that fits about 20 calls. The fake
@@ -209,7 +228,7 @@ async fn concurrency_storm_stays_within_the_budget(engine: Engine) {
     };
     let mut clients = Vec::new();
     for i in 0..10 {
-        clients.push(w.app.signed_in(&format!("storm{i}@firm.com"), Role::Analyst).await);
+        clients.push(w.app.signed_in(&format!("storm{i}@firm.com"), UserRole::Analyst).await);
     }
     let mut sends = Vec::new();
     for i in 0..SENDS {
@@ -259,13 +278,21 @@ async fn concurrency_storm_stays_within_the_budget(engine: Engine) {
     assert!(ok >= 10, "the budget was not refused wholesale: {ok} admitted");
     assert!(ok < SENDS / 4, "most sends were refused: {ok} admitted");
     assert!(used <= LIMIT + error_bound.max(0), "used {used} > limit {LIMIT} + error bound {error_bound}");
-    assert_eq!(w.app.count("budget_reservations").await, 0, "every reservation was released");
+    assert_eq!(w.app.count("usage_reservations").await, 0, "every reservation was released");
+    // The running counters admission read are exactly the sum of the records.
+    app::usage::store::check(&w.app.state.db, w.app.state.settings.time.tz()).await.expect("counters = sum of records");
+    let (counted,): (i64,) = sqlx::query_as("SELECT tokens FROM usage_counters WHERE scope = 'deal' AND scope_id = $1 AND period = 'life'")
+        .bind(w.deal_id.parse::<i64>().unwrap())
+        .fetch_one(&w.app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(counted, used);
 }
 
 async fn calibration_corrects_the_estimate_from_recorded_calls(engine: Engine) {
     let w = World::start(engine, settings()).await;
-    let analyst = w.app.signed_in("ana@firm.com", Role::Analyst).await;
-    assert_eq!(w.status(&analyst).await["calibration"], 1.0, "no data yet: uncorrected");
+    let analyst = w.app.signed_in("ana@firm.com", UserRole::Analyst).await;
+    assert_eq!(chat_calibration(&w, &analyst).await, 1.0, "no data yet: uncorrected");
     w.fake.script((0..5).map(|_| Script::Counted { output: 50 }));
     for i in 0..5 {
         assert_eq!(w.send(&analyst, &format!("What is the cap rate, take {i}?")).await.0, 200);
@@ -276,9 +303,14 @@ async fn calibration_corrects_the_estimate_from_recorded_calls(engine: Engine) {
     .fetch_one(&w.app.state.db.pool)
     .await
     .unwrap();
-    let factor = w.status(&analyst).await["calibration"].as_f64().unwrap();
+    let factor = chat_calibration(&w, &analyst).await;
     assert!(estimated > 0 && actual != estimated);
     assert!((factor - actual as f64 / estimated as f64).abs() < 1e-9, "factor {factor} = {actual}/{estimated}");
+}
+
+/// The estimator's correction the chat tab's pre-flight uses.
+async fn chat_calibration(w: &World, client: &reqwest::Client) -> f64 {
+    w.app.post(client, "/api/chat/context", &[("deal_id", &w.deal_id)]).await.1["calibration"].as_f64().unwrap()
 }
 
 on_both_engines!(
@@ -288,6 +320,6 @@ on_both_engines!(
     deal_warns_at_80_percent_and_blocks_at_100_for_everyone,
     a_send_inside_the_cooldown_is_refused,
     only_admins_set_budgets_and_bad_values_change_nothing,
-    expired_reservations_no_longer_count,
+    expired_reservations_are_settled_as_unknown_usage,
     concurrency_storm_stays_within_the_budget,
 );

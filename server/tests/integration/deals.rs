@@ -1,7 +1,7 @@
 //! Deals through their server functions, on SQLite and PostgreSQL.
 
 
-use app::auth::Role;
+use app::auth::UserRole;
 use crate::support::{Engine, TestApp, kind};
 
 const GOOD_DEAL: [(&str, &str); 5] = [
@@ -26,7 +26,7 @@ async fn creating_a_deal_needs_a_session(engine: Engine) {
 
 async fn bad_deal_input_is_invalid_and_stores_nothing(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    let client = app.signed_in("ana@firm.com", Role::Analyst).await;
+    let client = app.signed_in("ana@firm.com", UserRole::Analyst).await;
     for (form, expected) in [
         (with("name", "   "), "invalid"),
         (with("property_type", "Castle"), "invalid"),
@@ -52,7 +52,7 @@ async fn bad_deal_input_is_invalid_and_stores_nothing(engine: Engine) {
 
 async fn deals_are_created_read_and_updated(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    let client = app.signed_in("ana@firm.com", Role::Analyst).await;
+    let client = app.signed_in("ana@firm.com", UserRole::Analyst).await;
     let (status, id) = app.post(&client, "/api/deals/create", &GOOD_DEAL).await;
     assert_eq!(status, 200, "{id}");
     let id = id.as_i64().unwrap().to_string();
@@ -64,7 +64,7 @@ async fn deals_are_created_read_and_updated(engine: Engine) {
     assert_eq!(deal["created_by"], "ana@firm.com");
 
     // Another user of the firm sees and edits the same deal; hostile text is kept as text.
-    let colleague = app.signed_in("bo@firm.com", Role::Analyst).await;
+    let colleague = app.signed_in("bo@firm.com", UserRole::Analyst).await;
     let mut form = with("name", "<script>alert(1)</script>'; DROP TABLE deals; --");
     form.push(("id", &id));
     let (status, _) = app.post(&colleague, "/api/deals/update", &form).await;
@@ -84,7 +84,7 @@ async fn deals_are_created_read_and_updated(engine: Engine) {
 
 async fn unknown_deals_are_not_found_and_bad_updates_change_nothing(engine: Engine) {
     let app = TestApp::spawn(engine).await;
-    let client = app.signed_in("ana@firm.com", Role::Analyst).await;
+    let client = app.signed_in("ana@firm.com", UserRole::Analyst).await;
     let (status, body) = app.post(&client, "/api/deals/get", &[("id", "999")]).await;
     assert_eq!((status, kind(&body)), (404, "not_found"));
     let (status, body) = app.post(&client, "/api/deals/get", &[("id", "abc")]).await;

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use app::auth::Role;
+use app::auth::UserRole;
 use serde_json::{Value, json};
 use crate::support::fake_claude::{FakeClaude, Script};
 use crate::support::{Engine, TestApp, kind, test_settings};
@@ -31,9 +31,9 @@ async fn world(engine: Engine) -> (World, HashMap<&'static str, i64>) {
     settings.claude.backoff_max_ms = 10;
     let fake = FakeClaude::start().await;
     let app = TestApp::spawn_with(engine, settings, fake.endpoint()).await;
-    let ana = app.signed_in("ana@firm.com", Role::Analyst).await;
-    let bo = app.signed_in("bo@firm.com", Role::Analyst).await;
-    let admin = app.signed_in("root@firm.com", Role::Admin).await;
+    let ana = app.signed_in("ana@firm.com", UserRole::Analyst).await;
+    let bo = app.signed_in("bo@firm.com", UserRole::Analyst).await;
+    let admin = app.signed_in("root@firm.com", UserRole::Admin).await;
     let mut ids = HashMap::new();
     for (name, who) in [("Harbor Point", &ana), ("Maple Grove", &bo)] {
         let (_, id) = app
@@ -84,9 +84,10 @@ fn row<'a>(report: &'a Value, key: &str) -> &'a Value {
     report["rows"].as_array().unwrap().iter().find(|r| r["key"] == key).unwrap_or_else(|| panic!("no row {key} in {report}"))
 }
 
-/// Sonnet list prices in micro-dollars per token: input 3, output 15, cache write 3.75, read 0.3.
+/// Sonnet 5.5 list prices in micro-dollars per token: input 2, output 10, 5-minute cache
+/// write 2.5, read 0.1; one rounding per call.
 fn cost(input: i64, output: i64, write: i64, read: i64) -> i64 {
-    (input as f64 * 3.0 + output as f64 * 15.0 + write as f64 * 3.75 + read as f64 * 0.3).round() as i64
+    (input * 20 + output * 100 + write * 25 + read + 5) / 10
 }
 
 async fn totals_equal_what_claude_reported_per_user_deal_and_day(engine: Engine) {
@@ -120,7 +121,7 @@ async fn totals_equal_what_claude_reported_per_user_deal_and_day(engine: Engine)
     assert_eq!(by_day["totals"], by_user["totals"], "every grouping adds up to the same totals");
     assert_eq!(by_day["totals"], by_deal["totals"]);
     assert_eq!(report(&w, "group_by=operation").await["rows"][0]["key"], "chat");
-    assert_eq!(report(&w, "group_by=model").await["rows"][0]["key"], "claude-sonnet-4-6");
+    assert_eq!(report(&w, "group_by=model").await["rows"][0]["key"], "claude-sonnet-5-5");
 }
 
 async fn csv_is_valid_and_matches_json(engine: Engine) {
@@ -183,7 +184,7 @@ fn parse_csv(text: &str) -> Vec<Vec<String>> {
 
 async fn only_admins_read_usage(engine: Engine) {
     let (w, _) = world(engine).await;
-    let analyst = w.app.signed_in("carla@firm.com", Role::Analyst).await;
+    let analyst = w.app.signed_in("carla@firm.com", UserRole::Analyst).await;
     for page in ["/admin/tokens", "/admin/users"] {
         let response = analyst.get(format!("{}{page}", w.app.base)).send().await.unwrap();
         assert_eq!(response.status(), 403, "{page}");
@@ -230,7 +231,7 @@ async fn aggregates_always_agree_with_raw_records(engine: Engine) {
     .unwrap();
     let mut expected: HashMap<(String, i64, i64, String, String), [i64; 8]> = HashMap::new();
     for (user, deal, model, operation, outcome, input, output, write, read, cost, default_price, at) in raw {
-        let key = (app::usage::tracker::local_day(at, tz), user, deal.unwrap_or(0), model, operation);
+        let key = (app::time::local_day(at, tz), user, deal.unwrap_or(0), model, operation);
         let sums = expected.entry(key).or_default();
         for (slot, value) in sums.iter_mut().zip([1, i64::from(outcome != "ok"), input, output, write, read, cost, default_price]) {
             *slot += value;
@@ -250,14 +251,26 @@ async fn aggregates_always_agree_with_raw_records(engine: Engine) {
     assert!(!actual.is_empty());
     assert_eq!(actual, expected);
 
-    // The per-dimension rollups the unfiltered dashboard reads agree too, and the check
-    // notices when they do not.
-    let settings = &w.app.state.settings;
-    let rows = app::usage::seed::check(&w.app.state.db, settings).await.expect("rollups agree");
+    // The per-dimension rollups the unfiltered dashboard reads, and the running counters
+    // budgets read, agree too; and the check notices when they do not.
+    let (db, tz) = (&w.app.state.db, w.app.state.settings.time.tz());
+    let rows = app::usage::store::check(db, tz).await.expect("rollups and counters agree");
     assert!(rows >= 4, "one rollup row per dimension at least");
-    sqlx::query("UPDATE usage_rollup SET calls = calls + 1 WHERE dimension = 'model'").execute(&w.app.state.db.pool).await.unwrap();
-    let err = app::usage::seed::check(&w.app.state.db, settings).await.unwrap_err();
-    assert!(err.contains("rollup"), "{err}");
+    for (corruption, found) in [
+        ("UPDATE usage_rollup SET calls = calls + 1 WHERE dimension = 'model'", "rollup"),
+        ("UPDATE usage_rollup SET calls = calls - 1 WHERE dimension = 'model'", ""),
+        ("UPDATE usage_counters SET tokens = tokens + 1 WHERE scope = 'deal'", "counter"),
+        ("UPDATE usage_counters SET tokens = tokens - 1 WHERE scope = 'deal'", ""),
+        ("DELETE FROM usage_counters WHERE scope = 'user'", "counter"),
+    ] {
+        sqlx::query(corruption).execute(&db.pool).await.unwrap();
+        if found.is_empty() {
+            assert!(app::usage::store::check(db, tz).await.is_ok(), "repaired");
+        } else {
+            let err = app::usage::store::check(db, tz).await.unwrap_err();
+            assert!(err.contains(found), "{err}");
+        }
+    }
 }
 
 async fn a_user_or_deal_has_its_own_breakdown_and_budget_trouble_is_flagged(engine: Engine) {
@@ -278,8 +291,10 @@ async fn a_user_or_deal_has_its_own_breakdown_and_budget_trouble_is_flagged(engi
     assert_eq!(status, 200, "{d}");
     assert_eq!(d["focus"], "Maple Grove");
     assert_eq!(d["by_day"]["totals"]["calls"], 4);
-    assert_eq!(d["flagged_deals"], json!([[ids["Harbor Point"].to_string(), "blocked"]]));
-    assert_eq!(d["flagged_users"], json!([[ids["ana"].to_string(), "warning"]]));
+    let (status, flags) = w.app.post(&w.admin, "/api/admin/budget/flags", &[]).await;
+    assert_eq!(status, 200, "{flags}");
+    assert_eq!(flags["deals"], json!([[ids["Harbor Point"].to_string(), "blocked"]]));
+    assert_eq!(flags["users"], json!([[ids["ana"].to_string(), "warning"]]));
     let (status, body) = get(&w, &w.admin, "group_by=day&user=abc").await;
     assert_eq!((status, kind(&serde_json::from_str(&body).unwrap())), (400, "invalid"));
 }

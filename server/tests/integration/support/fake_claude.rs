@@ -12,9 +12,10 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
 use serde_json::{Value, json};
 
-pub const FAKE_MODEL: &str = "claude-sonnet-4-6";
+pub const FAKE_MODEL: &str = "claude-sonnet-5-5";
 
 #[derive(Clone, Debug)]
 pub enum Script {
@@ -33,8 +34,10 @@ pub enum Script {
     Delayed(Duration, Box<Script>),
     /// 200 with a body that is not the API's JSON.
     Malformed,
-    /// Starts the response, then drops the connection.
-    Drop,
+    /// 200, part of the body, then the connection drops.
+    DropMidBody,
+    /// 200 and the start of the body at once; the rest only after this long.
+    SlowBody(Duration),
 }
 
 impl Script {
@@ -60,6 +63,9 @@ pub struct Recorded {
 struct Inner {
     scripts: Mutex<VecDeque<Script>>,
     requests: Mutex<Vec<Recorded>>,
+    /// When set, unscripted calls wait this long, then answer as their request asks:
+    /// a tool call for a tool request (no sales), else a reply counted from the text.
+    by_shape_after: Mutex<Option<Duration>>,
 }
 
 #[derive(Clone)]
@@ -89,9 +95,18 @@ impl FakeClaude {
         self.inner.scripts.lock().unwrap().extend(scripts);
     }
 
+    /// From now on, unscripted calls wait `delay` and answer as their request asks.
+    pub fn answer_by_shape_after(&self, delay: Duration) {
+        *self.inner.by_shape_after.lock().unwrap() = Some(delay);
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.inner.requests.lock().unwrap().clone()
     }
+}
+
+fn body_has_tools(inner: &Inner, n: usize) -> bool {
+    inner.requests.lock().unwrap().get(n - 1).is_some_and(|r| r.body.get("tools").is_some())
 }
 
 fn error_body(error_type: &str, message: &str, n: usize) -> Value {
@@ -113,8 +128,16 @@ async fn messages(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byt
             .into_response();
     }
     let script = inner.scripts.lock().unwrap().pop_front();
-    let script = script.unwrap_or_else(|| Script::ok(&format!("Fake reply {n}."), 120, 30));
-    answer(script, n, request_id, counted).await
+    let by_shape = *inner.by_shape_after.lock().unwrap();
+    let has_tools = body_has_tools(&inner, n);
+    let script = script.unwrap_or_else(|| match by_shape {
+        Some(delay) if has_tools => Script::Delayed(delay, Box::new(Script::Tool { input: json!({"sales": []}), usage: json!({"input_tokens": counted, "output_tokens": 40}) })),
+        Some(delay) => Script::Delayed(delay, Box::new(Script::Counted { output: 80 })),
+        None => Script::ok(&format!("Fake reply {n}."), 120, 30),
+    });
+    // Like Claude, never write more than `max_tokens`.
+    let max_tokens = inner.requests.lock().unwrap()[n - 1].body["max_tokens"].as_u64().unwrap_or(u64::MAX);
+    answer(script, n, request_id, counted, max_tokens).await
 }
 
 /// A stand-in for Claude's tokenizer: ~3.5 characters per token, 4 per message, 10 per request.
@@ -125,8 +148,15 @@ fn count_input_tokens(body: &Value) -> u64 {
     (text * 10).div_ceil(35) + 4 * messages.len() as u64 + 10
 }
 
-async fn answer(script: Script, n: usize, request_id: String, counted_input: u64) -> Response {
-    let message = |content: Value, usage: Value, stop: &str| {
+async fn answer(script: Script, n: usize, request_id: String, counted_input: u64, max_tokens: u64) -> Response {
+    let message = |content: Value, mut usage: Value, stop: &str| {
+        let written = usage["output_tokens"].as_u64().unwrap_or(0);
+        let stop = if written > max_tokens {
+            usage["output_tokens"] = json!(max_tokens);
+            "max_tokens"
+        } else {
+            stop
+        };
         json!({"id": format!("msg_fake_{n}"), "type": "message", "role": "assistant", "model": FAKE_MODEL,
                "content": content, "stop_reason": stop, "stop_sequence": null, "usage": usage,
                "some_future_field": {"ignored": true}})
@@ -134,7 +164,7 @@ async fn answer(script: Script, n: usize, request_id: String, counted_input: u64
     match script {
         Script::Counted { output } => {
             let usage = json!({"input_tokens": counted_input, "output_tokens": output});
-            Box::pin(answer(Script::Reply { text: format!("Counted reply {n}."), usage }, n, request_id, counted_input)).await
+            Box::pin(answer(Script::Reply { text: format!("Counted reply {n}."), usage }, n, request_id, counted_input, max_tokens)).await
         }
         Script::Reply { text, usage } => {
             let body = message(json!([{"type": "text", "text": text}]), usage, "end_turn");
@@ -167,17 +197,34 @@ async fn answer(script: Script, n: usize, request_id: String, counted_input: u64
         }
         Script::Slow(delay) => {
             tokio::time::sleep(delay).await;
-            Box::pin(answer(Script::ok(&format!("Slow reply {n}."), 120, 30), n, request_id, counted_input)).await
+            Box::pin(answer(Script::ok(&format!("Slow reply {n}."), 120, 30), n, request_id, counted_input, max_tokens)).await
         }
         Script::Delayed(delay, then) => {
             tokio::time::sleep(delay).await;
-            Box::pin(answer(*then, n, request_id, counted_input)).await
+            Box::pin(answer(*then, n, request_id, counted_input, max_tokens)).await
         }
         Script::Malformed => (StatusCode::OK, [("request-id", request_id), ("content-type", "application/json".into())], "{\"content\": [oops")
             .into_response(),
-        Script::Drop => {
-            let broken = futures::stream::once(async { Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped")) });
-            Response::builder().status(200).body(Body::from_stream(broken)).unwrap()
+        Script::DropMidBody => {
+            let start = futures::stream::once(async { Ok::<Bytes, std::io::Error>(Bytes::from_static(b"{\"id\": \"msg_fake\", \"content\": [")) });
+            // After the status line and the first bytes have gone out.
+            let broken = futures::stream::once(async {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                Err::<Bytes, std::io::Error>(std::io::Error::other("connection dropped"))
+            });
+            Response::builder().status(200).header("request-id", request_id).body(Body::from_stream(start.chain(broken))).unwrap()
+        }
+        Script::SlowBody(delay) => {
+            let usage = json!({"input_tokens": counted_input, "output_tokens": 30});
+            let whole = message(json!([{"type": "text", "text": format!("Slow body {n}.")}]), usage, "end_turn").to_string();
+            let (head, tail) = whole.split_at(whole.len() / 2);
+            let (head, tail) = (Bytes::from(head.to_string()), Bytes::from(tail.to_string()));
+            let first = futures::stream::once(async move { Ok::<Bytes, std::io::Error>(head) });
+            let rest = futures::stream::once(async move {
+                tokio::time::sleep(delay).await;
+                Ok::<Bytes, std::io::Error>(tail)
+            });
+            Response::builder().status(200).header("request-id", request_id).body(Body::from_stream(first.chain(rest))).unwrap()
         }
     }
 }
@@ -245,8 +292,9 @@ fn validate(headers: &HeaderMap, body: &Value) -> Result<(), String> {
             }
         }
         if let Some(choice) = body.get("tool_choice") {
-            if choice["type"] == "tool" && !tools.iter().any(|t| t["name"] == choice["name"]) {
-                return Err("tool_choice names an unknown tool".into());
+            // Like the current models: forcing a tool is refused.
+            if choice["type"] == "tool" || choice["type"] == "any" {
+                return Err("tool_choice: forced tool use is not supported by this model; use auto".into());
             }
         }
     }

@@ -8,7 +8,7 @@ pub mod fake_claude;
 
 use std::time::Duration;
 
-use app::auth::Role;
+use app::auth::UserRole;
 use app::claude::client::Endpoint;
 use app::settings::Settings;
 use app::state::AppState;
@@ -101,9 +101,13 @@ pub fn offline() -> Endpoint {
     Endpoint::Offline { delay: Duration::ZERO }
 }
 
+/// The defaults, without demo data and without per-user rate limits (tests of other
+/// behaviour send faster than analysts do; the rate-limit tests set them).
 pub fn test_settings() -> Settings {
     let mut settings = Settings::default();
     settings.demo.seed = false;
+    settings.limits.user_requests_per_minute = 0;
+    settings.limits.user_requests_per_day = 0;
     settings
 }
 
@@ -128,12 +132,30 @@ impl TestApp {
         Self::serve(self.db.clone(), settings, claude).await
     }
 
+    /// The app with `recorder` between the client and the ledger (to inject faults).
+    pub async fn spawn_with_recorder(
+        engine: Engine,
+        settings: Settings,
+        claude: Endpoint,
+        recorder: impl FnOnce(app::usage::ledger::Ledger) -> std::sync::Arc<dyn app::claude::recorder::UsageRecorder>,
+    ) -> TestApp {
+        init_logging();
+        let db = std::sync::Arc::new(TestDb::create(engine).await);
+        let state = server::prepare_with_recorder(settings, &db.url, server::leptos_options(), claude, recorder).await.expect("app starts");
+        Self::listen(db, state).await
+    }
+
     async fn serve(db: std::sync::Arc<TestDb>, settings: Settings, claude: Endpoint) -> TestApp {
+        init_logging();
         let state = server::prepare(settings, &db.url, server::leptos_options(), claude).await.expect("app starts");
+        Self::listen(db, state).await
+    }
+
+    async fn listen(db: std::sync::Arc<TestDb>, state: AppState) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let router = server::router(state.clone());
-        tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
+        let serving = state.clone();
+        tokio::spawn(server::serve(listener, serving, std::future::pending()));
         TestApp { base, state, db }
     }
 
@@ -146,8 +168,8 @@ impl TestApp {
             .unwrap()
     }
 
-    pub async fn add_user(&self, email: &str, password: &str, role: Role) -> i64 {
-        app::auth::ssr::upsert_user(&self.state.db, email, password, role).await.expect("user saved")
+    pub async fn add_user(&self, email: &str, password: &str, role: UserRole) -> i64 {
+        app::auth::service::upsert_user(&self.state.db, &self.state.passwords, email, password, role).await.expect("user saved")
     }
 
     /// POSTs a URL-encoded form to a server function; returns the status and JSON body.
@@ -160,7 +182,7 @@ impl TestApp {
     }
 
     /// A client signed in as a new user with the given role.
-    pub async fn signed_in(&self, email: &str, role: Role) -> reqwest::Client {
+    pub async fn signed_in(&self, email: &str, role: UserRole) -> reqwest::Client {
         self.add_user(email, "correct horse battery", role).await;
         let client = self.client();
         let (status, body) = self.post(&client, "/api/login", &[("email", email), ("password", "correct horse battery")]).await;
@@ -177,7 +199,36 @@ impl TestApp {
     }
 }
 
+/// Server logs in test output when `RUST_LOG` is set (e.g. `RUST_LOG=app=debug`).
+fn init_logging() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::from_default_env()).with_test_writer().try_init();
+    }
+}
+
 /// The stable error kind of a server function's error body.
 pub fn kind(body: &Value) -> &str {
     body["kind"].as_str().unwrap_or_else(|| panic!("no error kind in {body}"))
+}
+
+/// A budget status (`/api/budget/status`) by limit: `{"deal": meter, "daily": meter,
+/// "monthly": meter, "firm_day_usd": meter, …}`, absent limits null; with the status's
+/// `deal_state` and `alert`.
+pub fn meters(status: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    out.insert("deal_state".into(), status["deal_state"].clone());
+    out.insert("alert".into(), status["alert"].clone());
+    for limit in status["limits"].as_array().into_iter().flatten() {
+        let kind = &limit["kind"];
+        let name = match (kind["limit"].as_str().unwrap_or_default(), kind["window"].as_str()) {
+            ("deal_tokens", _) => "deal".to_string(),
+            ("user_daily_tokens", _) => "daily".to_string(),
+            ("user_monthly_usd", _) => "monthly".to_string(),
+            ("firm_tokens", Some(w)) => format!("firm_{w}_tokens"),
+            ("firm_usd", Some(w)) => format!("firm_{w}_usd"),
+            (other, _) => other.to_string(),
+        };
+        out.insert(name, limit["meter"].clone());
+    }
+    Value::Object(out)
 }

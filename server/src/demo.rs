@@ -1,11 +1,13 @@
 //! Demo data for development: an admin, an analyst and a few realistic deals, so a
 //! newcomer can sign in and look around at once. Never run unless `demo.seed` is on.
 
-use crate::auth::Role;
-use crate::auth::ssr::{find_user_by_email, upsert_user};
-use crate::db::Db;
-use crate::deals::DealInput;
-use crate::error::AppError;
+use app::auth::UserRole;
+use app::auth::service::upsert_user;
+use app::auth::store::find_user_by_email;
+use app::db::Db;
+use app::deals::DealInput;
+use app::error::AppError;
+use app::passwords::Passwords;
 
 pub const ADMIN_EMAIL: &str = "admin@dealdesk.test";
 pub const ADMIN_PASSWORD: &str = "admin-demo-pass";
@@ -13,21 +15,21 @@ pub const ANALYST_EMAIL: &str = "analyst@dealdesk.test";
 pub const ANALYST_PASSWORD: &str = "analyst-demo-pass";
 
 /// Creates what is missing; leaves existing accounts (and changed passwords) alone.
-pub async fn seed(db: &Db) -> Result<(), AppError> {
+pub async fn seed(db: &Db, passwords: &Passwords) -> Result<(), AppError> {
     let mut analyst_id = None;
     for (email, password, role) in [
-        (ADMIN_EMAIL, ADMIN_PASSWORD, Role::Admin),
-        (ANALYST_EMAIL, ANALYST_PASSWORD, Role::Analyst),
+        (ADMIN_EMAIL, ADMIN_PASSWORD, UserRole::Admin),
+        (ANALYST_EMAIL, ANALYST_PASSWORD, UserRole::Analyst),
     ] {
         let id = match find_user_by_email(db, email).await? {
             Some(user) => user.id,
-            None => upsert_user(db, email, password, role).await?,
+            None => upsert_user(db, passwords, email, password, role).await?,
         };
-        if role == Role::Analyst {
+        if role == UserRole::Analyst {
             analyst_id = Some(id);
         }
     }
-    if crate::deals::store::count(db).await? > 0 {
+    if app::deals::store::count(db).await? > 0 {
         return Ok(());
     }
     let owner = analyst_id.unwrap_or_default();
@@ -58,7 +60,7 @@ pub async fn seed(db: &Db) -> Result<(), AppError> {
         ),
     ] {
         let input = DealInput::parse(name, address, kind, price, notes)?;
-        crate::deals::store::create(db, owner, &input).await?;
+        app::deals::store::create(db, owner, &input).await?;
     }
     Ok(())
 }

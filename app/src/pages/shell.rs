@@ -1,11 +1,11 @@
-//! The frame around every signed-in page: navigation, the user menu, error notices.
+//! The frame around every signed-in page: navigation, the user menu, the 404 page.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::auth::UserView;
 use crate::auth::api::Logout;
-use crate::error::{AppError, ErrorKind};
+use crate::error::AppError;
 
 /// The signed-in user, loaded once per page load and shared through context.
 #[derive(Clone, Copy)]
@@ -33,6 +33,7 @@ fn NavBar() -> impl IntoView {
             <A href="/" attr:class="brand">"DealDesk"</A>
             <nav class="nav">
                 <A href="/deals">"Deals"</A>
+                <A href="/my-usage">"My usage"</A>
                 <Transition fallback=|| ()>
                     {move || Suspend::new(async move {
                         let user = me.await.ok().flatten();
@@ -41,6 +42,11 @@ fn NavBar() -> impl IntoView {
                             <Show when=move || admin>
                                 <A href="/admin/tokens" attr:class="admin-link">"Usage"</A>
                                 <A href="/admin/users" attr:class="admin-link">"Users"</A>
+                                <A href="/admin/deals" attr:class="admin-link">"Deal budgets"</A>
+                                <A href="/admin/limits" attr:class="admin-link">"Limits"</A>
+                                <A href="/admin/prices" attr:class="admin-link">"Prices"</A>
+                                <A href="/admin/alerts" attr:class="admin-link">"Alerts"</A>
+                                <A href="/admin/audit" attr:class="admin-link">"Audit"</A>
                             </Show>
                             <span class="spacer"></span>
                             {user.map(|u| view! {
@@ -56,18 +62,6 @@ fn NavBar() -> impl IntoView {
                 </ActionForm>
             </nav>
         </header>
-    }
-}
-
-/// A friendly error; an expired session gets a way back to the sign-in page.
-#[component]
-pub fn ErrorNotice(error: AppError) -> impl IntoView {
-    let sign_in = error.kind == ErrorKind::Unauthorized;
-    view! {
-        <div class="notice error" role="alert" data-kind=error.kind.as_str()>
-            <span>{error.message}</span>
-            {sign_in.then(|| view! { " " <a href="/login">"Sign in"</a> })}
-        </div>
     }
 }
 

@@ -22,6 +22,12 @@ fn backend(err: impl std::fmt::Display) -> session_store::Error {
     session_store::Error::Backend(err.to_string())
 }
 
+/// The signed-in user a session belongs to, kept in a column of its own so all of a
+/// user's sessions can be ended at once.
+fn user_of(record: &Record) -> Option<i64> {
+    record.data.get(super::service::USER_ID_KEY).and_then(serde_json::Value::as_i64)
+}
+
 #[async_trait]
 impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
@@ -29,12 +35,13 @@ impl SessionStore for DbSessionStore {
         loop {
             let data = serde_json::to_string(&record.data).map_err(backend)?;
             let inserted = sqlx::query(
-                "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) \
+                "INSERT INTO sessions (id, data, expires_at, user_id) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (id) DO NOTHING",
             )
             .bind(record.id.to_string())
             .bind(data)
             .bind(record.expiry_date.unix_timestamp() * 1000)
+            .bind(user_of(record))
             .execute(&self.db.pool)
             .await
             .map_err(backend)?;
@@ -45,18 +52,19 @@ impl SessionStore for DbSessionStore {
         }
     }
 
+    /// Updates a session that was loaded for this request. Never re-creates one: a
+    /// session ended meanwhile (sign-out elsewhere, password reset, deactivation) stays
+    /// ended even if this request changed it.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
         let data = serde_json::to_string(&record.data).map_err(backend)?;
-        sqlx::query(
-            "INSERT INTO sessions (id, data, expires_at) VALUES ($1, $2, $3) \
-             ON CONFLICT (id) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at",
-        )
-        .bind(record.id.to_string())
-        .bind(data)
-        .bind(record.expiry_date.unix_timestamp() * 1000)
-        .execute(&self.db.pool)
-        .await
-        .map_err(backend)?;
+        sqlx::query("UPDATE sessions SET data = $1, expires_at = $2, user_id = $3 WHERE id = $4")
+            .bind(data)
+            .bind(record.expiry_date.unix_timestamp() * 1000)
+            .bind(user_of(record))
+            .bind(record.id.to_string())
+            .execute(&self.db.pool)
+            .await
+            .map_err(backend)?;
         Ok(())
     }
 
@@ -65,7 +73,7 @@ impl SessionStore for DbSessionStore {
             "SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2",
         )
         .bind(id.to_string())
-        .bind(crate::db::now_millis())
+        .bind(crate::time::now_millis())
         .fetch_optional(&self.db.pool)
         .await
         .map_err(backend)?;
@@ -90,7 +98,7 @@ impl SessionStore for DbSessionStore {
 impl ExpiredDeletion for DbSessionStore {
     async fn delete_expired(&self) -> session_store::Result<()> {
         sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-            .bind(crate::db::now_millis())
+            .bind(crate::time::now_millis())
             .execute(&self.db.pool)
             .await
             .map_err(backend)?;

@@ -1,0 +1,190 @@
+//! Budget limits in the database: the admin overrides kept on the user's and the deal's
+//! rows (absent means the configured default applies).
+
+use sqlx::AnyConnection;
+
+use crate::db::Db;
+use crate::error::AppError;
+
+/// The overrides that apply to one call; None means the default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Overrides {
+    pub user_daily: Option<u64>,
+    /// Micro-dollars per calendar month.
+    pub user_monthly: Option<u64>,
+    pub deal: Option<u64>,
+    /// The user's own setting of budget-aware model choice (None: the firm's applies).
+    pub model_choice: Option<bool>,
+}
+
+/// Locks the user's and the deal's rows for the rest of the caller's transaction (a row
+/// lock on PostgreSQL, the write lock on SQLite) and reads their overrides, so
+/// concurrent admissions for the same budgets — from any number of instances — are
+/// serialised. Lock order user → deal everywhere. None when the deal does not exist.
+pub async fn lock_limits(conn: &mut AnyConnection, user_id: i64, deal_id: i64) -> Result<Option<Overrides>, sqlx::Error> {
+    let user: Option<UserRow> =
+        sqlx::query_as("UPDATE users SET active = active WHERE id = $1 RETURNING daily_token_budget, monthly_budget_microusd, model_choice")
+            .bind(user_id)
+            .fetch_optional(&mut *conn)
+            .await?;
+    let deal: Option<(Option<i64>,)> = sqlx::query_as("UPDATE deals SET token_budget = token_budget WHERE id = $1 RETURNING token_budget")
+        .bind(deal_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(overrides(user, deal))
+}
+
+/// Locks the firm's row for the rest of the caller's transaction: admissions that a
+/// firm-wide cap applies to are serialised across every instance. Taken before the
+/// user's and the deal's rows (lock order firm → user → deal).
+pub async fn lock_firm(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE firm_lock SET n = n WHERE id = 1").execute(conn).await?;
+    Ok(())
+}
+
+/// A user's daily and monthly overrides and model choice, as stored.
+type UserRow = (Option<i64>, Option<i64>, Option<i64>);
+
+fn user_overrides((daily, monthly, choice): UserRow, deal: Option<u64>) -> Overrides {
+    Overrides { user_daily: daily.map(non_negative), user_monthly: monthly.map(non_negative), deal, model_choice: choice.map(|c| c != 0) }
+}
+
+fn overrides(user: Option<UserRow>, deal: Option<(Option<i64>,)>) -> Option<Overrides> {
+    match (user, deal) {
+        (Some(user), Some((deal,))) => Some(user_overrides(user, deal.map(non_negative))),
+        _ => None,
+    }
+}
+
+fn non_negative(v: i64) -> u64 {
+    v.max(0) as u64
+}
+
+/// The overrides for a user and a deal, without locking. None when the deal does not exist.
+pub async fn read_overrides(conn: &mut AnyConnection, user_id: i64, deal_id: i64) -> Result<Option<Overrides>, sqlx::Error> {
+    let user: Option<UserRow> = sqlx::query_as("SELECT daily_token_budget, monthly_budget_microusd, model_choice FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    let deal: Option<(Option<i64>,)> = sqlx::query_as("SELECT token_budget FROM deals WHERE id = $1").bind(deal_id).fetch_optional(&mut *conn).await?;
+    Ok(overrides(user, deal))
+}
+
+/// A user's own overrides (no deal's), without locking; None when there is no such user.
+pub async fn read_user_overrides(conn: &mut AnyConnection, user_id: i64) -> Result<Option<Overrides>, sqlx::Error> {
+    let user: Option<UserRow> = sqlx::query_as("SELECT daily_token_budget, monthly_budget_microusd, model_choice FROM users WHERE id = $1")
+        .bind(user_id)
+        .fetch_optional(&mut *conn)
+        .await?;
+    Ok(user.map(|user| user_overrides(user, None)))
+}
+
+/// The limits an admin saved on /admin/limits (a JSON document), if any.
+pub async fn stored_limits(conn: &mut AnyConnection) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT value FROM limit_settings WHERE name = 'limits'").fetch_optional(conn).await?;
+    Ok(row.map(|(v,)| v))
+}
+
+/// Saves the limits an admin set (replacing earlier ones), or with None goes back to
+/// the configured ones.
+pub async fn save_limits(conn: &mut AnyConnection, json: Option<&str>, by: i64, now: i64) -> Result<(), sqlx::Error> {
+    match json {
+        Some(json) => {
+            sqlx::query(
+                "INSERT INTO limit_settings (name, value, updated_by, updated_at) VALUES ('limits', $1, $2, $3) \
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value, updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+            )
+            .bind(json)
+            .bind(by)
+            .bind(now)
+            .execute(conn)
+            .await?;
+        }
+        None => {
+            sqlx::query("DELETE FROM limit_settings WHERE name = 'limits'").execute(conn).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Calls a user has started in a period (`minute:N`, `day:YYYY-MM-DD`).
+pub async fn requests_in(conn: &mut AnyConnection, user_id: i64, periods: &[&str]) -> Result<Vec<u64>, sqlx::Error> {
+    let mut counts = Vec::with_capacity(periods.len());
+    for period in periods {
+        let row: Option<(i64,)> = sqlx::query_as("SELECT requests FROM request_counters WHERE user_id = $1 AND period = $2")
+            .bind(user_id)
+            .bind(*period)
+            .fetch_optional(&mut *conn)
+            .await?;
+        counts.push(row.map_or(0, |(n,)| n.max(0) as u64));
+    }
+    Ok(counts)
+}
+
+/// Counts one more call in each period.
+pub async fn count_request(conn: &mut AnyConnection, user_id: i64, periods: &[&str], now: i64) -> Result<(), sqlx::Error> {
+    for period in periods {
+        sqlx::query(
+            "INSERT INTO request_counters (user_id, period, requests, created_at) VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (user_id, period) DO UPDATE SET requests = request_counters.requests + 1",
+        )
+        .bind(user_id)
+        .bind(*period)
+        .bind(now)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}
+
+/// Forgets request counts older than `before` (their windows are long over).
+pub async fn purge_request_counts(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM request_counters WHERE created_at < $1").bind(before).execute(&db.pool).await?;
+    Ok(done.rows_affected())
+}
+
+/// Every deal's override, by deal id.
+pub async fn deal_limits(db: &Db) -> Result<Vec<(i64, Option<u64>)>, AppError> {
+    let rows: Vec<(i64, Option<i64>)> = sqlx::query_as("SELECT id, token_budget FROM deals").fetch_all(&db.pool).await?;
+    Ok(rows.into_iter().map(|(id, limit)| (id, limit.map(non_negative))).collect())
+}
+
+/// Every analyst's daily override, by user id (admins have no daily budget).
+pub async fn analyst_daily_limits(db: &Db) -> Result<Vec<(i64, Option<u64>)>, AppError> {
+    let rows: Vec<(i64, Option<i64>)> = sqlx::query_as("SELECT id, daily_token_budget FROM users WHERE role = 'analyst'").fetch_all(&db.pool).await?;
+    Ok(rows.into_iter().map(|(id, limit)| (id, limit.map(non_negative))).collect())
+}
+
+/// Which budget override an admin sets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Override {
+    UserDaily,
+    UserMonthly,
+    /// Budget-aware model choice for one user: NULL follows the firm, 0 off, 1 on.
+    UserModelChoice,
+    Deal,
+}
+
+/// An override's current value and what it belongs to (the user's email or the deal's
+/// name), or None when there is no such user or deal.
+pub async fn current_override(conn: &mut AnyConnection, which: Override, id: i64) -> Result<Option<(Option<i64>, String)>, sqlx::Error> {
+    let sql = match which {
+        Override::UserDaily => "SELECT daily_token_budget, email FROM users WHERE id = $1",
+        Override::UserMonthly => "SELECT monthly_budget_microusd, email FROM users WHERE id = $1",
+        Override::UserModelChoice => "SELECT model_choice, email FROM users WHERE id = $1",
+        Override::Deal => "SELECT token_budget, name FROM deals WHERE id = $1",
+    };
+    sqlx::query_as(sql).bind(id).fetch_optional(conn).await
+}
+
+/// Sets (or with None, clears) an override; false when no such user or deal exists.
+pub async fn set_override(conn: &mut AnyConnection, which: Override, id: i64, value: Option<i64>) -> Result<bool, sqlx::Error> {
+    let sql = match which {
+        Override::UserDaily => "UPDATE users SET daily_token_budget = $1 WHERE id = $2",
+        Override::UserMonthly => "UPDATE users SET monthly_budget_microusd = $1 WHERE id = $2",
+        Override::UserModelChoice => "UPDATE users SET model_choice = $1 WHERE id = $2",
+        Override::Deal => "UPDATE deals SET token_budget = $1 WHERE id = $2",
+    };
+    let done = sqlx::query(sql).bind(value).bind(id).execute(conn).await?;
+    Ok(done.rows_affected() == 1)
+}

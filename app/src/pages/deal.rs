@@ -1,0 +1,106 @@
+//! The deal page: the deal's header, its budgets, and the Chat, Report and Sales comps
+//! tabs, composed from the features' views.
+//!
+//! The header waits for the deal inside its own Suspense. The workspace (budgets and
+//! tabs) is its sibling, keyed by the deal id in the URL, so its resources are created
+//! once per deal and never inside the header's Suspense — where every re-run would
+//! create them anew and the page's stream would never finish. Every resource is awaited
+//! in exactly one Transition, through `Suspend`: one awaited by two boundaries can leave
+//! one of them (and the page's stream) waiting for ever.
+
+use leptos::prelude::*;
+
+use super::deals::{deal_id_param, deal_resource};
+use super::shell::Shell;
+use crate::budget::BudgetStatus;
+use crate::budget::api::get_budget_status;
+use crate::budget::view::BudgetPanel;
+use crate::chat::view::ChatTab;
+use crate::comps::view::CompsTab;
+use crate::deals::view::DealHeader;
+use crate::reports::view::ReportTab;
+use crate::ui::ErrorNotice;
+
+#[component]
+pub fn DealPage() -> impl IntoView {
+    let id = deal_id_param();
+    let deal = deal_resource(id);
+    view! {
+        <Shell>
+            <Suspense fallback=|| view! { <p class="muted">"Loading deal…"</p> }>
+                {move || Suspend::new(async move {
+                    match deal.await {
+                        Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                        Ok(deal) => view! { <DealHeader deal/> }.into_any(),
+                    }
+                })}
+            </Suspense>
+            {move || id.get().map(|deal_id| view! { <DealWorkspace deal_id/> })}
+        </Shell>
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Tab {
+    Chat,
+    Report,
+    Comps,
+}
+
+impl Tab {
+    const ALL: [Tab; 3] = [Tab::Chat, Tab::Report, Tab::Comps];
+
+    fn label(self) -> &'static str {
+        match self {
+            Tab::Chat => "Chat",
+            Tab::Report => "Report",
+            Tab::Comps => "Sales comps",
+        }
+    }
+}
+
+/// The budgets every tab works within, and the tabs. A tab that makes a Claude call bumps
+/// `calls`, and the budgets are read again.
+#[component]
+fn DealWorkspace(deal_id: i64) -> impl IntoView {
+    let tab = RwSignal::new(Tab::Chat);
+    let calls = RwSignal::new(0u64);
+    let budget = Resource::new(move || calls.get(), move |_| get_budget_status(deal_id));
+    // The tabs' copy of the latest status (their pre-flight estimates, a blocked Send),
+    // for the browser: an effect runs only there, after hydration, so this reads the
+    // resource outside every Suspense boundary and the server renders without it.
+    let known = RwSignal::new(None::<BudgetStatus>);
+    Effect::new(move |_| {
+        if let Some(Ok(status)) = budget.get() {
+            known.set(Some(status));
+        }
+    });
+    let known = Signal::from(known);
+    view! {
+        <div class="deal-tabs">
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    budget.await.ok().map(|status| view! { <BudgetPanel status/> })
+                })}
+            </Transition>
+            <div class="tabs" role="tablist">
+                {Tab::ALL.into_iter().map(|t| view! {
+                    <button
+                        type="button"
+                        role="tab"
+                        class="tab"
+                        aria-selected=move || (tab.get() == t).to_string()
+                        on:click=move |_| tab.set(t)
+                    >{t.label()}</button>
+                }).collect_view()}
+            </div>
+            <section class="tab-panel" role="tabpanel" data-testid="tab-panel">
+                {move || match tab.get() {
+                    Tab::Chat => view! { <ChatTab deal_id budget=known calls/> }.into_any(),
+                    Tab::Report => view! { <ReportTab deal_id calls/> }.into_any(),
+                    Tab::Comps => view! { <CompsTab deal_id calls/> }.into_any(),
+                }}
+            </section>
+        </div>
+    }
+}

@@ -1,0 +1,72 @@
+//! Drafting a memo: the deal's facts and comps into a prompt, one call through the
+//! gateway, the Markdown kept as a new version.
+
+use super::ReportVersion;
+use crate::auth::service::Ctx;
+use crate::claude::estimate::estimate_request_tokens;
+use crate::claude::history::Turn;
+use crate::claude::types::{ClaudeRequest, StopReason};
+use crate::claude::{Operation, Speaker};
+use crate::error::{AppError, ErrorKind};
+use crate::format::{format_percent, format_price, format_psf, format_sf};
+use crate::gateway::call_claude;
+use crate::state::AppState;
+
+/// Drafts a memo from the deal's facts and its comps through the gateway, and keeps it
+/// as the deal's newest version.
+pub async fn generate(state: AppState, ctx: Ctx, deal_id: i64) -> Result<ReportVersion, AppError> {
+    let deal = crate::deals::store::get(&state.db, deal_id).await?.ok_or_else(|| AppError::not_found("deal"))?;
+    let comps = crate::comps::store::list(&state.db, deal_id).await?;
+    let system = format!("{}\n{}", crate::chat::system_prompt(&deal), comps_table(&comps));
+    let instruction = format!(
+        "Draft an investment memo for this deal in Markdown with these sections, each as a level-2 heading: {}. \
+         Use the deal facts and the comparable sales given; state assumptions; be concise and specific.",
+        super::SECTIONS.join(", ")
+    );
+    let request = ClaudeRequest {
+        model: state.settings.claude.model.clone(),
+        max_tokens: state.settings.claude.max_tokens_report,
+        system,
+        messages: vec![Turn { role: Speaker::User, content: instruction }],
+        tool: None,
+    };
+    let estimate = estimate_request_tokens(&request.system, request.messages.iter().map(|t| t.content.as_str()));
+    let (reply, limited) = call_claude(&state, &ctx, deal_id, Operation::Report, &request, estimate).await?;
+    if reply.text.trim().is_empty() {
+        return Err(AppError::new(ErrorKind::UpstreamError, "Claude returned an empty memo. Please try again."));
+    }
+    let mut markdown = reply.text;
+    if reply.stop_reason == Some(StopReason::MaxTokens) {
+        markdown.push_str("\n\n*The memo was cut short: it reached the length limit.*");
+    }
+    let id = super::store::insert(&state.db, deal_id, ctx.user_id, &markdown, reply.usage_record_id).await?;
+    tracing::info!(deal_id, report_id = id, "memo generated");
+    super::store::list(&state.db, deal_id)
+        .await?
+        .into_iter()
+        .find(|r| r.id == id)
+        .map(|version| ReportVersion { limited, ..version })
+        .ok_or_else(|| AppError::internal("report", "new report not found"))
+}
+
+/// The deal's comps as a Markdown table for the prompt.
+fn comps_table(comps: &[crate::comps::Comp]) -> String {
+    if comps.is_empty() {
+        return "Comparable sales: none recorded yet.\n".into();
+    }
+    let mut table = String::from("Comparable sales:\n| Property | Address | Date | Price | SF | $/SF | Cap rate |\n|---|---|---|---|---|---|---|\n");
+    for c in comps {
+        let f = &c.fields;
+        table.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            f.property_name,
+            f.address,
+            f.sale_date.as_deref().unwrap_or("—"),
+            format_price(f.sale_price),
+            format_sf(f.building_sf),
+            format_psf(f.price_per_sf),
+            format_percent(f.cap_rate),
+        ));
+    }
+    table
+}

@@ -1,0 +1,57 @@
+//! Small pieces every view uses: the error notice, and the text of a `<textarea>`.
+
+use leptos::prelude::*;
+
+use crate::error::{AppError, ErrorKind};
+
+/// A friendly error; an expired session gets a way back to the sign-in page.
+#[component]
+pub fn ErrorNotice(error: AppError) -> impl IntoView {
+    let sign_in = error.kind == ErrorKind::Unauthorized;
+    view! {
+        <div class="notice error" role="alert" data-kind=error.kind.as_str()>
+            <span>{error.message}</span>
+            {sign_in.then(|| view! { " " <a href="/login">"Sign in"</a> })}
+        </div>
+    }
+}
+
+/// The text of a `<textarea>`, as its child. Leptos 0.8 writes the children of raw-text
+/// elements (`textarea`, `script`, `style`, `noscript`) into server-rendered HTML
+/// unescaped, so text such as `</textarea><img onerror=…>` would end the element and
+/// inject markup. The server escapes it here (the browser decodes entities inside a
+/// textarea, so the analyst sees their text exactly); in the browser the child becomes a
+/// DOM text node, never parsed as HTML, and needs no escaping.
+pub fn textarea_text(text: String) -> String {
+    #[cfg(feature = "ssr")]
+    {
+        let mut out = String::with_capacity(text.len());
+        for c in text.chars() {
+            match c {
+                '&' => out.push_str("&amp;"),
+                '<' => out.push_str("&lt;"),
+                '>' => out.push_str("&gt;"),
+                c => out.push(c),
+            }
+        }
+        out
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        text
+    }
+}
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::textarea_text;
+
+    #[test]
+    fn textarea_text_cannot_close_its_element() {
+        let hostile = "</textarea><img src=x onerror=alert(1)> & </TEXTAREA >".to_string();
+        let safe = textarea_text(hostile);
+        assert!(!safe.to_ascii_lowercase().contains("</textarea"), "{safe}");
+        assert!(!safe.contains('<'), "{safe}");
+        assert_eq!(safe, "&lt;/textarea&gt;&lt;img src=x onerror=alert(1)&gt; &amp; &lt;/TEXTAREA &gt;");
+    }
+}

@@ -1,0 +1,211 @@
+//! The ledger: the `UsageRecorder` the Claude client is built with. Each attempt's record
+//! is priced with the rates then in force and written with its aggregates and counters
+//! in one transaction; the last attempt's transaction also deletes the call's
+//! reservation. A write is retried on transient errors; if it still fails, nothing of it
+//! is kept — and the reservation stays, to be settled when it expires as unknown usage
+//! (`settle_expired`), so billed spend never disappears from budgets or dashboards.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use super::store::{self, NewRecord};
+use crate::claude::price_book::SharedPriceBook;
+use crate::claude::pricing::TokenUsage;
+use crate::claude::recorder::{AttemptRecord, CallEnd, RecordError, UsageRecorder};
+use crate::claude::types::{CallMeta, ModelSwap};
+use crate::db::Db;
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::time::{local_day, now_millis};
+
+/// Attempts at writing one record before giving up.
+const WRITE_ATTEMPTS: u32 = 4;
+
+#[derive(Clone, Debug)]
+pub struct Ledger {
+    db: Db,
+    prices: SharedPriceBook,
+    /// Days of aggregates and daily counters are calendar days here.
+    zone: chrono_tz::Tz,
+    metrics: Arc<Metrics>,
+}
+
+impl Ledger {
+    pub fn new(db: Db, prices: SharedPriceBook, zone: chrono_tz::Tz, metrics: Arc<Metrics>) -> Self {
+        Ledger { db, prices, zone, metrics }
+    }
+
+    /// The ledger of the running app.
+    pub fn of(state: &AppState) -> Self {
+        Ledger::new(state.db.clone(), state.prices.clone(), state.settings.time.tz(), state.metrics.clone())
+    }
+
+    /// Counts a written record in this instance's metrics.
+    fn count(&self, r: &NewRecord) {
+        let u = &r.usage;
+        let tokens = [("input", u.input_tokens), ("output", u.output_tokens), ("cache_write", u.cache_creation_input_tokens), ("cache_read", u.cache_read_input_tokens)];
+        self.metrics.attempt(&r.operation, &r.outcome, &r.model, tokens, r.cost_microusd, r.latency_ms);
+    }
+
+    /// Brings the price book up to date with prices another instance may have added.
+    /// Called before a transaction is opened, never inside one (it takes a connection).
+    async fn refresh_prices(&self) {
+        if let Err(err) = crate::prices::service::refresh(&self.db, &self.prices).await {
+            tracing::warn!(%err, "could not check for new prices; pricing with the book in memory");
+        }
+    }
+
+    /// A record of `usage` for a call, priced with the price in force now.
+    fn priced(&self, base: RecordBase, usage: TokenUsage, outcome: &str) -> NewRecord {
+        let now = now_millis();
+        let book = self.prices.current();
+        let priced = book.cost(&base.model, now, &usage);
+        // What the cheaper model saved: the same usage at the asked-for model's price.
+        let savings = base.swap.as_ref().map_or(0, |swap| book.cost(&swap.asked, now, &usage).cost_microusd - book.cost(&swap.chosen, now, &usage).cost_microusd);
+        if priced.unpriced {
+            tracing::warn!(model = %base.model, "no price for model; charged at the fallback rates and flagged");
+        }
+        NewRecord {
+            user_id: base.user_id,
+            deal_id: base.deal_id,
+            operation: base.operation,
+            model: base.model,
+            cost_microusd: priced.cost_microusd,
+            usage,
+            estimated_input_tokens: base.estimated_input_tokens,
+            default_price: priced.unpriced,
+            requested_model: base.swap.map(|s| s.asked).unwrap_or_default(),
+            savings_microusd: savings,
+            latency_ms: base.latency_ms,
+            outcome: outcome.to_string(),
+            request_id: base.request_id,
+            usage_unknown: base.usage_unknown,
+            created_at: now,
+            day: local_day(now, self.zone),
+        }
+    }
+
+    /// Writes `record`, and deletes reservation `settles` in the same transaction.
+    async fn write(&self, record: &NewRecord, settles: Option<i64>) -> Result<i64, sqlx::Error> {
+        let mut tx = self.db.begin_write().await?;
+        let id = store::insert_record(&mut tx, record).await?;
+        if let Some(reservation) = settles {
+            store::delete_reservation(&mut tx, reservation).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// `write`, retried with a short backoff when the database is busy or unreachable.
+    async fn write_retrying(&self, record: &NewRecord, settles: Option<i64>) -> Result<i64, sqlx::Error> {
+        let mut attempt = 1;
+        loop {
+            match self.write(record, settles).await {
+                Ok(id) => return Ok(id),
+                Err(err) if attempt < WRITE_ATTEMPTS && is_transient(&err) => {
+                    tracing::warn!(%err, attempt, "usage record write failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
+                    attempt += 1;
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+
+    /// Gives a reservation back without a record: its call never reached Claude.
+    pub async fn release(&self, reservation: i64) -> Result<(), sqlx::Error> {
+        let mut conn = self.db.pool.acquire().await?;
+        store::delete_reservation(&mut conn, reservation).await?;
+        Ok(())
+    }
+
+    /// Settles every reservation expired by now — left by a process that died, or by a
+    /// call whose last record could not be written — as a record of unknown usage at the
+    /// reserved amount. Safe with several instances: each reservation is taken by one.
+    /// Returns how many were settled.
+    pub async fn settle_expired(&self) -> Result<usize, sqlx::Error> {
+        let mut settled = 0;
+        let expired = store::expired_reservations(&self.db, now_millis(), 500).await?;
+        if !expired.is_empty() {
+            self.refresh_prices().await;
+        }
+        for id in expired {
+            let mut tx = self.db.begin_write().await?;
+            let Some(taken) = store::take_reservation(&mut tx, id).await? else {
+                continue; // another instance settled it
+            };
+            let base = RecordBase {
+                user_id: taken.user_id,
+                deal_id: Some(taken.deal_id),
+                operation: taken.operation,
+                model: taken.model,
+                estimated_input_tokens: taken.estimated_input_tokens,
+                latency_ms: (now_millis() - taken.created_at).max(0) as u64,
+                request_id: None,
+                usage_unknown: true,
+                swap: None,
+            };
+            let usage = TokenUsage { input_tokens: taken.input_tokens, output_tokens: taken.output_tokens, ..Default::default() };
+            let record = self.priced(base, usage, "error");
+            store::insert_record(&mut tx, &record).await?;
+            tx.commit().await?;
+            self.count(&record);
+            tracing::warn!(reservation = id, tokens = usage.budget_tokens(), "expired reservation settled as unknown usage");
+            settled += 1;
+        }
+        Ok(settled)
+    }
+}
+
+/// What a record says besides its usage and outcome.
+struct RecordBase {
+    user_id: i64,
+    deal_id: Option<i64>,
+    operation: String,
+    model: String,
+    estimated_input_tokens: u64,
+    latency_ms: u64,
+    request_id: Option<String>,
+    usage_unknown: bool,
+    swap: Option<ModelSwap>,
+}
+
+fn is_transient(err: &sqlx::Error) -> bool {
+    match err {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::WorkerCrashed => true,
+        // SQLite busy/locked, PostgreSQL serialization failure or deadlock.
+        sqlx::Error::Database(db) => {
+            let code = db.code().unwrap_or_default();
+            matches!(code.as_ref(), "5" | "6" | "40001" | "40P01") || db.message().contains("locked")
+        }
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl UsageRecorder for Ledger {
+    async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> Result<i64, RecordError> {
+        let base = RecordBase {
+            user_id: meta.user_id,
+            deal_id: meta.deal_id,
+            operation: meta.operation.as_str().to_string(),
+            model: attempt.model.clone(),
+            estimated_input_tokens: meta.estimated_input_tokens,
+            latency_ms: attempt.latency_ms,
+            request_id: attempt.request_id.clone(),
+            usage_unknown: attempt.usage_unknown,
+            swap: meta.swap.clone(),
+        };
+        self.refresh_prices().await;
+        let record = self.priced(base, attempt.usage, attempt.outcome.as_str());
+        let settles = match end {
+            CallEnd::Final => meta.reservation.map(|r| r.id),
+            CallEnd::Retrying => None,
+        };
+        let id = self.write_retrying(&record, settles).await.map_err(|e| RecordError(e.to_string()))?;
+        self.count(&record);
+        Ok(id)
+    }
+}

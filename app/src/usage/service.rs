@@ -1,0 +1,171 @@
+//! Usage reports from the daily aggregates (never the raw records), so the dashboard and
+//! the usage API stay fast however many records there are.
+
+use super::store::{self, Grouping, ReportRow};
+use super::{Dashboard, Dimension, GroupBy, UsageReport, UsageRow, UsageSums};
+use crate::db::Db;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// Longest range one report covers.
+pub const MAX_RANGE_DAYS: i64 = 3_660;
+
+/// Parses and checks a `from`/`to` pair of `YYYY-MM-DD` days; both default to the last
+/// 30 days ending `today`.
+pub fn date_range(from: Option<&str>, to: Option<&str>, today: chrono::NaiveDate) -> Result<(String, String), AppError> {
+    use chrono::NaiveDate;
+    let parse = |name: &str, text: &str| {
+        NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+            .map_err(|_| AppError::invalid(format!("`{name}` must be a date as YYYY-MM-DD, not \"{text}\".")))
+    };
+    let to = match to.filter(|t| !t.trim().is_empty()) {
+        Some(text) => parse("to", text)?,
+        None => today,
+    };
+    let from = match from.filter(|f| !f.trim().is_empty()) {
+        Some(text) => parse("from", text)?,
+        None => to - chrono::Duration::days(29),
+    };
+    if from > to {
+        return Err(AppError::invalid("`from` must not be after `to`."));
+    }
+    if (to - from).num_days() > MAX_RANGE_DAYS {
+        return Err(AppError::invalid(format!("A report covers at most {MAX_RANGE_DAYS} days.")));
+    }
+    Ok((from.format("%Y-%m-%d").to_string(), to.format("%Y-%m-%d").to_string()))
+}
+
+/// Narrows a report to one user's or one deal's usage.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Filter {
+    pub user_id: Option<i64>,
+    pub deal_id: Option<i64>,
+}
+
+impl Filter {
+    /// From the `user` and `deal` query fields; empty means no filter.
+    pub fn parse(user: &str, deal: &str) -> Result<Filter, AppError> {
+        let id = |name: &str, text: &str| -> Result<Option<i64>, AppError> {
+            match text.trim() {
+                "" => Ok(None),
+                t => t.parse().map(Some).map_err(|_| AppError::invalid(format!("`{name}` must be an id."))),
+            }
+        };
+        Ok(Filter { user_id: id("user", user)?, deal_id: id("deal", deal)? })
+    }
+}
+
+/// How each grouping is written over the fine aggregates and the rollups.
+fn grouping(group_by: GroupBy) -> Grouping {
+    let g = |daily_key, daily_label, daily_join, rollup_dimension, rollup_key, rollup_label, rollup_join| Grouping {
+        daily_key,
+        daily_label,
+        daily_join,
+        rollup_dimension,
+        rollup_key,
+        rollup_label,
+        rollup_join,
+    };
+    match group_by {
+        GroupBy::User => g("CAST(a.user_id AS TEXT)", "u.email", "LEFT JOIN users u ON u.id = a.user_id", Dimension::User, "a.key", "u.email", "LEFT JOIN users u ON CAST(u.id AS TEXT) = a.key"),
+        GroupBy::Deal => g("CAST(a.deal_id AS TEXT)", "d.name", "LEFT JOIN deals d ON d.id = a.deal_id", Dimension::Deal, "a.key", "d.name", "LEFT JOIN deals d ON CAST(d.id AS TEXT) = a.key"),
+        // Every record is in exactly one operation rollup: summing those per day counts each once.
+        GroupBy::Day => g("a.day", "a.day", "", Dimension::Operation, "a.day", "a.day", ""),
+        GroupBy::Model => g("a.model", "a.model", "", Dimension::Model, "a.key", "a.key", ""),
+        GroupBy::Operation => g("a.operation", "a.operation", "", Dimension::Operation, "a.key", "a.key", ""),
+    }
+}
+
+/// Usage between `from` and `to` (inclusive local days), grouped by `group_by`: from the
+/// per-dimension rollups, or narrowed to one user or deal from the fine aggregates
+/// (through their (user, day) and (deal, day) indexes).
+pub async fn usage_report(db: &Db, group_by: GroupBy, from: &str, to: &str, filter: Filter) -> Result<UsageReport, AppError> {
+    let g = grouping(group_by);
+    let rows = if filter == Filter::default() {
+        store::rollup_report(db, &g, from, to).await?
+    } else {
+        store::daily_report(db, &g, from, to, filter.user_id, filter.deal_id).await?
+    };
+    Ok(into_report(group_by, from, to, rows))
+}
+
+fn into_report(group_by: GroupBy, from: &str, to: &str, rows: Vec<ReportRow>) -> UsageReport {
+    let mut totals = UsageSums::default();
+    let rows = rows
+        .into_iter()
+        .map(|(key, label, sums)| {
+            let [calls, failed_calls, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_microusd, default_priced_calls, unknown_usage_calls, savings_microusd] = sums;
+            let sums = UsageSums {
+                calls,
+                failed_calls,
+                input_tokens,
+                output_tokens,
+                cache_creation_tokens,
+                cache_read_tokens,
+                cost_microusd,
+                default_priced_calls,
+                unknown_usage_calls,
+                savings_microusd,
+            };
+            totals.add(&sums);
+            let label = match (group_by, label) {
+                (GroupBy::Deal, _) if key == "0" => "(no deal)".to_string(),
+                (_, Some(label)) => label,
+                (_, None) => format!("#{key} (deleted)"),
+            };
+            UsageRow { key, label, sums }
+        })
+        .collect();
+    UsageReport { group_by, from: from.to_string(), to: to.to_string(), rows, totals }
+}
+
+/// Everything `/admin/tokens` shows for one range: the five groupings. The page and the
+/// benchmark both call this.
+/// The month's projection for the firm (or the focused user), when `to` is today; none
+/// for a deal (its budget is for life: the deal page shows where it is heading).
+async fn month_projection(state: &AppState, to: &str, filter: Filter) -> Result<Option<super::MonthProjection>, AppError> {
+    let now = crate::time::now_millis();
+    let zone = state.settings.time.tz();
+    let today = crate::time::local_day(now, zone);
+    if to != today || filter.deal_id.is_some() {
+        return Ok(None);
+    }
+    let (scope, id) = filter.user_id.map_or(("firm", 0), |user| ("user", user));
+    let month_key = match scope {
+        "user" => super::CounterKey::user_month(id, &today),
+        _ => super::CounterKey::firm(super::Window::Month, now, &today),
+    };
+    let (_, month_to_date) = store::counter(&mut *state.db.pool.acquire().await?, &month_key).await?;
+    let window = state.settings.alerts.burn_window_days;
+    let days = crate::time::days_before(now, zone, window);
+    let history: Vec<u64> = store::daily_counters(&state.db, scope, id, &days).await?.into_iter().map(|(_, cost)| cost).collect();
+    let (_, month_end) = crate::time::month_bounds(now, zone);
+    let f = crate::forecast::forecast(month_to_date.max(0) as u64, u64::MAX, &history, window, now, Some(month_end), zone);
+    Ok(Some(super::MonthProjection {
+        month: super::month_of(&today).to_string(),
+        month_to_date_microusd: month_to_date,
+        per_day_microusd: f.per_day as i64,
+        month_end_microusd: f.at_period_end.unwrap_or(month_to_date.max(0) as u64) as i64,
+    }))
+}
+
+pub async fn dashboard(state: &AppState, from: &str, to: &str, filter: Filter) -> Result<Dashboard, AppError> {
+    let db = &state.db;
+    let focus = match filter {
+        Filter { user_id: Some(id), .. } => Some(store::user_email(db, id).await?.ok_or_else(|| AppError::not_found("user"))?),
+        Filter { deal_id: Some(id), .. } => Some(store::deal_name(db, id).await?.ok_or_else(|| AppError::not_found("deal"))?),
+        _ => None,
+    };
+    let projection = month_projection(state, to, filter).await?;
+    Ok(Dashboard {
+        projection,
+        by_user: usage_report(db, GroupBy::User, from, to, filter).await?,
+        by_deal: usage_report(db, GroupBy::Deal, from, to, filter).await?,
+        by_day: usage_report(db, GroupBy::Day, from, to, filter).await?,
+        by_model: usage_report(db, GroupBy::Model, from, to, filter).await?,
+        by_operation: usage_report(db, GroupBy::Operation, from, to, filter).await?,
+        from: from.to_string(),
+        to: to.to_string(),
+        focus,
+    })
+}

@@ -1,0 +1,785 @@
+//! Every query over the ledger's tables — `usage_records`, their daily aggregates and
+//! per-dimension rollups, the running counters per budget scope, and the reservations of
+//! calls in flight. Nothing else in the app reads or writes them.
+//!
+//! A record is written with its aggregates and counters in one transaction, so the
+//! three always agree (`check` proves it). Budget tokens are all input (cache writes and
+//! reads included) plus output: `TokenUsage::budget_tokens`, computed once per record
+//! and kept in the counters, so no query sums token columns for a budget.
+
+use std::collections::HashMap;
+
+use sqlx::AnyConnection;
+
+use super::{CounterKey, Dimension, ReplyUsage, Window};
+use crate::claude::pricing::TokenUsage;
+use crate::db::Db;
+
+/// The sums every aggregate row keeps, in column order.
+pub const SUM_COLUMNS: [&str; 10] = [
+    "calls",
+    "failed_calls",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_tokens",
+    "cache_read_tokens",
+    "cost_microusd",
+    "default_priced_calls",
+    "unknown_usage_calls",
+    "savings_microusd",
+];
+
+/// Aggregate sums, in `SUM_COLUMNS` order.
+pub type Sums = [i64; 10];
+
+/// One usage record, ready to store.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewRecord {
+    pub user_id: i64,
+    pub deal_id: Option<i64>,
+    pub operation: String,
+    pub model: String,
+    pub usage: TokenUsage,
+    pub estimated_input_tokens: u64,
+    pub cost_microusd: i64,
+    /// Priced at the default rates: the model has no price.
+    pub default_price: bool,
+    /// The model the call would have used without budget-aware model choice (empty when
+    /// the choice did not change it), and what the cheaper model saved on this usage.
+    pub requested_model: String,
+    pub savings_microusd: i64,
+    pub latency_ms: u64,
+    pub outcome: String,
+    pub request_id: Option<String>,
+    pub usage_unknown: bool,
+    pub created_at: i64,
+    /// `YYYY-MM-DD` of `created_at` in `time.zone`.
+    pub day: String,
+}
+
+impl NewRecord {
+    pub fn sums(&self) -> Sums {
+        let u = &self.usage;
+        [
+            1,
+            i64::from(self.outcome != "ok"),
+            u.input_tokens as i64,
+            u.output_tokens as i64,
+            u.cache_creation_input_tokens as i64,
+            u.cache_read_input_tokens as i64,
+            self.cost_microusd,
+            i64::from(self.default_price),
+            i64::from(self.usage_unknown),
+            self.savings_microusd,
+        ]
+    }
+
+    /// The running counters this record adds to.
+    pub fn counters(&self) -> Vec<CounterKey> {
+        CounterKey::of_record(self.user_id, self.deal_id, self.created_at, &self.day)
+    }
+}
+
+fn aggregate_upsert(table: &str, key_columns: &[&str], rows: usize) -> String {
+    let columns: Vec<&str> = key_columns.iter().copied().chain(SUM_COLUMNS).collect();
+    let width = columns.len();
+    let values: Vec<String> = (0..rows).map(|r| placeholders(r * width, width)).collect();
+    let adds: Vec<String> = SUM_COLUMNS.iter().map(|c| format!("{c} = {table}.{c} + excluded.{c}")).collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {}",
+        columns.join(", "),
+        values.join(", "),
+        key_columns.join(", "),
+        adds.join(", ")
+    )
+}
+
+/// `($first+1, …, $first+count)`.
+pub fn placeholders(first: usize, count: usize) -> String {
+    let params: Vec<String> = (1..=count).map(|k| format!("${}", first + k)).collect();
+    format!("({})", params.join(", "))
+}
+
+/// Writes a record with its daily aggregate, its four rollups and its counters, on a
+/// connection the caller has opened a transaction on. Returns the record's id.
+pub async fn insert_record(conn: &mut AnyConnection, r: &NewRecord) -> Result<i64, sqlx::Error> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO usage_records (user_id, deal_id, operation, model, input_tokens, output_tokens, \
+         cache_creation_tokens, cache_read_tokens, estimated_input_tokens, cost_microusd, default_price, \
+         latency_ms, outcome, request_id, usage_unknown, created_at, cache_creation_1h_tokens, requested_model, \
+         savings_microusd) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id",
+    )
+    .bind(r.user_id)
+    .bind(r.deal_id)
+    .bind(&r.operation)
+    .bind(&r.model)
+    .bind(r.usage.input_tokens as i64)
+    .bind(r.usage.output_tokens as i64)
+    .bind(r.usage.cache_creation_input_tokens as i64)
+    .bind(r.usage.cache_read_input_tokens as i64)
+    .bind(r.estimated_input_tokens as i64)
+    .bind(r.cost_microusd)
+    .bind(i64::from(r.default_price))
+    .bind(r.latency_ms as i64)
+    .bind(&r.outcome)
+    .bind(r.request_id.as_deref())
+    .bind(i64::from(r.usage_unknown))
+    .bind(r.created_at)
+    .bind(r.usage.cache_creation_1h_input_tokens as i64)
+    .bind(r.requested_model.as_str())
+    .bind(r.savings_microusd)
+    .fetch_one(&mut *conn)
+    .await?;
+    let sums = r.sums();
+    let deal = r.deal_id.unwrap_or(0);
+    let daily_key = DailyKey { day: r.day.clone(), user_id: r.user_id, deal_id: deal, model: r.model.clone(), operation: r.operation.clone() };
+    upsert_daily(conn, &[(daily_key, sums)]).await?;
+    let rollups: Vec<(RollupKey, Sums)> = RollupKey::of(&r.day, r.user_id, deal, &r.model, &r.operation).into_iter().map(|k| (k, sums)).collect();
+    upsert_rollups(conn, &rollups).await?;
+    let tokens = r.usage.budget_tokens() as i64;
+    let counters: Vec<(CounterKey, [i64; 3])> = r.counters().into_iter().map(|k| (k, [tokens, r.cost_microusd, 1])).collect();
+    add_to_counters(conn, &counters).await?;
+    Ok(id)
+}
+
+/// The key of a `usage_daily` row.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct DailyKey {
+    pub day: String,
+    pub user_id: i64,
+    /// 0 for "no deal".
+    pub deal_id: i64,
+    pub model: String,
+    pub operation: String,
+}
+
+/// The key of a `usage_rollup` row: a dimension, a day and the dimension's value as text.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RollupKey {
+    pub dimension: Dimension,
+    pub day: String,
+    pub key: String,
+}
+
+impl RollupKey {
+    /// The four rollups one fine aggregate feeds.
+    pub fn of(day: &str, user_id: i64, deal_id: i64, model: &str, operation: &str) -> [RollupKey; 4] {
+        let key = |dimension, key: String| RollupKey { dimension, day: day.to_string(), key };
+        [
+            key(Dimension::User, user_id.to_string()),
+            key(Dimension::Deal, deal_id.to_string()),
+            key(Dimension::Model, model.to_string()),
+            key(Dimension::Operation, operation.to_string()),
+        ]
+    }
+}
+
+/// Adds sums to daily aggregate rows (created when missing).
+pub async fn upsert_daily(conn: &mut AnyConnection, rows: &[(DailyKey, Sums)]) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = aggregate_upsert("usage_daily", &["day", "user_id", "deal_id", "model", "operation"], rows.len());
+    let mut query = sqlx::query(&sql);
+    for (k, sums) in rows {
+        query = query.bind(k.day.as_str()).bind(k.user_id).bind(k.deal_id).bind(k.model.as_str()).bind(k.operation.as_str());
+        for value in sums {
+            query = query.bind(*value);
+        }
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
+
+/// Adds sums to rollup rows (created when missing).
+pub async fn upsert_rollups(conn: &mut AnyConnection, rows: &[(RollupKey, Sums)]) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let sql = aggregate_upsert("usage_rollup", &["dimension", "day", "key"], rows.len());
+    let mut query = sqlx::query(&sql);
+    for (k, sums) in rows {
+        query = query.bind(k.dimension.as_str()).bind(k.day.as_str()).bind(k.key.as_str());
+        for value in sums {
+            query = query.bind(*value);
+        }
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
+
+/// Adds `[tokens, cost, calls]` to running counters (created when missing).
+pub async fn add_to_counters(conn: &mut AnyConnection, rows: &[(CounterKey, [i64; 3])]) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let values: Vec<String> = (0..rows.len()).map(|r| placeholders(r * 6, 6)).collect();
+    let sql = format!(
+        "INSERT INTO usage_counters (scope, scope_id, period, tokens, cost_microusd, calls) VALUES {} \
+         ON CONFLICT (scope, scope_id, period) DO UPDATE SET tokens = usage_counters.tokens + excluded.tokens, \
+         cost_microusd = usage_counters.cost_microusd + excluded.cost_microusd, calls = usage_counters.calls + excluded.calls",
+        values.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for (key, [tokens, cost, calls]) in rows {
+        query = query.bind(key.scope).bind(key.scope_id).bind(key.period.as_str()).bind(*tokens).bind(*cost).bind(*calls);
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
+
+/// A reservation to take for a call being admitted.
+#[derive(Clone, Debug)]
+pub struct NewReservation {
+    pub user_id: i64,
+    pub deal_id: i64,
+    pub operation: String,
+    pub model: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub estimated_input_tokens: u64,
+    /// The most the call may cost, in micro-dollars.
+    pub cost_microusd: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+pub async fn insert_reservation(conn: &mut AnyConnection, r: &NewReservation) -> Result<i64, sqlx::Error> {
+    let (id,): (i64,) = sqlx::query_as(
+        "INSERT INTO usage_reservations (user_id, deal_id, tokens, operation, model, input_tokens, output_tokens, \
+         estimated_input_tokens, created_at, expires_at, cost_microusd) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
+         RETURNING id",
+    )
+    .bind(r.user_id)
+    .bind(r.deal_id)
+    .bind((r.input_tokens + r.output_tokens) as i64)
+    .bind(&r.operation)
+    .bind(&r.model)
+    .bind(r.input_tokens as i64)
+    .bind(r.output_tokens as i64)
+    .bind(r.estimated_input_tokens as i64)
+    .bind(r.created_at)
+    .bind(r.expires_at)
+    .bind(r.cost_microusd)
+    .fetch_one(conn)
+    .await?;
+    Ok(id)
+}
+
+/// Deletes a reservation; false when it was already gone.
+pub async fn delete_reservation(conn: &mut AnyConnection, id: i64) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query("DELETE FROM usage_reservations WHERE id = $1").bind(id).execute(conn).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// A reservation taken back whole: what its call was.
+#[derive(Clone, Debug)]
+pub struct TakenReservation {
+    pub user_id: i64,
+    pub deal_id: i64,
+    pub operation: String,
+    pub model: String,
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    pub estimated_input_tokens: u64,
+    pub created_at: i64,
+}
+
+/// Deletes a reservation and returns it, or None if another instance took it first.
+pub async fn take_reservation(conn: &mut AnyConnection, id: i64) -> Result<Option<TakenReservation>, sqlx::Error> {
+    let row: Option<(i64, i64, String, String, i64, i64, i64, i64)> = sqlx::query_as(
+        "DELETE FROM usage_reservations WHERE id = $1 RETURNING user_id, deal_id, operation, model, input_tokens, \
+         output_tokens, estimated_input_tokens, created_at",
+    )
+    .bind(id)
+    .fetch_optional(conn)
+    .await?;
+    Ok(row.map(|(user_id, deal_id, operation, model, input, output, estimated, created_at)| TakenReservation {
+        user_id,
+        deal_id,
+        operation,
+        model,
+        input_tokens: input.max(0) as u64,
+        output_tokens: output.max(0) as u64,
+        estimated_input_tokens: estimated.max(0) as u64,
+        created_at,
+    }))
+}
+
+/// Ids of reservations expired by `now` (their calls can no longer be alive).
+pub async fn expired_reservations(db: &Db, now: i64, limit: i64) -> Result<Vec<i64>, sqlx::Error> {
+    let rows: Vec<(i64,)> = sqlx::query_as("SELECT id FROM usage_reservations WHERE expires_at <= $1 ORDER BY id LIMIT $2")
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
+}
+
+/// Used (recorded) and reserved (by calls in flight) amounts of one budget.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Amount {
+    pub used: u64,
+    pub reserved: u64,
+}
+
+/// Everything a call is admitted against, read in ONE statement (one snapshot on
+/// PostgreSQL, so a call settling meanwhile is counted exactly once: either its
+/// reservation or its record). Tokens except where it says micro-dollars.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Standing {
+    pub deal_tokens: Amount,
+    pub user_day_tokens: Amount,
+    pub user_month_microusd: Amount,
+    /// The firm's hour, day and month (`Window::ALL` order).
+    pub firm_tokens: [Amount; 3],
+    pub firm_microusd: [Amount; 3],
+}
+
+pub async fn standing(conn: &mut AnyConnection, user_id: i64, deal_id: i64, day: &str, now: i64) -> Result<Standing, sqlx::Error> {
+    let deal = CounterKey::deal_lifetime(deal_id);
+    let user_day = CounterKey::user_day(user_id, day);
+    let user_month = CounterKey::user_month(user_id, day);
+    let firm = Window::ALL.map(|w| CounterKey::firm(w, now, day));
+    let keys: Vec<&CounterKey> = [&deal, &user_day, &user_month].into_iter().chain(firm.iter()).collect();
+    let matches: Vec<String> =
+        (0..keys.len()).map(|k| format!("(scope = ${} AND scope_id = ${} AND period = ${})", 3 * k + 1, 3 * k + 2, 3 * k + 3)).collect();
+    let (user, deal_param, now_param) = (3 * keys.len() + 1, 3 * keys.len() + 2, 3 * keys.len() + 3);
+    let reserved = |filter: &str, tag: &str| {
+        format!(
+            "SELECT '{tag}', CAST(0 AS BIGINT), '', CAST(COALESCE(SUM(tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cost_microusd), 0) AS BIGINT) \
+             FROM usage_reservations WHERE {filter} expires_at > ${now_param}"
+        )
+    };
+    let sql = format!(
+        "SELECT scope, scope_id, period, tokens, cost_microusd FROM usage_counters WHERE {} \
+         UNION ALL {} UNION ALL {} UNION ALL {}",
+        matches.join(" OR "),
+        reserved(&format!("deal_id = ${deal_param} AND"), "reserved:deal"),
+        reserved(&format!("user_id = ${user} AND"), "reserved:user"),
+        reserved("", "reserved:firm"),
+    );
+    let mut query = sqlx::query_as::<_, (String, i64, String, i64, i64)>(&sql);
+    for key in &keys {
+        query = query.bind(key.scope).bind(key.scope_id).bind(key.period.as_str());
+    }
+    let rows = query.bind(user_id).bind(deal_id).bind(now).fetch_all(conn).await?;
+    let n = |v: i64| v.max(0) as u64;
+    let find = |key: &CounterKey| rows.iter().find(|r| r.0 == key.scope && r.1 == key.scope_id && r.2 == key.period).map(|r| (n(r.3), n(r.4)));
+    let reserved = |tag: &str| rows.iter().find(|r| r.0 == tag).map_or((0, 0), |r| (n(r.3), n(r.4)));
+    let (deal_reserved, user_reserved, firm_reserved) = (reserved("reserved:deal"), reserved("reserved:user"), reserved("reserved:firm"));
+    let used = |key: &CounterKey| find(key).unwrap_or((0, 0));
+    Ok(Standing {
+        deal_tokens: Amount { used: used(&deal).0, reserved: deal_reserved.0 },
+        user_day_tokens: Amount { used: used(&user_day).0, reserved: user_reserved.0 },
+        user_month_microusd: Amount { used: used(&user_month).1, reserved: user_reserved.1 },
+        firm_tokens: firm.clone().map(|k| Amount { used: used(&k).0, reserved: firm_reserved.0 }),
+        firm_microusd: firm.map(|k| Amount { used: used(&k).1, reserved: firm_reserved.1 }),
+    })
+}
+
+/// What a counter scope (`user` or `firm`) used on each of `days` (local days): tokens
+/// and micro-dollars, in the order of `days`, zero where nothing was counted.
+pub async fn daily_counters(db: &Db, scope: &'static str, scope_id: i64, days: &[String]) -> Result<Vec<(u64, u64)>, sqlx::Error> {
+    if days.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT period, tokens, cost_microusd FROM usage_counters WHERE scope = $1 AND scope_id = $2 AND period IN {}",
+        placeholders(2, days.len())
+    );
+    let mut query = sqlx::query_as::<_, (String, i64, i64)>(&sql).bind(scope).bind(scope_id);
+    let periods: Vec<String> = days.iter().map(|d| format!("day:{d}")).collect();
+    for period in &periods {
+        query = query.bind(period.as_str());
+    }
+    let rows = query.fetch_all(&db.pool).await?;
+    let n = |v: i64| v.max(0) as u64;
+    Ok(periods.iter().map(|p| rows.iter().find(|r| &r.0 == p).map_or((0, 0), |r| (n(r.1), n(r.2)))).collect())
+}
+
+/// A deal's tokens on each local day from `from` to `to` (inclusive), from the daily
+/// aggregates; days without use are left out.
+pub async fn deal_daily_tokens(db: &Db, deal_id: i64, from: &str, to: &str) -> Result<Vec<u64>, sqlx::Error> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT day, CAST(SUM(input_tokens + output_tokens + cache_creation_tokens + cache_read_tokens) AS BIGINT) \
+         FROM usage_daily WHERE deal_id = $1 AND day >= $2 AND day <= $3 GROUP BY day",
+    )
+    .bind(deal_id)
+    .bind(from)
+    .bind(to)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.into_iter().map(|(_, t)| t.max(0) as u64).collect())
+}
+
+/// Tokens used by every deal over its life, from the counters (one row per deal).
+pub async fn deals_used(db: &Db) -> Result<HashMap<i64, u64>, sqlx::Error> {
+    counters_of_period(db, "deal", "life").await
+}
+
+/// Tokens per scope id of one scope and period (e.g. every user today).
+pub async fn counters_of_period(db: &Db, scope: &str, period: &str) -> Result<HashMap<i64, u64>, sqlx::Error> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT scope_id, tokens FROM usage_counters WHERE scope = $1 AND period = $2")
+        .bind(scope)
+        .bind(period)
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.into_iter().map(|(id, tokens)| (id, tokens.max(0) as u64)).collect())
+}
+
+/// `(estimated, actual)` input tokens of the latest successful calls of a model and
+/// operation whose usage is known, newest first.
+pub async fn calibration_samples(db: &Db, model: &str, operation: &str, limit: i64) -> Result<Vec<(u64, u64)>, sqlx::Error> {
+    let rows: Vec<(i64, i64)> = sqlx::query_as(
+        "SELECT estimated_input_tokens, input_tokens + cache_creation_tokens + cache_read_tokens FROM usage_records \
+         WHERE model = $1 AND operation = $2 AND outcome = 'ok' AND usage_unknown = 0 AND estimated_input_tokens > 0 \
+         ORDER BY id DESC LIMIT $3",
+    )
+    .bind(model)
+    .bind(operation)
+    .bind(limit)
+    .fetch_all(&db.pool)
+    .await?;
+    Ok(rows.into_iter().map(|(e, a)| (e.max(0) as u64, a.max(0) as u64)).collect())
+}
+
+/// The usage of the given records, for showing beside replies and memos.
+pub async fn reply_usage(db: &Db, ids: &[i64]) -> Result<HashMap<i64, ReplyUsage>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let sql = format!(
+        "SELECT id, model, input_tokens, output_tokens, cache_creation_tokens, cache_read_tokens, cost_microusd \
+         FROM usage_records WHERE id IN {}",
+        placeholders(0, ids.len())
+    );
+    let mut query = sqlx::query_as::<_, (i64, String, i64, i64, i64, i64, i64)>(&sql);
+    for id in ids {
+        query = query.bind(*id);
+    }
+    let rows = query.fetch_all(&db.pool).await?;
+    let n = |v: i64| v.max(0) as u64;
+    Ok(rows
+        .into_iter()
+        .map(|(id, model, input, output, cw, cr, cost)| {
+            let usage = ReplyUsage { model, input_tokens: n(input), output_tokens: n(output), cache_creation_input_tokens: n(cw), cache_read_input_tokens: n(cr), cost_microusd: cost };
+            (id, usage)
+        })
+        .collect())
+}
+
+/// One row of a usage report: its key as text, its label, and the sums.
+pub type ReportRow = (String, Option<String>, Sums);
+
+fn sums_select() -> String {
+    SUM_COLUMNS.iter().map(|c| format!("CAST(SUM(a.{c}) AS BIGINT)")).collect::<Vec<_>>().join(", ")
+}
+
+type RawReportRow = (String, Option<String>, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+
+fn into_rows(rows: Vec<RawReportRow>) -> Vec<ReportRow> {
+    rows.into_iter().map(|(key, label, a, b, c, d, e, f, g, h, i, j)| (key, label, [a, b, c, d, e, f, g, h, i, j])).collect()
+}
+
+/// A grouping of a report: how its key, label and label join are written in SQL over
+/// the fine aggregates, and which rollup dimension answers it unfiltered.
+pub struct Grouping {
+    pub daily_key: &'static str,
+    pub daily_label: &'static str,
+    pub daily_join: &'static str,
+    pub rollup_dimension: Dimension,
+    pub rollup_key: &'static str,
+    pub rollup_label: &'static str,
+    pub rollup_join: &'static str,
+}
+
+/// Sums of the fine aggregates between two local days, narrowed to a user and/or a deal.
+pub async fn daily_report(db: &Db, g: &Grouping, from: &str, to: &str, user_id: Option<i64>, deal_id: Option<i64>) -> Result<Vec<ReportRow>, sqlx::Error> {
+    let (key, label, join) = (g.daily_key, g.daily_label, g.daily_join);
+    let sums = sums_select();
+    // Absent filters bind NULL and match everything.
+    let sql = format!(
+        "SELECT {key}, {label}, {sums} FROM usage_daily a {join} \
+         WHERE a.day >= $1 AND a.day <= $2 AND ($3 IS NULL OR a.user_id = $3) AND ($4 IS NULL OR a.deal_id = $4) \
+         GROUP BY {key}, {label} ORDER BY {key}"
+    );
+    let rows: Vec<RawReportRow> = sqlx::query_as(&sql).bind(from).bind(to).bind(user_id).bind(deal_id).fetch_all(&db.pool).await?;
+    Ok(into_rows(rows))
+}
+
+/// Sums of one rollup dimension between two local days: a few rows per day.
+pub async fn rollup_report(db: &Db, g: &Grouping, from: &str, to: &str) -> Result<Vec<ReportRow>, sqlx::Error> {
+    let (key, label, join) = (g.rollup_key, g.rollup_label, g.rollup_join);
+    let sums = sums_select();
+    let sql = format!(
+        "SELECT {key}, {label}, {sums} FROM usage_rollup a {join} \
+         WHERE a.dimension = $1 AND a.day >= $2 AND a.day <= $3 GROUP BY {key}, {label} ORDER BY {key}"
+    );
+    let rows: Vec<RawReportRow> = sqlx::query_as(&sql).bind(g.rollup_dimension.as_str()).bind(from).bind(to).fetch_all(&db.pool).await?;
+    Ok(into_rows(rows))
+}
+
+/// The email of a user, for the dashboard's "showing only" line.
+pub async fn user_email(db: &Db, id: i64) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT email FROM users WHERE id = $1").bind(id).fetch_optional(&db.pool).await?;
+    Ok(row.map(|(email,)| email))
+}
+
+/// The name of a deal, for the dashboard's "showing only" line.
+pub async fn deal_name(db: &Db, id: i64) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT name FROM deals WHERE id = $1").bind(id).fetch_optional(&db.pool).await?;
+    Ok(row.map(|(name,)| name))
+}
+
+/// How many usage records there are.
+pub async fn record_count(db: &Db) -> Result<i64, sqlx::Error> {
+    let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM usage_records").fetch_one(&db.pool).await?;
+    Ok(n)
+}
+
+/// The user with the most calls, and the deal with the most records and how many.
+pub async fn heaviest(db: &Db) -> Result<(Option<i64>, Option<(i64, i64)>), sqlx::Error> {
+    let user: Option<(i64,)> = sqlx::query_as("SELECT user_id FROM usage_daily GROUP BY user_id ORDER BY SUM(calls) DESC LIMIT 1").fetch_optional(&db.pool).await?;
+    let deal: Option<(i64, i64)> = sqlx::query_as(
+        "SELECT deal_id, COUNT(*) FROM usage_records WHERE deal_id IS NOT NULL GROUP BY deal_id ORDER BY COUNT(*) DESC LIMIT 1",
+    )
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok((user.map(|(u,)| u), deal))
+}
+
+/// Writes many records at once (the synthetic history of `server usage seed`); their
+/// aggregates and counters are written by the caller in bulk.
+pub async fn insert_records_bulk(conn: &mut AnyConnection, records: &[NewRecord]) -> Result<(), sqlx::Error> {
+    if records.is_empty() {
+        return Ok(());
+    }
+    const WIDTH: usize = 19;
+    let values: Vec<String> = (0..records.len()).map(|r| placeholders(r * WIDTH, WIDTH)).collect();
+    let sql = format!(
+        "INSERT INTO usage_records (user_id, deal_id, operation, model, input_tokens, output_tokens, cache_creation_tokens, \
+         cache_read_tokens, estimated_input_tokens, cost_microusd, default_price, latency_ms, outcome, request_id, \
+         usage_unknown, created_at, cache_creation_1h_tokens, requested_model, savings_microusd) VALUES {}",
+        values.join(", ")
+    );
+    let mut query = sqlx::query(&sql);
+    for r in records {
+        query = query
+            .bind(r.user_id)
+            .bind(r.deal_id)
+            .bind(r.operation.as_str())
+            .bind(r.model.as_str())
+            .bind(r.usage.input_tokens as i64)
+            .bind(r.usage.output_tokens as i64)
+            .bind(r.usage.cache_creation_input_tokens as i64)
+            .bind(r.usage.cache_read_input_tokens as i64)
+            .bind(r.estimated_input_tokens as i64)
+            .bind(r.cost_microusd)
+            .bind(i64::from(r.default_price))
+            .bind(r.latency_ms as i64)
+            .bind(r.outcome.as_str())
+            .bind(r.request_id.as_deref())
+            .bind(i64::from(r.usage_unknown))
+            .bind(r.created_at)
+            .bind(r.usage.cache_creation_1h_input_tokens as i64)
+            .bind(r.requested_model.as_str())
+            .bind(r.savings_microusd);
+    }
+    query.execute(conn).await?;
+    Ok(())
+}
+
+/// Recomputes the daily aggregates, the rollups and the running counters from the raw
+/// records and compares them with what is stored; returns the number of rows checked,
+/// or a description of the first disagreement.
+pub async fn check(db: &Db, zone: chrono_tz::Tz) -> Result<usize, String> {
+    let (daily, counters) = expected_from_records(db, zone).await?;
+    let rollups: HashMap<RollupKey, Sums> = rollups_of(daily.iter().map(|(k, s)| (k.clone(), *s))).into_iter().collect();
+    Ok(check_daily(db, &daily).await? + check_rollups(db, &rollups).await? + check_counters(db, &counters).await?)
+}
+
+/// What the aggregates and counters must hold, computed from the records alone.
+async fn expected_from_records(db: &Db, zone: chrono_tz::Tz) -> Result<(HashMap<DailyKey, Sums>, HashMap<CounterKey, [i64; 3]>), String> {
+    use futures::TryStreamExt;
+    let mut daily: HashMap<DailyKey, Sums> = HashMap::new();
+    let mut counters: HashMap<CounterKey, [i64; 3]> = HashMap::new();
+    type Raw = (i64, Option<i64>, String, String, String, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+    let mut raw = sqlx::query_as::<_, Raw>(
+        "SELECT user_id, deal_id, model, operation, outcome, input_tokens, output_tokens, cache_creation_tokens, \
+         cache_read_tokens, cost_microusd, default_price, usage_unknown, created_at, savings_microusd FROM usage_records",
+    )
+    .fetch(&db.pool);
+    while let Some((user, deal, model, operation, outcome, i, o, cw, cr, cost, d, unknown, at, saved)) = raw.try_next().await.map_err(|e| e.to_string())? {
+        let day = crate::time::local_day(at, zone);
+        let sums = daily.entry(DailyKey { day: day.clone(), user_id: user, deal_id: deal.unwrap_or(0), model, operation }).or_default();
+        for (slot, value) in sums.iter_mut().zip([1, i64::from(outcome != "ok"), i, o, cw, cr, cost, d, unknown, saved]) {
+            *slot += value;
+        }
+        let n = |v: i64| v.max(0) as u64;
+        let usage = TokenUsage { input_tokens: n(i), output_tokens: n(o), cache_creation_input_tokens: n(cw), cache_read_input_tokens: n(cr), ..Default::default() };
+        for key in CounterKey::of_record(user, deal, at, &day) {
+            let c = counters.entry(key).or_default();
+            c[0] += usage.budget_tokens() as i64;
+            c[1] += cost;
+            c[2] += 1;
+        }
+    }
+    drop(raw);
+    // Adjustments an operator made (`server budget reset`) count in the counters too.
+    let adjustments: Vec<(String, i64, String, i64, i64)> =
+        sqlx::query_as("SELECT scope, scope_id, period, tokens, cost_microusd FROM usage_adjustments")
+            .fetch_all(&db.pool)
+            .await
+            .map_err(|e| e.to_string())?;
+    for (scope, scope_id, period, tokens, cost) in adjustments {
+        let key = CounterKey::parse(&scope, scope_id, &period).ok_or_else(|| format!("unknown adjustment {scope}/{scope_id}/{period}"))?;
+        let c = counters.entry(key).or_default();
+        c[0] += tokens;
+        c[1] += cost;
+    }
+    Ok((daily, counters))
+}
+
+/// An operator's change to a budget window's counter (`server budget reset`): records
+/// are never changed; the adjustment is kept beside them and added to the counter.
+#[derive(Clone, Debug)]
+pub struct Adjustment {
+    pub key: CounterKey,
+    pub tokens: i64,
+    pub cost_microusd: i64,
+    pub reason: String,
+    pub actor: String,
+    pub at: i64,
+}
+
+/// Writes an adjustment and applies it to its counter, in the caller's transaction.
+pub async fn insert_adjustment(conn: &mut AnyConnection, a: &Adjustment) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO usage_adjustments (scope, scope_id, period, tokens, cost_microusd, reason, actor, at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+    )
+    .bind(a.key.scope)
+    .bind(a.key.scope_id)
+    .bind(a.key.period.as_str())
+    .bind(a.tokens)
+    .bind(a.cost_microusd)
+    .bind(a.reason.as_str())
+    .bind(a.actor.as_str())
+    .bind(a.at)
+    .execute(&mut *conn)
+    .await?;
+    add_to_counters(conn, &[(a.key.clone(), [a.tokens, a.cost_microusd, 0])]).await
+}
+
+/// A counter's tokens, micro-dollars and calls, zero when absent.
+pub async fn counter_with_calls(conn: &mut AnyConnection, key: &CounterKey) -> Result<(i64, i64, i64), sqlx::Error> {
+    let row: Option<(i64, i64, i64)> =
+        sqlx::query_as("SELECT tokens, cost_microusd, calls FROM usage_counters WHERE scope = $1 AND scope_id = $2 AND period = $3")
+            .bind(key.scope)
+            .bind(key.scope_id)
+            .bind(key.period.as_str())
+            .fetch_optional(conn)
+            .await?;
+    Ok(row.unwrap_or((0, 0, 0)))
+}
+
+/// A counter's tokens and micro-dollars, zero when absent.
+pub async fn counter(conn: &mut AnyConnection, key: &CounterKey) -> Result<(i64, i64), sqlx::Error> {
+    let row: Option<(i64, i64)> = sqlx::query_as("SELECT tokens, cost_microusd FROM usage_counters WHERE scope = $1 AND scope_id = $2 AND period = $3")
+        .bind(key.scope)
+        .bind(key.scope_id)
+        .bind(key.period.as_str())
+        .fetch_optional(conn)
+        .await?;
+    Ok(row.unwrap_or((0, 0)))
+}
+
+async fn check_daily(db: &Db, expected: &HashMap<DailyKey, Sums>) -> Result<usize, String> {
+    type Row = (String, i64, i64, String, String, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+    let stored: Vec<Row> = sqlx::query_as(&format!(
+        "SELECT day, user_id, deal_id, model, operation, {} FROM usage_daily",
+        SUM_COLUMNS.join(", ")
+    ))
+    .fetch_all(&db.pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    if stored.len() != expected.len() {
+        return Err(format!("{} daily aggregate rows, but the records make {}", stored.len(), expected.len()));
+    }
+    for (day, user_id, deal_id, model, operation, a, b, c, d, e, f, g, h, i, j) in &stored {
+        let key = DailyKey { day: day.clone(), user_id: *user_id, deal_id: *deal_id, model: model.clone(), operation: operation.clone() };
+        let sums = [*a, *b, *c, *d, *e, *f, *g, *h, *i, *j];
+        if expected.get(&key) != Some(&sums) {
+            return Err(format!("daily aggregate {key:?} is {sums:?}, the records say {:?}", expected.get(&key)));
+        }
+    }
+    Ok(stored.len())
+}
+
+async fn check_rollups(db: &Db, expected: &HashMap<RollupKey, Sums>) -> Result<usize, String> {
+    type Row = (String, String, String, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+    let stored: Vec<Row> =
+        sqlx::query_as(&format!("SELECT dimension, day, key, {} FROM usage_rollup", SUM_COLUMNS.join(", ")))
+            .fetch_all(&db.pool)
+            .await
+            .map_err(|e| e.to_string())?;
+    if stored.len() != expected.len() {
+        return Err(format!("{} rollup rows, but the records make {}", stored.len(), expected.len()));
+    }
+    let by_text: HashMap<(&str, &str, &str), &Sums> =
+        expected.iter().map(|(k, s)| ((k.dimension.as_str(), k.day.as_str(), k.key.as_str()), s)).collect();
+    for (dimension, day, key, a, b, c, d, e, f, g, h, i, j) in &stored {
+        if by_text.get(&(dimension.as_str(), day.as_str(), key.as_str())) != Some(&&[*a, *b, *c, *d, *e, *f, *g, *h, *i, *j]) {
+            return Err(format!("rollup ({dimension}, {day}, {key}) disagrees with the records"));
+        }
+    }
+    Ok(stored.len())
+}
+
+/// Every counter the records imply must match, and no counter may exist without records.
+async fn check_counters(db: &Db, expected: &HashMap<CounterKey, [i64; 3]>) -> Result<usize, String> {
+    let stored: Vec<(String, i64, String, i64, i64, i64)> =
+        sqlx::query_as("SELECT scope, scope_id, period, tokens, cost_microusd, calls FROM usage_counters")
+            .fetch_all(&db.pool)
+            .await
+            .map_err(|e| e.to_string())?;
+    for (scope, scope_id, period, tokens, cost, calls) in &stored {
+        let key = CounterKey::parse(scope, *scope_id, period).ok_or_else(|| format!("unknown counter {scope}/{scope_id}/{period}"))?;
+        if expected.get(&key) != Some(&[*tokens, *cost, *calls]) {
+            return Err(format!("counter {scope}/{scope_id}/{period} is {:?}, the records say {:?}", [tokens, cost, calls], expected.get(&key)));
+        }
+    }
+    if stored.len() != expected.len() {
+        return Err(format!("{} counters, but the records make {}", stored.len(), expected.len()));
+    }
+    Ok(stored.len())
+}
+
+/// The rollups a set of fine aggregates make.
+pub fn rollups_of(daily: impl IntoIterator<Item = (DailyKey, Sums)>) -> Vec<(RollupKey, Sums)> {
+    let mut out: HashMap<RollupKey, Sums> = HashMap::new();
+    for (k, sums) in daily {
+        for key in RollupKey::of(&k.day, k.user_id, k.deal_id, &k.model, &k.operation) {
+            let entry = out.entry(key).or_default();
+            for (slot, value) in entry.iter_mut().zip(sums) {
+                *slot += value;
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aggregate_upserts_add_every_sum() {
+        let sql = aggregate_upsert("usage_rollup", &["dimension", "day", "key"], 2);
+        assert!(sql.starts_with("INSERT INTO usage_rollup (dimension, day, key, calls,"));
+        assert!(sql.contains("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13), ($14,"));
+        assert!(sql.contains("ON CONFLICT (dimension, day, key) DO UPDATE SET calls = usage_rollup.calls + excluded.calls"));
+        assert!(sql.ends_with("savings_microusd = usage_rollup.savings_microusd + excluded.savings_microusd"));
+    }
+}

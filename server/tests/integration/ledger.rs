@@ -1,0 +1,235 @@
+//! The ledger gateway: every attempt that reached Claude recorded once, and no token
+//! lost, invented or misplaced under faults — a panic mid-call, an answer that cannot be
+//! read, a record that cannot be written.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use app::auth::UserRole;
+use app::claude::client::{ClaudeClient, ClientConfig, Endpoint};
+use app::claude::history::Turn;
+use app::claude::recorder::{AttemptRecord, CallEnd, RecordError, UsageRecorder};
+use app::claude::retry::RetryPolicy;
+use app::claude::types::{CallMeta, ClaudeRequest, Reservation, Settlement};
+use app::claude::{Operation, Speaker};
+use app::settings::Settings;
+use app::usage::ledger::Ledger;
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::support::fake_claude::{FakeClaude, Script};
+use crate::support::{Engine, TestApp, kind, test_settings};
+
+/// Keeps what it is asked to record, in memory.
+#[derive(Default)]
+struct InMemoryRecorder {
+    records: Mutex<Vec<(CallMeta, AttemptRecord, CallEnd)>>,
+}
+
+#[async_trait]
+impl UsageRecorder for InMemoryRecorder {
+    async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> Result<i64, RecordError> {
+        let mut records = self.records.lock().unwrap();
+        records.push((meta.clone(), attempt.clone(), end));
+        Ok(records.len() as i64)
+    }
+}
+
+fn client(endpoint: Endpoint, recorder: Arc<InMemoryRecorder>) -> ClaudeClient {
+    let policy = RetryPolicy { max_retries: 2, base: Duration::from_millis(5), max_backoff: Duration::from_millis(20), retry_after_cap: Duration::from_millis(50) };
+    let config = ClientConfig { endpoint, policy, connect_timeout: Duration::from_secs(1), timeout: Duration::from_secs(1), user_key: [1; 32] };
+    ClaudeClient::new(config, recorder).unwrap()
+}
+
+fn meta() -> CallMeta {
+    CallMeta {
+        user_id: 7,
+        deal_id: Some(3),
+        operation: Operation::Chat,
+        estimated_input_tokens: 400,
+        reservation: Some(Reservation { id: 42, input_tokens: 450, output_tokens: 1000 }),
+        swap: None,
+    }
+}
+
+fn request() -> ClaudeRequest {
+    ClaudeRequest { model: "claude-sonnet-5-5".into(), max_tokens: 1000, system: "sys".into(), messages: vec![Turn { role: Speaker::User, content: "Hi".into() }], tool: None }
+}
+
+#[tokio::test]
+async fn every_attempt_that_reached_claude_is_recorded_once() {
+    let fake = FakeClaude::start().await;
+    fake.script([Script::status(500), Script::status(529), Script::ok("Done.", 300, 20)]);
+    let recorder = Arc::new(InMemoryRecorder::default());
+    let outcome = client(fake.endpoint(), recorder.clone()).call(&meta(), &request()).await;
+    assert_eq!(outcome.result.unwrap().text, "Done.");
+    assert_eq!(outcome.settlement, Settlement::Settled);
+    let records = recorder.records.lock().unwrap();
+    let ends: Vec<CallEnd> = records.iter().map(|r| r.2).collect();
+    assert_eq!(ends, [CallEnd::Retrying, CallEnd::Retrying, CallEnd::Final], "one record per attempt; the last settles");
+    assert_eq!(records[2].1.usage.input_tokens, 300);
+    assert!(records.iter().all(|r| r.0.reservation.map(|r| r.id) == Some(42)));
+    assert_eq!(fake.requests().len(), 3);
+}
+
+#[tokio::test]
+async fn connect_failures_are_retried_but_never_recorded() {
+    // A port nothing listens on: no connection, nothing billed.
+    let closed = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = closed.local_addr().unwrap();
+    drop(closed);
+    let recorder = Arc::new(InMemoryRecorder::default());
+    let outcome = client(Endpoint::http(format!("http://{addr}"), "key"), recorder.clone()).call(&meta(), &request()).await;
+    assert_eq!(outcome.result.unwrap_err().kind, app::error::ErrorKind::UpstreamError);
+    assert_eq!(outcome.settlement, Settlement::NotReached, "the reservation can simply be released");
+    assert!(recorder.records.lock().unwrap().is_empty());
+}
+
+/// Settings for calls against the fake: no cooldown, fast retries, a 1 s timeout.
+fn settings() -> Settings {
+    let mut s = test_settings();
+    s.chat.cooldown_seconds = 0;
+    s.claude.backoff_base_ms = 5;
+    s.claude.backoff_max_ms = 20;
+    s.claude.timeout_seconds = 1;
+    s.claude.retry_after_cap_seconds = 1;
+    s.claude.max_tokens_chat = 500;
+    s
+}
+
+struct World {
+    app: TestApp,
+    client: reqwest::Client,
+    deal_id: String,
+}
+
+impl World {
+    async fn on(app: TestApp) -> World {
+        let client = app.signed_in("ana@firm.com", UserRole::Analyst).await;
+        let (_, id) = app
+            .post(&client, "/api/deals/create", &[("name", "Harbor Point"), ("address", ""), ("property_type", "Office"), ("asking_price", ""), ("notes", "")])
+            .await;
+        World { app, client, deal_id: id.as_i64().unwrap().to_string() }
+    }
+
+    async fn send(&self, message: &str) -> (u16, Value) {
+        self.app.post(&self.client, "/api/chat/send", &[("deal_id", &self.deal_id), ("message", message)]).await
+    }
+
+    async fn records(&self) -> Vec<(String, i64, i64, i64, i64)> {
+        sqlx::query_as("SELECT outcome, usage_unknown, input_tokens, output_tokens, estimated_input_tokens FROM usage_records ORDER BY id")
+            .fetch_all(&self.app.state.db.pool)
+            .await
+            .unwrap()
+    }
+
+    async fn ledger_agrees(&self) {
+        app::usage::store::check(&self.app.state.db, self.app.state.settings.time.tz()).await.expect("aggregates and counters agree");
+    }
+}
+
+/// A recorder in front of the ledger that panics the first time it is used.
+struct PanicOnce {
+    ledger: Ledger,
+    panicked: Mutex<bool>,
+}
+
+#[async_trait]
+impl UsageRecorder for PanicOnce {
+    async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> Result<i64, RecordError> {
+        let first = !std::mem::replace(&mut *self.panicked.lock().unwrap(), true);
+        if first {
+            panic!("injected fault in the middle of a call");
+        }
+        self.ledger.record(meta, attempt, end).await
+    }
+}
+
+async fn a_panic_in_the_middle_of_a_call_releases_its_reservation(engine: Engine) {
+    let fake = FakeClaude::start().await;
+    let app = TestApp::spawn_with_recorder(engine, settings(), fake.endpoint(), |ledger| Arc::new(PanicOnce { ledger, panicked: Mutex::new(false) })).await;
+    let w = World::on(app).await;
+    let (status, body) = w.send("What is the cap rate?").await;
+    assert_eq!((status, kind(&body)), (500, "internal"));
+    // The guard gives the reservation back on a task of its own.
+    for _ in 0..50 {
+        if w.app.count("usage_reservations").await == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(w.app.count("usage_reservations").await, 0, "no reservation stranded by the panic");
+    // And the next call works and is recorded.
+    assert_eq!(w.send("Again?").await.0, 200);
+    assert_eq!(w.records().await.len(), 1);
+    w.ledger_agrees().await;
+}
+
+/// Claude answered (so billed) but the answer cannot be read: one record, at the call's
+/// reservation (reserved input + max_tokens), flagged; no retry, no reservation left.
+async fn unreadable_answers_are_billed_at_their_reservation(engine: Engine) {
+    for fault in [Script::Malformed, Script::DropMidBody, Script::SlowBody(Duration::from_secs(3))] {
+        let fake = FakeClaude::start().await;
+        let app = TestApp::spawn_with(engine, settings(), fake.endpoint()).await;
+        let w = World::on(app).await;
+        fake.script([fault.clone(), Script::ok("never sent", 1, 1)]);
+        let (status, body) = w.send("What is the cap rate?").await;
+        assert_eq!((status, kind(&body)), (502, "upstream_error"), "{fault:?}");
+        assert_eq!(fake.requests().len(), 1, "{fault:?}: not retried: it was billed already");
+        let records = w.records().await;
+        assert_eq!(records.len(), 1, "{fault:?}: one record");
+        let (outcome, unknown, input, output, estimated) = records[0].clone();
+        assert_eq!((outcome.as_str(), unknown), ("error", 1), "{fault:?}");
+        assert!(input >= estimated && estimated > 0, "{fault:?}: the reserved input, never below the estimate");
+        assert_eq!(output, 500, "{fault:?}: max_tokens, the most it could have written");
+        assert_eq!(w.app.count("usage_reservations").await, 0, "{fault:?}");
+        w.ledger_agrees().await;
+        // The dashboard shows it as unknown usage.
+        let admin = w.app.signed_in("root@firm.com", UserRole::Admin).await;
+        let usage: Value = admin.get(format!("{}/api/usage?group_by=day", w.app.base)).send().await.unwrap().json().await.unwrap();
+        assert_eq!(usage["totals"]["unknown_usage_calls"], 1, "{fault:?}");
+    }
+}
+
+/// A recorder in front of the ledger whose final writes always fail.
+struct FinalWritesFail {
+    ledger: Ledger,
+}
+
+#[async_trait]
+impl UsageRecorder for FinalWritesFail {
+    async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> Result<i64, RecordError> {
+        match end {
+            CallEnd::Final => Err(RecordError("database unreachable (injected)".into())),
+            CallEnd::Retrying => self.ledger.record(meta, attempt, end).await,
+        }
+    }
+}
+
+async fn a_record_that_cannot_be_written_keeps_its_reservation_until_settled(engine: Engine) {
+    let fake = FakeClaude::start().await;
+    let app = TestApp::spawn_with_recorder(engine, settings(), fake.endpoint(), |ledger| Arc::new(FinalWritesFail { ledger })).await;
+    let w = World::on(app).await;
+    fake.script([Script::ok("Answered.", 300, 40)]);
+    let (status, body) = w.send("What is the cap rate?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(w.records().await.len(), 0, "the record could not be written...");
+    assert_eq!(w.app.count("usage_reservations").await, 1, "...so the reservation stays: the spend is not forgotten");
+    let status = crate::support::meters(&w.app.post(&w.client, "/api/budget/status", &[("deal_id", &w.deal_id)]).await.1);
+    assert!(status["deal"]["reserved"].as_i64().unwrap() > 0, "and keeps holding budget");
+    // Once it can no longer belong to a live call, it is settled at the reserved amount.
+    sqlx::query("UPDATE usage_reservations SET expires_at = 0").execute(&w.app.state.db.pool).await.unwrap();
+    assert_eq!(app::usage::ledger::Ledger::of(&w.app.state).settle_expired().await.unwrap(), 1);
+    let records = w.records().await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].1, 1, "flagged usage_unknown");
+    assert_eq!(records[0].3, 500, "counted at max_tokens");
+    assert_eq!(w.app.count("usage_reservations").await, 0);
+    w.ledger_agrees().await;
+}
+
+on_both_engines!(
+    a_panic_in_the_middle_of_a_call_releases_its_reservation,
+    unreadable_answers_are_billed_at_their_reservation,
+    a_record_that_cannot_be_written_keeps_its_reservation_until_settled,
+);
