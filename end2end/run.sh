@@ -37,7 +37,7 @@ done
 curl -fsS "$BASE_URL/healthz" >/dev/null || { cat "$workdir/server.log"; exit 1; }
 
 cd end2end
-if ! npx playwright test; then
+if ! npx playwright test "$@"; then
   echo "---- server log ----"; tail -n 80 "$workdir/server.log"
   exit 1
 fi

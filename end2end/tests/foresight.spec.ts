@@ -38,17 +38,21 @@ test('the pre-flight names the cheaper model, the analyst overrides it, and an a
   // half of it left, so the second tier answers.
   const admin = await (await browser.newContext()).newPage();
   await signIn(admin, ADMIN);
-  await admin.goto('/admin/users');
-  await hydrated(admin);
   const row = () => admin.getByTestId('user-row').filter({ hasText: FORESIGHT.email });
-  await row().getByText('Manage').click();
+  const manage = async () => {
+    await admin.goto('/admin/users');
+    await hydrated(admin);
+    await row().getByText('Manage').click();
+  };
+  await manage();
   await row().getByLabel('Model choice').selectOption('on');
   await row().getByRole('button', { name: 'Set', exact: true }).click();
-  await expect(row()).toContainText('on');
-  await row().getByText('Manage').click();
-  await row().getByLabel('Monthly budget (USD)').fill((spent * 2 / 100).toFixed(2));
+  await expect(row().locator('td').nth(5)).toHaveText('on');
+  const budget = (spent * 2 / 100).toFixed(2);
+  await manage();
+  await row().getByLabel('Monthly budget (USD)').fill(budget);
   await row().getByRole('button', { name: 'Set monthly budget' }).click();
-  await expect(row()).toContainText(`$${(spent * 2 / 100).toFixed(2)}`);
+  await expect(row().locator('td').nth(4)).toHaveText(`$${budget}`);
 
   await analyst.goto('/');
   await analyst.getByRole('link', { name: 'Harbor Point Office Tower' }).click();
@@ -84,4 +88,10 @@ test('the pre-flight names the cheaper model, the analyst overrides it, and an a
   await analyst.goto('/my-usage');
   await hydrated(analyst);
   await expect(analyst.getByTestId('my-alerts')).toContainText('monthly budget: 50% used');
+
+  // The firm's month on the dashboard: the projection, and the pace drawn on the chart.
+  await admin.goto('/admin/tokens');
+  await hydrated(admin);
+  await expect(admin.getByTestId('projection')).toContainText(/Projected for \d{4}-\d{2}/);
+  await expect(admin.getByTestId('pace-line')).toHaveCount(1);
 });
