@@ -90,8 +90,11 @@ test('the pre-flight names the cheaper model, the analyst overrides it, and an a
   await expect(analyst.getByTestId('my-alerts')).toContainText('monthly budget: 50% used');
 
   // The firm's month on the dashboard: the projection, and the pace drawn on the chart.
-  await admin.goto('/admin/tokens');
+  await admin.goto('/admin/tokens?range=7');
   await hydrated(admin);
+  await admin.getByRole('link', { name: 'This month' }).click();
+  await expect(admin).toHaveURL(/range=month/);
+  await expect(admin.getByRole('link', { name: 'This month' })).toHaveAttribute('aria-current', 'page');
   await expect(admin.getByTestId('projection')).toContainText(/Projected for \d{4}-\d{2}/);
   await expect(admin.getByTestId('pace-line')).toHaveCount(1);
 });

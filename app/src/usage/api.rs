@@ -5,7 +5,8 @@ use leptos::prelude::*;
 use super::Dashboard;
 use crate::error::AppError;
 
-/// `range` is `today`, `7`, `30` or `90` (days ending today), or `custom` with `from`/`to`;
+/// `range` is `today`, `month` (this month), `last-month`, `7`, `30` or `90` (days ending
+/// today), or `custom` with `from`/`to`;
 /// `user` or `deal` (ids, or empty) narrow every table to that user's or deal's usage.
 #[server(prefix = "/api", endpoint = "admin/usage/dashboard")]
 pub async fn get_usage_dashboard(range: String, from: String, to: String, user: String, deal: String) -> Result<Dashboard, AppError> {
@@ -14,12 +15,10 @@ pub async fn get_usage_dashboard(range: String, from: String, to: String, user: 
     crate::auth::service::require_admin().await?;
     let state = crate::state::app_state()?;
     let today = chrono::Utc::now().with_timezone(&state.settings.time.tz()).date_naive();
-    let days_back = |n: i64| (today - chrono::Duration::days(n - 1)).format("%Y-%m-%d").to_string();
-    let range = DashboardRange::parse(&range).ok_or_else(|| AppError::invalid("Choose today, 7, 30 or 90 days, or a custom range."))?;
-    let (from, to) = match range {
-        DashboardRange::Today => date_range(Some(&days_back(1)), None, today)?,
-        DashboardRange::Days(n) => date_range(Some(&days_back(n)), None, today)?,
-        DashboardRange::Custom => date_range(Some(&from), Some(&to), today)?,
+    let range = DashboardRange::parse(&range).ok_or_else(|| AppError::invalid("Choose today, this or last month, 7, 30 or 90 days, or a custom range."))?;
+    let (from, to) = match range.days(today) {
+        Some((first, last)) => (first.format("%Y-%m-%d").to_string(), last.format("%Y-%m-%d").to_string()),
+        None => date_range(Some(&from), Some(&to), today)?,
     };
     let filter = Filter::parse(&user, &deal)?;
     super::service::dashboard(&state, &from, &to, filter).await

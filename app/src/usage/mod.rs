@@ -112,24 +112,35 @@ pub fn month_of(day: &str) -> &str {
     day.get(..7).unwrap_or(day)
 }
 
-/// The ranges `/admin/tokens` offers: the last N days ending today, or a custom range.
+/// The ranges `/admin/tokens` offers: today, this or last calendar month (in
+/// `time.zone`), the last N days ending today, or a custom range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum DashboardRange {
     Today,
+    ThisMonth,
+    LastMonth,
     Days(i64),
     Custom,
 }
 
 impl DashboardRange {
     /// The ranges offered as links, with their labels.
-    pub const PRESETS: [(DashboardRange, &'static str); 4] =
-        [(DashboardRange::Today, "Today"), (DashboardRange::Days(7), "7 days"), (DashboardRange::Days(30), "30 days"), (DashboardRange::Days(90), "90 days")];
+    pub const PRESETS: [(DashboardRange, &'static str); 6] = [
+        (DashboardRange::Today, "Today"),
+        (DashboardRange::ThisMonth, "This month"),
+        (DashboardRange::LastMonth, "Last month"),
+        (DashboardRange::Days(7), "7 days"),
+        (DashboardRange::Days(30), "30 days"),
+        (DashboardRange::Days(90), "90 days"),
+    ];
 
-    /// From the `range` query field; empty means the last 30 days.
+    /// From the `range` query field; empty means this month.
     pub fn parse(text: &str) -> Option<DashboardRange> {
         match text {
             "today" => Some(DashboardRange::Today),
-            "" | "30" => Some(DashboardRange::Days(30)),
+            "" | "month" => Some(DashboardRange::ThisMonth),
+            "last-month" => Some(DashboardRange::LastMonth),
+            "30" => Some(DashboardRange::Days(30)),
             "7" => Some(DashboardRange::Days(7)),
             "90" => Some(DashboardRange::Days(90)),
             "custom" => Some(DashboardRange::Custom),
@@ -140,8 +151,26 @@ impl DashboardRange {
     pub fn as_str(self) -> String {
         match self {
             DashboardRange::Today => "today".into(),
+            DashboardRange::ThisMonth => "month".into(),
+            DashboardRange::LastMonth => "last-month".into(),
             DashboardRange::Days(n) => n.to_string(),
             DashboardRange::Custom => "custom".into(),
+        }
+    }
+
+    /// The first and last day of a preset range that ends by `today` (None for custom).
+    pub fn days(self, today: chrono::NaiveDate) -> Option<(chrono::NaiveDate, chrono::NaiveDate)> {
+        use chrono::Datelike;
+        let first_of_month = today.with_day(1)?;
+        match self {
+            DashboardRange::Today => Some((today, today)),
+            DashboardRange::ThisMonth => Some((first_of_month, today)),
+            DashboardRange::LastMonth => {
+                let last = first_of_month.pred_opt()?;
+                Some((last.with_day(1)?, last))
+            }
+            DashboardRange::Days(n) => Some((today - chrono::Duration::days(n - 1), today)),
+            DashboardRange::Custom => None,
         }
     }
 }
@@ -221,6 +250,17 @@ impl GroupBy {
             "model" => Some(GroupBy::Model),
             "operation" => Some(GroupBy::Operation),
             _ => None,
+        }
+    }
+
+    /// The first column's header: what each row is.
+    pub fn heading(self) -> &'static str {
+        match self {
+            GroupBy::User => "User",
+            GroupBy::Deal => "Deal",
+            GroupBy::Day => "Day",
+            GroupBy::Model => "Model",
+            GroupBy::Operation => "Operation",
         }
     }
 
@@ -339,6 +379,22 @@ pub fn csv_cell(field: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn month_ranges_run_from_the_first_to_today_or_over_the_whole_last_month() {
+        use super::DashboardRange;
+        let day = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!(DashboardRange::ThisMonth.days(day("2026-11-23")), Some((day("2026-11-01"), day("2026-11-23"))));
+        assert_eq!(DashboardRange::LastMonth.days(day("2026-03-01")), Some((day("2026-02-01"), day("2026-02-28"))));
+        assert_eq!(DashboardRange::LastMonth.days(day("2027-01-15")), Some((day("2026-12-01"), day("2026-12-31"))));
+        assert_eq!(DashboardRange::Today.days(day("2026-11-23")), Some((day("2026-11-23"), day("2026-11-23"))));
+        assert_eq!(DashboardRange::Days(7).days(day("2026-11-23")), Some((day("2026-11-17"), day("2026-11-23"))));
+        for (range, _) in DashboardRange::PRESETS {
+            assert_eq!(DashboardRange::parse(&range.as_str()), Some(range), "{range:?} round-trips");
+        }
+        assert_eq!(DashboardRange::parse(""), Some(DashboardRange::ThisMonth));
+        assert_eq!(DashboardRange::parse("13"), None);
+    }
+
     use super::*;
 
     #[test]

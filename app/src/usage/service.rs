@@ -27,7 +27,7 @@ pub fn date_range(from: Option<&str>, to: Option<&str>, today: chrono::NaiveDate
         None => to - chrono::Duration::days(29),
     };
     if from > to {
-        return Err(AppError::invalid("`from` must not be after `to`."));
+        return Err(AppError::invalid(format!("The range starts on {from}, after it ends on {to}: choose a start on or before the end.")));
     }
     if (to - from).num_days() > MAX_RANGE_DAYS {
         return Err(AppError::invalid(format!("A report covers at most {MAX_RANGE_DAYS} days.")));

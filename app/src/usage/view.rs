@@ -137,6 +137,7 @@ fn UsageTable(
     link: impl Fn(&str) -> Option<String> + Send + Sync + 'static,
 ) -> impl IntoView {
     let sort = RwSignal::new((Column::Label, false));
+    let heading = report.group_by.heading();
     let csv = format!("/api/usage?group_by={}&from={}&to={}&format=csv", report.group_by.as_str(), report.from, report.to);
     let marks = StoredValue::new(marks);
     let link = StoredValue::new(link);
@@ -147,7 +148,9 @@ fn UsageTable(
         column.sort(&mut rows, descending);
         rows
     };
-    let header = move |column: Column, label: &'static str| view! { <SortHeader column label sort/> };
+    // Each header boxed: the table's full view type is otherwise too deep for the release
+    // build of the browser bundle.
+    let header = move |column: Column, label: &'static str| view! { <SortHeader column label sort/> }.into_any();
     view! {
         <section class="usage-table" data-testid=format!("table-{}", title.to_lowercase().replace(' ', "-"))>
             <div class="table-head">
@@ -156,20 +159,22 @@ fn UsageTable(
             </div>
             <table class="table">
                 <thead><tr>
-                    {header(Column::Label, "Name")}
+                    {header(Column::Label, heading)}
                     {header(Column::Calls, "Calls")}
                     {header(Column::Failed, "Failed")}
                     <th class="num">"Input"</th><th class="num">"Output"</th><th class="num">"Cache"</th>
                     {header(Column::Tokens, "Tokens")}
                     {header(Column::Cost, "Est. cost")}
                 </tr></thead>
-                <tbody>
-                    {move || sorted().into_iter().map(|row| {
-                        let mark = marks.with_value(|m| m.iter().find(|(k, _)| *k == row.key).map(|(_, mark)| mark.clone()));
-                        let href = link.with_value(|l| l(&row.key));
-                        view! { <UsageRowView row mark href/> }
-                    }).collect_view()}
-                </tbody>
+                {view! {
+                    <tbody>
+                        {move || sorted().into_iter().map(|row| {
+                            let mark = marks.with_value(|m| m.iter().find(|(k, _)| *k == row.key).map(|(_, mark)| mark.clone()));
+                            let href = link.with_value(|l| l(&row.key));
+                            view! { <UsageRowView row mark href/> }
+                        }).collect_view()}
+                    </tbody>
+                }.into_any()}
             </table>
         </section>
     }

@@ -7,101 +7,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use app::auth::UserRole;
-use app::settings::{Secret, Settings};
+use app::settings::Secret;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
 
-use crate::support::fake_claude::{FakeClaude, Script};
-use crate::support::{Engine, TestApp, kind, meters, test_settings};
-
-const DAY: i64 = 86_400_000;
-
-fn settings() -> Settings {
-    let mut s = test_settings();
-    s.chat.cooldown_seconds = 0;
-    s
-}
-
-fn usage(input: u64, output: u64) -> Script {
-    Script::Reply { text: "ok".into(), usage: json!({"input_tokens": input, "output_tokens": output}) }
-}
-
-struct World {
-    app: TestApp,
-    fake: FakeClaude,
-    admin: reqwest::Client,
-    deal_id: i64,
-}
-
-impl World {
-    async fn start(engine: Engine, settings: Settings) -> World {
-        let fake = FakeClaude::start().await;
-        let app = TestApp::spawn_with(engine, settings, fake.endpoint()).await;
-        let admin = app.signed_in("root@firm.com", UserRole::Admin).await;
-        let (_, id) = app
-            .post(&admin, "/api/deals/create", &[("name", "Harbor Point"), ("address", ""), ("property_type", "Office"), ("asking_price", ""), ("notes", "")])
-            .await;
-        let w = World { app, fake, admin, deal_id: id.as_i64().unwrap() };
-        w.admin_ok("/api/admin/deals/budget", &[("deal_id", &w.deal_id.to_string()), ("tokens", "100000000")]).await;
-        w
-    }
-
-    async fn admin_ok(&self, path: &str, form: &[(&str, &str)]) {
-        let (status, body) = self.app.post(&self.admin, path, form).await;
-        assert_eq!(status, 200, "{path}: {body}");
-    }
-
-    async fn analyst(&self, email: &str, monthly_usd: &str) -> (reqwest::Client, i64) {
-        let client = self.app.signed_in(email, UserRole::Analyst).await;
-        let (id,): (i64,) = sqlx::query_as("SELECT id FROM users WHERE email = $1").bind(email).fetch_one(&self.app.state.db.pool).await.unwrap();
-        let id_text = id.to_string();
-        self.admin_ok("/api/admin/users/budget", &[("user_id", &id_text), ("daily_tokens", "100000000")]).await;
-        self.admin_ok("/api/admin/users/monthly", &[("user_id", &id_text), ("monthly_usd", monthly_usd)]).await;
-        (client, id)
-    }
-
-    async fn send(&self, client: &reqwest::Client, message: &str) -> (u16, Value) {
-        self.app.post(client, "/api/chat/send", &[("deal_id", &self.deal_id.to_string()), ("message", message)]).await
-    }
-
-    /// Records usage that happened `days_ago` days ago (0: now) directly in the ledger.
-    async fn seed(&self, user_id: i64, deal_id: Option<i64>, days_ago: i64, tokens: u64, cost_microusd: i64) {
-        let at = app::time::now_millis() - days_ago * DAY;
-        let record = app::usage::store::NewRecord {
-            user_id,
-            deal_id,
-            operation: "chat".into(),
-            model: "claude-sonnet-5-5".into(),
-            usage: app::claude::pricing::TokenUsage { input_tokens: tokens, ..Default::default() },
-            estimated_input_tokens: tokens,
-            cost_microusd,
-            default_price: false,
-            requested_model: String::new(),
-            savings_microusd: 0,
-            latency_ms: 1,
-            outcome: "ok".into(),
-            request_id: None,
-            usage_unknown: false,
-            created_at: at,
-            day: app::time::local_day(at, chrono_tz::UTC),
-        };
-        let mut tx = self.app.state.db.begin_write().await.unwrap();
-        app::usage::store::insert_record(&mut tx, &record).await.unwrap();
-        tx.commit().await.unwrap();
-    }
-
-    async fn set_limits(&self, changes: &[(&str, &str)]) {
-        let (_, view) = self.app.post(&self.admin, "/api/admin/limits/get", &[]).await;
-        let mut form: serde_json::Map<String, Value> = view["form"].as_object().unwrap().clone();
-        for (key, value) in changes {
-            form.insert(key.to_string(), json!(value));
-        }
-        let fields: Vec<(String, String)> = form.into_iter().map(|(k, v)| (k, v.as_str().unwrap().to_string())).collect();
-        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        self.admin_ok("/api/admin/limits/save", &fields).await;
-    }
-}
+use crate::support::fake_claude::Script;
+use crate::support::world::{DAY, World, settings, usage};
+use crate::support::{Engine, TestApp, kind, meters};
 
 type AlertKey = (String, i64, String, String);
 
@@ -126,14 +38,14 @@ async fn each_threshold_alerts_once_under_a_storm_across_two_instances(engine: E
     let second = w.app.second_instance(settings(), w.fake.endpoint()).await;
     let mut users = Vec::new();
     for i in 0..5 {
-        users.push(w.analyst(&format!("storm{i}@firm.com"), "0.30").await);
+        users.push(w.analyst_with_monthly(&format!("storm{i}@firm.com"), "0.30").await);
     }
     // $0.041 a call: each user crosses 50, 75 and 90% of $0.30 within 20 calls.
     w.fake.script((0..100).map(|_| Script::Delayed(Duration::from_millis(30), Box::new(usage(20_000, 100)))));
     let sends = (0..100).map(|i| {
         let (client, _) = users[i % users.len()].clone();
         let base = if i % 2 == 0 { w.app.base.clone() } else { second.base.clone() };
-        let deal = w.deal_id.to_string();
+        let deal = w.deal_id.clone();
         async move {
             let response = client.post(format!("{base}/api/chat/send")).form(&[("deal_id", deal.as_str()), ("message", "Cap rate?")]).send().await.unwrap();
             let status = response.status().as_u16();
@@ -190,7 +102,7 @@ async fn the_webhook_gets_each_alert_once_signed_and_retried_after_a_500(engine:
     s.alerts.webhook_retry_base_ms = 200;
     s.env.alert_webhook_secret = Some(Secret::new("webhook-test-secret"));
     let w = World::start(engine, s).await;
-    let (ana, _) = w.analyst("ana@firm.com", "0.05").await;
+    let (ana, _) = w.analyst_with_monthly("ana@firm.com", "0.05").await;
     // $0.03 of $0.05: the 50% alert, and only it.
     w.fake.script([usage(10_000, 1_000)]);
     assert_eq!(w.send(&ana, "Cap rate?").await.0, 200);
@@ -220,15 +132,15 @@ async fn the_webhook_gets_each_alert_once_signed_and_retried_after_a_500(engine:
 
 async fn a_steady_history_projects_the_right_day(engine: Engine) {
     let w = World::start(engine, settings()).await;
-    w.admin_ok("/api/admin/deals/budget", &[("deal_id", &w.deal_id.to_string()), ("tokens", "50000")]).await;
-    let (ana, id) = w.analyst("ana@firm.com", "1").await;
+    w.admin_ok("/api/admin/deals/budget", &[("deal_id", &w.deal_id), ("tokens", "50000")]).await;
+    let (ana, id) = w.analyst_with_monthly("ana@firm.com", "1").await;
     // 1,000 tokens and $200 a day on the deal for the last seven days.
     let now = app::time::now_millis();
     let month = app::time::local_day(now, chrono_tz::UTC)[..7].to_string();
     for days_ago in 1..=7 {
-        w.seed(id, Some(w.deal_id), days_ago, 1_000, 200_000_000).await;
+        w.seed(id, Some(w.deal), days_ago, 1_000, 200_000_000).await;
     }
-    let (_, status) = w.app.post(&ana, "/api/budget/status", &[("deal_id", &w.deal_id.to_string())]).await;
+    let (_, status) = w.app.post(&ana, "/api/budget/status", &[("deal_id", &w.deal_id)]).await;
     let deal = status["limits"].as_array().unwrap().iter().find(|l| l["kind"]["limit"] == "deal_tokens").unwrap();
     assert_eq!(deal["forecast"]["per_day"], 1_000, "{deal}");
     // 7,000 used of 50,000: 43 days at 1,000 a day.
@@ -266,7 +178,7 @@ async fn a_steady_history_projects_the_right_day(engine: Engine) {
 async fn the_model_tier_follows_the_tightest_budget_and_the_override_works(engine: Engine) {
     let w = World::start(engine, settings()).await;
     w.set_limits(&[("model_choice", "on")]).await;
-    let (ana, id) = w.analyst("ana@firm.com", "1").await;
+    let (ana, id) = w.analyst_with_monthly("ana@firm.com", "1").await;
     let model_of_last_call = || w.fake.requests().last().unwrap().body["model"].as_str().unwrap().to_string();
     // Spend as shares of the $1 budget, then which tier the next call gets.
     let mut spent = 0;
@@ -289,13 +201,13 @@ async fn the_model_tier_follows_the_tightest_budget_and_the_override_works(engin
     assert!(saved > 0, "{saved}");
     // The analyst overrides for one send; the next is budgeted again.
     w.fake.script([usage(10, 10), usage(10, 10)]);
-    let (status, body) = w.app.post(&ana, "/api/chat/send", &[("deal_id", &w.deal_id.to_string()), ("message", "Best model, please"), ("best_model", "true")]).await;
+    let (status, body) = w.app.post(&ana, "/api/chat/send", &[("deal_id", &w.deal_id), ("message", "Best model, please"), ("best_model", "true")]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(model_of_last_call(), "claude-opus-5-5");
     assert_eq!(w.send(&ana, "And again").await.0, 200);
     assert_eq!(model_of_last_call(), "claude-haiku-5-5");
     // The status tells the browser which tier applies; the dashboard shows the savings.
-    let (_, status) = w.app.post(&ana, "/api/budget/status", &[("deal_id", &w.deal_id.to_string())]).await;
+    let (_, status) = w.app.post(&ana, "/api/budget/status", &[("deal_id", &w.deal_id)]).await;
     assert_eq!(status["model_choice"]["tiers"][0], "claude-opus-5-5");
     let (_, dashboard) = w.app.post(&w.admin, "/api/admin/usage/dashboard", &[("range", "today"), ("from", ""), ("to", ""), ("user", ""), ("deal", "")]).await;
     assert!(dashboard["by_day"]["totals"]["savings_microusd"].as_i64().unwrap() > 0, "{}", dashboard["by_day"]["totals"]);
@@ -313,7 +225,7 @@ async fn cost_of(w: &World) -> i64 {
 
 async fn admins_list_and_acknowledge_alerts(engine: Engine) {
     let w = World::start(engine, settings()).await;
-    let (ana, _) = w.analyst("ana@firm.com", "0.05").await;
+    let (ana, _) = w.analyst_with_monthly("ana@firm.com", "0.05").await;
     w.fake.script([usage(10_000, 1_000)]);
     assert_eq!(w.send(&ana, "Cap rate?").await.0, 200);
     alerts_until(&w.app, |a| !a.is_empty()).await;
@@ -339,7 +251,7 @@ async fn metrics_parse_as_prometheus_text(engine: Engine) {
     let mut s = settings();
     s.limits.firm_daily_usd = 100.0;
     let w = World::start(engine, s).await;
-    let (ana, _) = w.analyst("ana@firm.com", "50").await;
+    let (ana, _) = w.analyst_with_monthly("ana@firm.com", "50").await;
     w.fake.script([usage(1_000, 100)]);
     assert_eq!(w.send(&ana, "Cap rate?").await.0, 200);
     w.set_limits(&[("user_requests_per_day", "1")]).await;

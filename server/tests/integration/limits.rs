@@ -6,84 +6,11 @@
 
 use std::time::Duration;
 
-use app::auth::UserRole;
-use app::settings::Settings;
 use serde_json::{Value, json};
 
-use crate::support::fake_claude::{FakeClaude, Script};
-use crate::support::{Engine, TestApp, kind, meters, test_settings};
-
-fn settings() -> Settings {
-    let mut s = test_settings();
-    s.chat.cooldown_seconds = 0;
-    s
-}
-
-fn usage(input: u64, output: u64) -> Script {
-    Script::Reply { text: "ok".into(), usage: json!({"input_tokens": input, "output_tokens": output}) }
-}
-
-struct World {
-    app: TestApp,
-    fake: FakeClaude,
-    admin: reqwest::Client,
-    deal_id: String,
-}
-
-impl World {
-    async fn start(engine: Engine, settings: Settings) -> World {
-        let fake = FakeClaude::start().await;
-        let app = TestApp::spawn_with(engine, settings, fake.endpoint()).await;
-        let admin = app.signed_in("root@firm.com", UserRole::Admin).await;
-        let (_, id) = app
-            .post(&admin, "/api/deals/create", &[("name", "Harbor Point"), ("address", ""), ("property_type", "Office"), ("asking_price", ""), ("notes", "")])
-            .await;
-        let w = World { app, fake, admin, deal_id: id.as_i64().unwrap().to_string() };
-        w.admin_ok("/api/admin/deals/budget", &[("deal_id", &w.deal_id), ("tokens", "100000000")]).await;
-        w
-    }
-
-    async fn admin_ok(&self, path: &str, form: &[(&str, &str)]) {
-        let (status, body) = self.app.post(&self.admin, path, form).await;
-        assert_eq!(status, 200, "{path}: {body}");
-    }
-
-    /// An analyst with a daily token budget large enough not to bind.
-    async fn analyst(&self, email: &str) -> (reqwest::Client, i64) {
-        let client = self.app.signed_in(email, UserRole::Analyst).await;
-        let id = user_id(&self.app, email).await;
-        self.admin_ok("/api/admin/users/budget", &[("user_id", &id.to_string()), ("daily_tokens", "100000000")]).await;
-        (client, id)
-    }
-
-    async fn send(&self, client: &reqwest::Client, message: &str) -> (u16, Value) {
-        self.app.post(client, "/api/chat/send", &[("deal_id", &self.deal_id), ("message", message)]).await
-    }
-
-    async fn status(&self, client: &reqwest::Client) -> Value {
-        let (status, body) = self.app.post(client, "/api/budget/status", &[("deal_id", &self.deal_id)]).await;
-        assert_eq!(status, 200, "{body}");
-        meters(&body)
-    }
-
-    /// Saves the firm's limits with `changes` applied to the form in force.
-    async fn set_limits(&self, changes: &[(&str, &str)]) {
-        let (_, view) = self.app.post(&self.admin, "/api/admin/limits/get", &[]).await;
-        let mut form: serde_json::Map<String, Value> = view["form"].as_object().unwrap().clone();
-        for (key, value) in changes {
-            assert!(form.contains_key(*key), "no limit field {key}");
-            form.insert(key.to_string(), json!(value));
-        }
-        let fields: Vec<(String, String)> = form.into_iter().map(|(k, v)| (k, v.as_str().unwrap().to_string())).collect();
-        let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        self.admin_ok("/api/admin/limits/save", &fields).await;
-    }
-}
-
-async fn user_id(app: &TestApp, email: &str) -> i64 {
-    let (id,): (i64,) = sqlx::query_as("SELECT id FROM users WHERE email = $1").bind(email).fetch_one(&app.state.db.pool).await.unwrap();
-    id
-}
+use crate::support::fake_claude::Script;
+use crate::support::world::{World, settings, usage};
+use crate::support::{Engine, TestApp, kind};
 
 async fn alerts(app: &TestApp) -> Vec<(String, String, String)> {
     sqlx::query_as("SELECT scope, period, level FROM budget_alerts ORDER BY id").fetch_all(&app.state.db.pool).await.unwrap()
