@@ -95,7 +95,10 @@ pub async fn admit_as(
     let admitted = admit_within_limits(state, ctx, deal_id, operation, request, raw_input_estimate, model).await;
     match &admitted {
         Ok(_) => state.metrics.admission(started.elapsed().as_secs_f64()),
-        Err(refusal) => state.metrics.refused(refusal.kind.as_str()),
+        Err(refusal) => {
+            state.metrics.refused(refusal.kind.as_str());
+            crate::usage::service::record_refusal(state, ctx.user_id, Some(deal_id), operation.as_str(), refusal.kind).await;
+        }
     }
     admitted
 }

@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { ADMIN, ANALYST, hydrated, signIn } from './helpers';
+import { ADMIN, ANALYST, TINY, hydrated, signIn } from './helpers';
 
 test('an admin reads usage on /admin/tokens, changes the range and downloads CSV', async ({ page }) => {
   // Some usage first: an analyst chats once.
@@ -21,7 +21,9 @@ test('an admin reads usage on /admin/tokens, changes the range and downloads CSV
   }
   await expect(page.getByTestId('table-by-user')).toContainText(ANALYST.email);
   await expect(page.getByTestId('table-by-deal')).toContainText('Harbor Point Office Tower');
-  await expect(page.getByTestId('daily-chart').locator('rect')).toHaveCount(30);
+  // This month by default: a bar for each day so far (time.zone is UTC here).
+  await expect(page.getByRole('link', { name: 'This month' })).toHaveAttribute('aria-current', 'page');
+  await expect(page.getByTestId('daily-chart').locator('rect')).toHaveCount(new Date().getUTCDate());
 
   // A user's own daily breakdown.
   await page.getByTestId('table-by-user').getByRole('link', { name: ANALYST.email }).click();
@@ -50,4 +52,24 @@ test('an analyst is refused the usage dashboard', async ({ page }) => {
   const response = await page.goto('/admin/tokens');
   expect(response?.status()).toBe(403);
   await expect(page.getByRole('alert')).toContainText('Only administrators');
+});
+
+test('a refused call appears on /admin/tokens, by user, deal and why', async ({ browser }) => {
+  // The tiny budget's Send is disabled in the page; a script posting anyway is refused.
+  const analyst = await (await browser.newContext()).newPage();
+  await signIn(analyst, TINY);
+  const href = await analyst.getByRole('link', { name: 'Harbor Point Office Tower' }).getAttribute('href');
+  const dealId = href!.split('/').pop()!;
+  const response = await analyst.request.post('/api/chat/send', { form: { deal_id: dealId, message: 'What is the cap rate?' } });
+  expect(response.status()).toBe(403);
+  expect((await response.json()).kind).toBe('daily_limit_reached');
+
+  const admin = await (await browser.newContext()).newPage();
+  await signIn(admin, ADMIN);
+  await admin.goto('/admin/tokens?range=today');
+  await hydrated(admin);
+  await expect(admin.getByTestId('refused-total').locator('dd')).not.toHaveText('0');
+  const row = admin.getByTestId('table-refused').getByRole('row').filter({ hasText: TINY.email });
+  await expect(row).toContainText('Harbor Point Office Tower');
+  await expect(row).toContainText('daily limit');
 });

@@ -226,7 +226,26 @@ pub async fn require_sign_in(State(state): State<AppState>, session: Session, re
         *response.status_mut() = StatusCode::FORBIDDEN;
         return response;
     }
+    // A deal that does not exist is a 404 (the page itself says so, and hydrates as usual).
+    if let Some(id) = deal_page_id(&path) {
+        let exists = match id.parse::<i64>() {
+            Ok(id) => app::deals::store::get(&state.db, id).await.map(|deal| deal.is_some()).unwrap_or(true),
+            Err(_) => false,
+        };
+        if !exists {
+            let mut response = next.run(req).await;
+            *response.status_mut() = StatusCode::NOT_FOUND;
+            return response;
+        }
+    }
     next.run(req).await
+}
+
+/// The id segment of `/deals/{id}` and `/deals/{id}/edit` (not `/deals/new`).
+fn deal_page_id(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("/deals/")?;
+    let id = rest.strip_suffix("/edit").unwrap_or(rest);
+    (!id.is_empty() && id != "new" && !id.contains('/')).then_some(id)
 }
 
 pub fn is_public_path(path: &str) -> bool {
@@ -284,6 +303,17 @@ pub fn cut_off_at(body: Body, deadline: tokio::time::Instant, path: String) -> B
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn deal_pages_are_recognised_by_their_id_segment() {
+        use super::deal_page_id;
+        assert_eq!(deal_page_id("/deals/12"), Some("12"));
+        assert_eq!(deal_page_id("/deals/12/edit"), Some("12"));
+        assert_eq!(deal_page_id("/deals/abc"), Some("abc"));
+        assert_eq!(deal_page_id("/deals/new"), None);
+        assert_eq!(deal_page_id("/deals"), None);
+        assert_eq!(deal_page_id("/deals/12/chat/3"), None);
+    }
+
     use super::*;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {

@@ -20,7 +20,10 @@ pub async fn send(state: AppState, ctx: Ctx, deal_id: i64, thread_id: Option<i64
     }
     let system = system_prompt(&deal);
     let window = chat_window(&state, &system, thread_id, &message).await?;
-    claim_cooldown(&state, &ctx).await?;
+    if let Err(refusal) = claim_cooldown(&state, &ctx).await {
+        crate::usage::service::record_refusal(&state, ctx.user_id, Some(deal_id), Operation::Chat.as_str(), refusal.kind).await;
+        return Err(refusal);
+    }
     let request = ClaudeRequest {
         model: state.settings.claude.model.clone(),
         max_tokens: state.settings.claude.max_tokens_chat,

@@ -159,6 +159,7 @@ impl DashboardRange {
     }
 
     /// The first and last day of a preset range that ends by `today` (None for custom).
+    #[cfg(feature = "ssr")]
     pub fn days(self, today: chrono::NaiveDate) -> Option<(chrono::NaiveDate, chrono::NaiveDate)> {
         use chrono::Datelike;
         let first_of_month = today.with_day(1)?;
@@ -191,6 +192,37 @@ pub struct Dashboard {
     /// range reaches today.
     #[serde(default)]
     pub projection: Option<MonthProjection>,
+    /// Calls refused before reaching Claude, by user, deal and why.
+    #[serde(default)]
+    pub refusals: Vec<RefusalRow>,
+}
+
+/// Calls of one user on one deal refused for one reason in the range.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefusalRow {
+    pub user_id: i64,
+    pub user: String,
+    pub deal_id: Option<i64>,
+    pub deal: Option<String>,
+    /// The refusal's error kind (`daily_limit_reached`, `cooldown`, …).
+    pub kind: String,
+    pub count: i64,
+    /// `YYYY-MM-DD HH:MM` UTC of the latest.
+    pub latest: String,
+}
+
+/// Why a call was refused, as the dashboard says it.
+pub fn refusal_label(kind: &str) -> &'static str {
+    match kind {
+        "daily_limit_reached" => "daily limit",
+        "deal_budget_exhausted" => "deal budget",
+        "monthly_budget_reached" => "monthly budget",
+        "firm_cap_reached" => "firm cap",
+        "rate_limited" => "rate limit",
+        "cooldown" => "cooldown",
+        "too_long" => "too large",
+        _ => "other",
+    }
 }
 
 /// This month's spend so far, the recent daily pace, and where it leads by month end.

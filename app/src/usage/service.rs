@@ -2,7 +2,7 @@
 //! the usage API stay fast however many records there are.
 
 use super::store::{self, Grouping, ReportRow};
-use super::{Dashboard, Dimension, GroupBy, UsageReport, UsageRow, UsageSums};
+use super::{Dashboard, Dimension, GroupBy, RefusalRow, UsageReport, UsageRow, UsageSums};
 use crate::db::Db;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -157,8 +157,14 @@ pub async fn dashboard(state: &AppState, from: &str, to: &str, filter: Filter) -
         _ => None,
     };
     let projection = month_projection(state, to, filter).await?;
+    let refusals = store::refusals(db, from, to, filter.user_id, filter.deal_id)
+        .await?
+        .into_iter()
+        .map(|(user_id, user, deal_id, deal, kind, count, latest)| RefusalRow { user_id, user, deal_id, deal, kind, count, latest: crate::time::utc_minute(latest) })
+        .collect();
     Ok(Dashboard {
         projection,
+        refusals,
         by_user: usage_report(db, GroupBy::User, from, to, filter).await?,
         by_deal: usage_report(db, GroupBy::Deal, from, to, filter).await?,
         by_day: usage_report(db, GroupBy::Day, from, to, filter).await?,
@@ -168,4 +174,19 @@ pub async fn dashboard(state: &AppState, from: &str, to: &str, filter: Filter) -
         to: to.to_string(),
         focus,
     })
+}
+
+/// Records a call refused before reaching Claude, when the refusal is one a budget, cap,
+/// rate limit, cooldown or size limit made; anything else is not a refusal. Never fails
+/// the caller: a lost event is logged.
+pub async fn record_refusal(state: &AppState, user_id: i64, deal_id: Option<i64>, operation: &str, kind: crate::error::ErrorKind) {
+    use crate::error::ErrorKind as K;
+    if !matches!(kind, K::DailyLimitReached | K::DealBudgetExhausted | K::MonthlyBudgetReached | K::FirmCapReached | K::RateLimited | K::Cooldown | K::TooLong) {
+        return;
+    }
+    let now = crate::time::now_millis();
+    let day = crate::time::local_day(now, state.settings.time.tz());
+    if let Err(err) = store::insert_refusal(&state.db, user_id, deal_id, operation, kind.as_str(), now, &day).await {
+        tracing::warn!(%err, user_id, kind = kind.as_str(), "could not record a refused call");
+    }
 }

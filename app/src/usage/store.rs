@@ -520,6 +520,39 @@ pub async fn rollup_report(db: &Db, g: &Grouping, from: &str, to: &str) -> Resul
     Ok(into_rows(rows))
 }
 
+/// A call refused before it reached Claude, on `day` (`YYYY-MM-DD` in `time.zone`).
+pub async fn insert_refusal(db: &Db, user_id: i64, deal_id: Option<i64>, operation: &str, kind: &str, at: i64, day: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("INSERT INTO admission_refusals (user_id, deal_id, operation, kind, created_at, day) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(user_id)
+        .bind(deal_id)
+        .bind(operation)
+        .bind(kind)
+        .bind(at)
+        .bind(day)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Refusals between two local days by user, deal and kind, most first: (user id, email,
+/// deal id, deal name, kind, count, latest epoch ms). Absent filters bind NULL.
+pub type RefusalGroup = (i64, String, Option<i64>, Option<String>, String, i64, i64);
+
+pub async fn refusals(db: &Db, from: &str, to: &str, user_id: Option<i64>, deal_id: Option<i64>) -> Result<Vec<RefusalGroup>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT r.user_id, u.email, r.deal_id, d.name, r.kind, COUNT(*), MAX(r.created_at) \
+         FROM admission_refusals r JOIN users u ON u.id = r.user_id LEFT JOIN deals d ON d.id = r.deal_id \
+         WHERE r.day >= $1 AND r.day <= $2 AND ($3 IS NULL OR r.user_id = $3) AND ($4 IS NULL OR r.deal_id = $4) \
+         GROUP BY r.user_id, u.email, r.deal_id, d.name, r.kind ORDER BY COUNT(*) DESC, u.email, d.name, r.kind",
+    )
+    .bind(from)
+    .bind(to)
+    .bind(user_id)
+    .bind(deal_id)
+    .fetch_all(&db.pool)
+    .await
+}
+
 /// The email of a user, for the dashboard's "showing only" line.
 pub async fn user_email(db: &Db, id: i64) -> Result<Option<String>, sqlx::Error> {
     let row: Option<(String,)> = sqlx::query_as("SELECT email FROM users WHERE id = $1").bind(id).fetch_optional(&db.pool).await?;

@@ -5,7 +5,7 @@
 use leptos::prelude::*;
 
 use super::chart::{self, Bar};
-use super::{Dashboard, UsageReport, UsageRow, UsageSums};
+use super::{Dashboard, RefusalRow, UsageReport, UsageRow, UsageSums, refusal_label};
 use crate::format::{format_tokens, format_usd};
 
 /// How a table row is marked (e.g. a user over budget): a class for the row and a badge.
@@ -21,6 +21,7 @@ pub struct RowMark {
 #[component]
 pub fn DashboardView(d: Dashboard, user_marks: Vec<(String, RowMark)>, deal_marks: Vec<(String, RowMark)>) -> impl IntoView {
     let t = d.by_day.totals.clone();
+    let refused = d.refusals.iter().map(|r| r.count.max(0) as u64).sum::<u64>();
     let bars = chart::daily_bars(&d.from, &d.to, &d.by_day.rows);
     let range = format!("range=custom&from={}&to={}", d.from, d.to);
     let user_link = { let range = range.clone(); move |key: &str| Some(format!("/admin/tokens?{range}&user={key}")) };
@@ -39,6 +40,7 @@ pub fn DashboardView(d: Dashboard, user_marks: Vec<(String, RowMark)>, deal_mark
             <div><dt>"Output tokens"</dt><dd>{format_tokens(t.output_tokens.max(0) as u64)}</dd></div>
             <div><dt>"Cache tokens"</dt><dd>{format_tokens((t.cache_creation_tokens + t.cache_read_tokens).max(0) as u64)}</dd></div>
             <div><dt>"Estimated cost"</dt><dd>{format_usd(t.cost_microusd)}</dd></div>
+            <div data-testid="refused-total"><dt>"Refused calls"</dt><dd>{format_tokens(refused)}</dd></div>
             {(t.savings_microusd != 0).then(|| view! {
                 <div data-testid="savings"><dt>"Saved by cheaper models"</dt><dd>{format_usd(t.savings_microusd)}</dd></div>
             })}
@@ -60,6 +62,7 @@ pub fn DashboardView(d: Dashboard, user_marks: Vec<(String, RowMark)>, deal_mark
         {view! { <DailyChart bars pace=d.projection.map(|p| p.per_day_microusd)/> }.into_any()}
         {view! { <UsageTable title="By user" report=d.by_user marks=user_marks link=user_link/> }.into_any()}
         {view! { <UsageTable title="By deal" report=d.by_deal marks=deal_marks link=deal_link/> }.into_any()}
+        {view! { <RefusalsTable rows=d.refusals/> }.into_any()}
         {view! { <UsageTable title="By day" report=d.by_day marks=vec![] link=no_link/> }.into_any()}
         {view! { <UsageTable title="By model" report=d.by_model marks=vec![] link=no_link/> }.into_any()}
         {view! { <UsageTable title="By operation" report=d.by_operation marks=vec![] link=no_link/> }.into_any()}
@@ -176,6 +179,41 @@ fn UsageTable(
                     </tbody>
                 }.into_any()}
             </table>
+        </section>
+    }
+}
+
+/// Calls refused before reaching Claude, by user, deal and why — so an admin sees who is
+/// being blocked, and by what.
+#[component]
+fn RefusalsTable(rows: Vec<RefusalRow>) -> impl IntoView {
+    let body = if rows.is_empty() {
+        view! { <p class="muted">"No calls were refused in this range."</p> }.into_any()
+    } else {
+        view! {
+            <div class="table-scroll">
+                <table class="table">
+                    <thead><tr><th>"User"</th><th>"Deal"</th><th>"Refused by"</th><th class="num">"Calls"</th><th>"Latest (UTC)"</th></tr></thead>
+                    <tbody>
+                        {rows.into_iter().map(|r| view! {
+                            <tr>
+                                <td>{r.user}</td>
+                                <td>{r.deal.unwrap_or_else(|| "—".into())}</td>
+                                <td><span class="badge warn">{refusal_label(&r.kind)}</span></td>
+                                <td class="num">{r.count}</td>
+                                <td class="nowrap">{r.latest}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                </table>
+            </div>
+        }
+        .into_any()
+    };
+    view! {
+        <section class="usage-table" data-testid="table-refused">
+            <div class="table-head"><h2>"Refused calls"</h2></div>
+            {body}
         </section>
     }
 }

@@ -104,9 +104,33 @@ async fn unknown_deals_are_not_found_and_bad_updates_change_nothing(engine: Engi
     assert_eq!(deal["name"], "Harbor Point", "a refused update leaves the deal as it was");
 }
 
+async fn a_missing_deal_page_answers_404_and_says_so(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let client = app.signed_in("ana@firm.com", UserRole::Analyst).await;
+    let (_, id) = app.post(&client, "/api/deals/create", &GOOD_DEAL).await;
+    let id = id.as_i64().unwrap();
+    for (path, expected) in [
+        (format!("/deals/{id}"), 200),
+        (format!("/deals/{id}/edit"), 200),
+        ("/deals/new".to_string(), 200),
+        ("/deals/9999".to_string(), 404),
+        ("/deals/9999/edit".to_string(), 404),
+        ("/deals/abc".to_string(), 404),
+    ] {
+        let response = client.get(format!("{}{path}", app.base)).send().await.unwrap();
+        assert_eq!(response.status().as_u16(), expected, "{path}");
+        let html = response.text().await.unwrap();
+        assert!(html.contains("</html>"), "{path}: the page is complete");
+        if expected == 404 {
+            assert!(html.contains("That deal does not exist"), "{path}: {html}");
+        }
+    }
+}
+
 on_both_engines!(
     creating_a_deal_needs_a_session,
     bad_deal_input_is_invalid_and_stores_nothing,
     deals_are_created_read_and_updated,
     unknown_deals_are_not_found_and_bad_updates_change_nothing,
+    a_missing_deal_page_answers_404_and_says_so,
 );

@@ -440,6 +440,54 @@ async fn the_operators_budget_and_price_commands_work_on_the_data(engine: Engine
     assert_eq!(n, 2, "the reset and the price are audited");
 }
 
+async fn refused_calls_are_recorded_by_kind_and_shown_on_the_dashboard(engine: Engine) {
+    let mut s = settings();
+    s.chat.cooldown_seconds = 60;
+    let w = World::start(engine, s).await;
+    let (ana, _) = w.analyst("ana@firm.com").await;
+    let (bo, bo_id) = w.analyst("bo@firm.com").await;
+    w.fake.script([usage(10, 10)]);
+    assert_eq!(w.send(&ana, "one").await.0, 200);
+    // Within the cooldown: refused twice.
+    for _ in 0..2 {
+        let (status, body) = w.send(&ana, "two").await;
+        assert_eq!((status, kind(&body)), (429, "cooldown"), "{body}");
+    }
+    // The deal's budget used up: Bo is refused by it.
+    w.admin_ok("/api/admin/deals/budget", &[("deal_id", &w.deal_id), ("tokens", "20")]).await;
+    let (status, body) = w.send(&bo, "three").await;
+    assert_eq!((status, kind(&body)), (403, "deal_budget_exhausted"), "{body}");
+    assert_eq!(w.fake.requests().len(), 1, "no refused call reached Claude");
+
+    let dashboard = |user: String| {
+        let app = &w.app;
+        let admin = w.admin.clone();
+        async move {
+            let (status, d) = app.post(&admin, "/api/admin/usage/dashboard", &[("range", "today"), ("from", ""), ("to", ""), ("user", &user), ("deal", "")]).await;
+            assert_eq!(status, 200, "{d}");
+            d
+        }
+    };
+    let d = dashboard(String::new()).await;
+    let rows: Vec<(String, String, String, i64)> = d["refusals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["user"].as_str().unwrap().into(), r["deal"].as_str().unwrap().into(), r["kind"].as_str().unwrap().into(), r["count"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        rows,
+        [("ana@firm.com".into(), "Harbor Point".into(), "cooldown".into(), 2), ("bo@firm.com".into(), "Harbor Point".into(), "deal_budget_exhausted".into(), 1)],
+        "{d}"
+    );
+    // Refusals are events, not usage: one call was made and billed.
+    assert_eq!(d["by_day"]["totals"]["calls"], 1, "{d}");
+    // Narrowed to Bo, only his.
+    let d = dashboard(bo_id.to_string()).await;
+    assert_eq!(d["refusals"].as_array().unwrap().len(), 1, "{d}");
+    assert_eq!(d["refusals"][0]["kind"], "deal_budget_exhausted");
+}
+
 on_both_engines!(
     the_monthly_budget_refuses_the_call_that_would_cross_it_and_says_when_it_resets,
     monthly_alerts_fire_once_each_per_month,
@@ -454,4 +502,5 @@ on_both_engines!(
     limits_are_validated_audited_and_for_admins_only,
     a_storm_of_many_users_stays_within_the_firm_hourly_cap,
     the_operators_budget_and_price_commands_work_on_the_data,
+    refused_calls_are_recorded_by_kind_and_shown_on_the_dashboard,
 );
