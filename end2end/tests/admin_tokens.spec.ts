@@ -24,6 +24,11 @@ test('an admin reads usage on /admin/tokens, changes the range and downloads CSV
   // This month by default: a bar for each day so far (time.zone is UTC here).
   await expect(page.getByRole('link', { name: 'This month' })).toHaveAttribute('aria-current', 'page');
   await expect(page.getByTestId('daily-chart').locator('rect')).toHaveCount(new Date().getUTCDate());
+  // A readable chart: dated, with both scales named in its legend.
+  await expect(page.getByTestId('daily-chart').locator('text.date').first()).toHaveText(/^\d\d-\d\d$/);
+  await expect(page.getByTestId('daily-chart').locator('text.dollars').last()).toHaveText(/^\$/);
+  await expect(page.locator('.chart figcaption')).toContainText('Tokens per day (left scale)');
+  await expect(page.locator('.chart figcaption')).toContainText('Cost per day (right scale)');
 
   // A user's own daily breakdown.
   await page.getByTestId('table-by-user').getByRole('link', { name: ANALYST.email }).click();

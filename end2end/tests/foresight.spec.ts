@@ -97,4 +97,9 @@ test('the pre-flight names the cheaper model, the analyst overrides it, and an a
   await expect(admin.getByRole('link', { name: 'This month' })).toHaveAttribute('aria-current', 'page');
   await expect(admin.getByTestId('projection')).toContainText(/Projected for \d{4}-\d{2}/);
   await expect(admin.getByTestId('pace-line')).toHaveCount(1);
+  // Spend against budget: this analyst's month against the budget just set, as a bar.
+  const mine = admin.getByTestId('budget-users').locator('li').filter({ hasText: FORESIGHT.email });
+  await expect(mine).toContainText(`of $${budget}`);
+  await expect(mine.getByRole('progressbar')).toBeVisible();
+  await expect(admin.getByTestId('budget-deals')).toContainText('Harbor Point Office Tower');
 });

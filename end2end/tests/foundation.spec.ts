@@ -27,6 +27,13 @@ test('an analyst signs in, creates a deal, opens it, sees the tabs and signs out
   await page.getByRole('link', { name }).click();
   await expect(page.getByTestId('deal-name')).toHaveText(name);
 
+  // The edit form shows the price as money, and saving it unchanged keeps it.
+  await page.goto(`${new URL(page.url()).pathname}/edit`);
+  await hydrated(page);
+  await expect(page.getByLabel('Asking price (USD)')).toHaveValue('$18,400,000');
+  await page.getByRole('button', { name: /Save/ }).click();
+  await expect(page.getByText('$18,400,000')).toBeVisible();
+
   await page.getByRole('button', { name: 'Sign out' }).click();
   await expect(page).toHaveURL(/\/login$/);
   await page.goto('/deals');
@@ -69,4 +76,14 @@ test('the deal page is interactive once hydrated', async ({ page }) => {
   await expect(panel.getByRole('button', { name: 'Extract' })).toBeVisible();
   await page.getByRole('tab', { name: 'Chat' }).click();
   await expect(panel.getByLabel('Message')).toBeVisible();
+  // The keyboard: arrows move between tabs (wrapping), focus follows.
+  await page.getByRole('tab', { name: 'Chat' }).focus();
+  await page.keyboard.press('ArrowRight');
+  await expect(page.getByRole('tab', { name: 'Report' })).toHaveAttribute('aria-selected', 'true');
+  await expect(page.getByRole('tab', { name: 'Report' })).toBeFocused();
+  await page.keyboard.press('ArrowLeft');
+  await page.keyboard.press('ArrowLeft');
+  await expect(page.getByRole('tab', { name: 'Sales comps' })).toHaveAttribute('aria-selected', 'true');
+  await expect(page.getByRole('tab', { name: 'Sales comps' })).toBeFocused();
+  await expect(panel.getByRole('button', { name: 'Extract' })).toBeVisible();
 });

@@ -4,7 +4,7 @@
 
 use leptos::prelude::*;
 
-use super::{BudgetFlags, BudgetStatus, LimitsView, MyUsage};
+use super::{BudgetFlags, BudgetStatus, BudgetUses, LimitsView, MyUsage};
 use crate::error::AppError;
 
 /// Every limit that applies to the caller's calls on a deal, where each stands.
@@ -29,6 +29,14 @@ pub async fn get_budget_flags() -> Result<BudgetFlags, AppError> {
     crate::auth::service::require_admin().await?;
     let state = crate::state::app_state()?;
     super::service::flags(&state).await
+}
+
+/// Spend against budget for every analyst (this month) and deal (lifetime), admins only.
+#[server(prefix = "/api", endpoint = "admin/budget/uses")]
+pub async fn get_budget_uses() -> Result<BudgetUses, AppError> {
+    crate::auth::service::require_admin().await?;
+    let state = crate::state::app_state()?;
+    super::service::budget_uses(&state).await
 }
 
 /// Sets (or with an empty `daily_tokens`, clears) a user's daily token budget.

@@ -368,6 +368,35 @@ pub struct MyUsage {
     pub warn_ratio: f64,
 }
 
+/// How much of one budget is used: an analyst's this month (micro-dollars), or a deal's
+/// over its life (tokens). `limit` 0: no budget.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BudgetUse {
+    pub id: i64,
+    pub name: String,
+    pub used: u64,
+    pub limit: u64,
+    pub unit: Unit,
+}
+
+impl BudgetUse {
+    /// Used as a share of the budget (0 without one).
+    pub fn share(&self) -> f64 {
+        if self.limit == 0 { 0.0 } else { self.used as f64 / self.limit as f64 }
+    }
+}
+
+/// Every analyst's monthly budget and every deal's budget, most used first.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct BudgetUses {
+    /// `YYYY-MM` the analysts' spend is of.
+    pub month: String,
+    pub users: Vec<BudgetUse>,
+    pub deals: Vec<BudgetUse>,
+    /// `budget.warn_ratio`: rows at or past it are marked.
+    pub warn_ratio: f64,
+}
+
 /// Users and deals at or over a budget's warning level, keyed by id as the usage
 /// dashboard's rows are.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]

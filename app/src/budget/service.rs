@@ -199,6 +199,42 @@ async fn latest_alert_message(state: &AppState, ctx: &Ctx, day: &str) -> Result<
     }))
 }
 
+/// Spend against budget: each active analyst's spend this month against their monthly
+/// budget, each deal's tokens against its lifetime budget, most used first.
+pub async fn budget_uses(state: &AppState) -> Result<super::BudgetUses, AppError> {
+    let now = now_millis();
+    let day = local_day(now, state.settings.time.tz());
+    let limits = limits_in_force(&mut *state.db.pool.acquire().await?, &state.settings.limits).await?;
+    let spent = crate::usage::store::spend_of_period(&state.db, "user", &CounterKey::user_month(0, &day).period).await?;
+    let used = crate::usage::store::deals_used(&state.db).await?;
+    let by_share = |a: &super::BudgetUse, b: &super::BudgetUse| b.share().total_cmp(&a.share()).then(b.used.cmp(&a.used));
+    let mut users: Vec<super::BudgetUse> = store::analyst_monthly_limits(&state.db)
+        .await?
+        .into_iter()
+        .map(|(id, name, limit)| super::BudgetUse {
+            id,
+            name,
+            used: spent.get(&id).copied().unwrap_or(0),
+            limit: limit.unwrap_or(micro(limits.user_monthly_usd)),
+            unit: super::Unit::MicroUsd,
+        })
+        .collect();
+    users.sort_by(by_share);
+    let mut deals: Vec<super::BudgetUse> = store::named_deal_limits(&state.db)
+        .await?
+        .into_iter()
+        .map(|(id, name, limit)| super::BudgetUse {
+            id,
+            name,
+            used: used.get(&id).copied().unwrap_or(0),
+            limit: limit.unwrap_or(state.settings.budget.deal_tokens),
+            unit: super::Unit::Tokens,
+        })
+        .collect();
+    deals.sort_by(by_share);
+    Ok(super::BudgetUses { month: month_of(&day).to_string(), users, deals, warn_ratio: state.settings.budget.warn_ratio })
+}
+
 /// Every deal's lifetime budget as lists show it, by deal id.
 pub async fn deal_budgets(state: &AppState) -> Result<HashMap<i64, DealBudget>, AppError> {
     let used = crate::usage::store::deals_used(&state.db).await?;

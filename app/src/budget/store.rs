@@ -155,6 +155,19 @@ pub async fn analyst_daily_limits(db: &Db) -> Result<Vec<(i64, Option<u64>)>, Ap
     Ok(rows.into_iter().map(|(id, limit)| (id, limit.map(non_negative))).collect())
 }
 
+/// Every active analyst's email and monthly override (micro-dollars), by user id.
+pub async fn analyst_monthly_limits(db: &Db) -> Result<Vec<(i64, String, Option<u64>)>, AppError> {
+    let rows: Vec<(i64, String, Option<i64>)> =
+        sqlx::query_as("SELECT id, email, monthly_budget_microusd FROM users WHERE role = 'analyst' AND active = 1 ORDER BY email").fetch_all(&db.pool).await?;
+    Ok(rows.into_iter().map(|(id, email, limit)| (id, email, limit.map(non_negative))).collect())
+}
+
+/// Every deal's name and lifetime override (tokens), by deal id.
+pub async fn named_deal_limits(db: &Db) -> Result<Vec<(i64, String, Option<u64>)>, AppError> {
+    let rows: Vec<(i64, String, Option<i64>)> = sqlx::query_as("SELECT id, name, token_budget FROM deals ORDER BY name").fetch_all(&db.pool).await?;
+    Ok(rows.into_iter().map(|(id, name, limit)| (id, name, limit.map(non_negative))).collect())
+}
+
 /// Which budget override an admin sets.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Override {

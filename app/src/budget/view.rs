@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::{BudgetState, BudgetStatus, DealBudget, FirmLevel, Limit, LimitKind, Unit};
+use super::{BudgetState, BudgetStatus, BudgetUse, DealBudget, FirmLevel, Limit, LimitKind, Unit};
 use crate::format::{format_dollars, format_tokens};
 use crate::usage::Window;
 
@@ -220,5 +220,65 @@ pub fn LimitsAdmin(view: super::LimitsView, save: ServerAction<super::api::SaveL
                 <button type="submit" class="button">"Go back to the limits in Leptos.toml"</button>
             </ActionForm>
         })}
+    }
+}
+
+/// Spend against budget, one table per kind (analysts this month, deals over their life):
+/// a bar per row with its budget as the end of the bar, most used first, sortable by
+/// share used or by name.
+#[component]
+pub fn BudgetUseTable(title: String, rows: Vec<BudgetUse>, warn_ratio: f64, testid: &'static str) -> impl IntoView {
+    let by_name = RwSignal::new(false);
+    let rows = StoredValue::new(rows);
+    let sorted = move || {
+        let mut list = rows.get_value();
+        if by_name.get() {
+            list.sort_by(|a, b| a.name.to_lowercase().cmp(&b.name.to_lowercase()));
+        }
+        list
+    };
+    let sort_button = move |name: bool, label: &'static str| view! {
+        <button type="button" class="link-button" aria-pressed=move || (by_name.get() == name).to_string() on:click=move |_| by_name.set(name)>{label}</button>
+    };
+    view! {
+        <section class="usage-table" data-testid=testid>
+            <div class="table-head">
+                <h2>{title}</h2>
+                <span class="small muted">"Sort: " {sort_button(false, "% used")} " · " {sort_button(true, "name")}</span>
+            </div>
+            {move || {
+                let list = sorted();
+                if list.is_empty() {
+                    return view! { <p class="muted">"Nothing to show yet."</p> }.into_any();
+                }
+                view! {
+                    <ul class="budget-uses">
+                        {list.into_iter().map(|u| {
+                            let amount = |v: u64| match u.unit {
+                                Unit::Tokens => format!("{} tokens", format_tokens(v)),
+                                Unit::MicroUsd => format_dollars(v as i64),
+                            };
+                            let (text, state) = match u.limit {
+                                0 => (format!("{} (no budget)", amount(u.used)), "ok"),
+                                limit => {
+                                    let share = u.share();
+                                    let state = if share >= 1.0 { "blocked" } else if share >= warn_ratio { "warning" } else { "ok" };
+                                    (format!("{} of {} ({:.0}%)", amount(u.used), amount(limit), share * 100.0), state)
+                                }
+                            };
+                            let label = format!("{}: {text}", u.name);
+                            view! {
+                                <li class=format!("budget-use {state}")>
+                                    <span class="name">{u.name.clone()}</span>
+                                    <progress aria-label=label max=u.limit.max(1).to_string() value=u.used.min(u.limit.max(1)).to_string()></progress>
+                                    <span class="small num">{text}</span>
+                                </li>
+                            }
+                        }).collect_view()}
+                    </ul>
+                }
+                .into_any()
+            }}
+        </section>
     }
 }

@@ -37,7 +37,7 @@ pub fn DealTable(deals: Vec<DealSummary>, badge: fn(DealBudget) -> AnyView) -> i
 #[component]
 pub fn DealFields(deal: Option<Deal>) -> impl IntoView {
     let (name, address, kind, price, notes) = match deal {
-        Some(d) => (d.name, d.address, Some(d.property_type), d.asking_price.map(|p| p.to_string()).unwrap_or_default(), d.notes),
+        Some(d) => (d.name, d.address, Some(d.property_type), d.asking_price.map(|p| format_price(Some(p))).unwrap_or_default(), d.notes),
         None => Default::default(),
     };
     view! {

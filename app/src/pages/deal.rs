@@ -40,7 +40,7 @@ pub fn DealPage() -> impl IntoView {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Tab {
     Chat,
     Report,
@@ -49,6 +49,20 @@ enum Tab {
 
 impl Tab {
     const ALL: [Tab; 3] = [Tab::Chat, Tab::Report, Tab::Comps];
+
+    /// The tab the arrow keys, Home and End move to from this one (they wrap around).
+    fn after_key(self, key: &str) -> Option<Tab> {
+        let n = Tab::ALL.len();
+        let i = Tab::ALL.iter().position(|t| *t == self)?;
+        let next = match key {
+            "ArrowRight" => (i + 1) % n,
+            "ArrowLeft" => (i + n - 1) % n,
+            "Home" => 0,
+            "End" => n - 1,
+            _ => return None,
+        };
+        Some(Tab::ALL[next])
+    }
 
     fn label(self) -> &'static str {
         match self {
@@ -90,7 +104,15 @@ fn DealWorkspace(deal_id: i64) -> impl IntoView {
                         role="tab"
                         class="tab"
                         aria-selected=move || (tab.get() == t).to_string()
+                        tabindex=move || if tab.get() == t { "0" } else { "-1" }
                         on:click=move |_| tab.set(t)
+                        on:keydown=move |ev| {
+                            if let Some(next) = t.after_key(&ev.key()) {
+                                ev.prevent_default();
+                                tab.set(next);
+                                focus_tab(&ev, next);
+                            }
+                        }
                     >{t.label()}</button>
                 }).collect_view()}
             </div>
@@ -102,5 +124,40 @@ fn DealWorkspace(deal_id: i64) -> impl IntoView {
                 }}
             </section>
         </div>
+    }
+}
+
+/// Moves the keyboard focus to tab `to` (a sibling of the tab the key was pressed on).
+fn focus_tab(ev: &leptos::ev::KeyboardEvent, to: Tab) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        let index = Tab::ALL.iter().position(|t| *t == to).unwrap_or(0) as u32;
+        let sibling = ev
+            .target()
+            .and_then(|t| t.dyn_into::<web_sys::Element>().ok())
+            .and_then(|tab| tab.parent_element())
+            .and_then(|list| list.children().item(index))
+            .and_then(|e| e.dyn_into::<web_sys::HtmlElement>().ok());
+        if let Some(element) = sibling {
+            let _ = element.focus();
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (ev, to);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Tab;
+
+    #[test]
+    fn arrow_keys_move_between_tabs_and_wrap() {
+        assert_eq!(Tab::Chat.after_key("ArrowRight"), Some(Tab::Report));
+        assert_eq!(Tab::Comps.after_key("ArrowRight"), Some(Tab::Chat));
+        assert_eq!(Tab::Chat.after_key("ArrowLeft"), Some(Tab::Comps));
+        assert_eq!(Tab::Report.after_key("Home"), Some(Tab::Chat));
+        assert_eq!(Tab::Report.after_key("End"), Some(Tab::Comps));
+        assert_eq!(Tab::Report.after_key("a"), None);
     }
 }

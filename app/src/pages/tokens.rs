@@ -5,9 +5,10 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::shell::Shell;
-use crate::budget::api::get_budget_flags;
-use crate::budget::view::FirmCapsBanner;
+use crate::budget::api::{get_budget_flags, get_budget_uses};
+use crate::budget::view::{BudgetUseTable, FirmCapsBanner};
 use crate::budget::{BudgetFlags, BudgetState};
+use crate::error::ErrorKind;
 use crate::ui::ErrorNotice;
 use crate::usage::DashboardRange;
 use crate::usage::api::get_usage_dashboard;
@@ -23,6 +24,7 @@ pub fn TokensPage() -> impl IntoView {
     };
     let dashboard = Resource::new(params, |(range, from, to, user, deal)| get_usage_dashboard(range, from, to, user, deal));
     let flags = Resource::new(|| (), |_| get_budget_flags());
+    let uses = Resource::new(|| (), |_| get_budget_uses());
     let current = move || DashboardRange::parse(&params().0);
     view! {
         <Shell>
@@ -52,6 +54,25 @@ pub fn TokensPage() -> impl IntoView {
                     }
                 })}
             </Suspense>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    match uses.await {
+                        // Someone who may not see the dashboard is told so once, above.
+                        Err(error) if matches!(error.kind, ErrorKind::Forbidden | ErrorKind::Unauthorized) => ().into_any(),
+                        Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                        Ok(uses) => {
+                            let warn_ratio = uses.warn_ratio;
+                            view! {
+                            <div class="budget-use-tables">
+                                <BudgetUseTable title=format!("Analysts' spend against their monthly budget, {}", uses.month) rows=uses.users warn_ratio testid="budget-users"/>
+                                <BudgetUseTable title="Deals against their budget".to_string() rows=uses.deals warn_ratio testid="budget-deals"/>
+                            </div>
+                            }
+                            .into_any()
+                        }
+                    }
+                })}
+            </Transition>
         </Shell>
     }
 }

@@ -420,12 +420,18 @@ pub async fn deals_used(db: &Db) -> Result<HashMap<i64, u64>, sqlx::Error> {
 
 /// Tokens per scope id of one scope and period (e.g. every user today).
 pub async fn counters_of_period(db: &Db, scope: &str, period: &str) -> Result<HashMap<i64, u64>, sqlx::Error> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as("SELECT scope_id, tokens FROM usage_counters WHERE scope = $1 AND period = $2")
-        .bind(scope)
-        .bind(period)
-        .fetch_all(&db.pool)
-        .await?;
-    Ok(rows.into_iter().map(|(id, tokens)| (id, tokens.max(0) as u64)).collect())
+    column_of_period(db, scope, period, "tokens").await
+}
+
+/// Micro-dollars spent per scope id of one scope and period (e.g. every user this month).
+pub async fn spend_of_period(db: &Db, scope: &str, period: &str) -> Result<HashMap<i64, u64>, sqlx::Error> {
+    column_of_period(db, scope, period, "cost_microusd").await
+}
+
+async fn column_of_period(db: &Db, scope: &str, period: &str, column: &'static str) -> Result<HashMap<i64, u64>, sqlx::Error> {
+    let sql = format!("SELECT scope_id, {column} FROM usage_counters WHERE scope = $1 AND period = $2");
+    let rows: Vec<(i64, i64)> = sqlx::query_as(&sql).bind(scope).bind(period).fetch_all(&db.pool).await?;
+    Ok(rows.into_iter().map(|(id, value)| (id, value.max(0) as u64)).collect())
 }
 
 /// `(estimated, actual)` input tokens of the latest successful calls of a model and

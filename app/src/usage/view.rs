@@ -22,7 +22,7 @@ pub struct RowMark {
 pub fn DashboardView(d: Dashboard, user_marks: Vec<(String, RowMark)>, deal_marks: Vec<(String, RowMark)>) -> impl IntoView {
     let t = d.by_day.totals.clone();
     let refused = d.refusals.iter().map(|r| r.count.max(0) as u64).sum::<u64>();
-    let bars = chart::daily_bars(&d.from, &d.to, &d.by_day.rows);
+    let chart = chart::daily_chart(&d.from, &d.to, &d.by_day.rows);
     let range = format!("range=custom&from={}&to={}", d.from, d.to);
     let user_link = { let range = range.clone(); move |key: &str| Some(format!("/admin/tokens?{range}&user={key}")) };
     let deal_link = { let range = range.clone(); move |key: &str| (key != "0").then(|| format!("/admin/tokens?{range}&deal={key}")) };
@@ -59,7 +59,7 @@ pub fn DashboardView(d: Dashboard, user_marks: Vec<(String, RowMark)>, deal_mark
         })}
         // Each part boxed: the page's full view type is otherwise too deep for the
         // release build of the browser bundle.
-        {view! { <DailyChart bars pace=d.projection.map(|p| p.per_day_microusd)/> }.into_any()}
+        {view! { <DailyChart chart pace=d.projection.map(|p| p.per_day_microusd)/> }.into_any()}
         {view! { <UsageTable title="By user" report=d.by_user marks=user_marks link=user_link/> }.into_any()}
         {view! { <UsageTable title="By deal" report=d.by_deal marks=deal_marks link=deal_link/> }.into_any()}
         {view! { <RefusalsTable rows=d.refusals/> }.into_any()}
@@ -70,36 +70,66 @@ pub fn DashboardView(d: Dashboard, user_marks: Vec<(String, RowMark)>, deal_mark
     .into_any()
 }
 
-/// Tokens (bars) and cost (line) per day; with `pace`, the recent daily cost the month's
-/// projection assumes, dashed.
+/// Tokens (bars, left axis) and cost (line, right axis) per day, dated below; with
+/// `pace`, the recent daily cost the month's projection assumes, dashed. Values of short
+/// ranges are written over their bars; any bar's numbers show on hover or tap.
 #[component]
-fn DailyChart(bars: Vec<Bar>, pace: Option<i64>) -> impl IntoView {
-    let pace_y = pace.filter(|_| !bars.is_empty()).map(|per_day| chart::cost_y(&bars, per_day));
+fn DailyChart(chart: chart::Chart, pace: Option<i64>) -> impl IntoView {
+    use chart::{BOTTOM, LEFT, RIGHT, TOP};
+    let pace_y = pace.filter(|_| !chart.bars.is_empty()).map(|per_day| chart.cost_y(per_day));
     let hovered = RwSignal::new(None::<String>);
     let describe = |b: &Bar| format!("{}: {} tokens, {}", b.day, format_tokens(b.tokens.max(0) as u64), format_usd(b.cost_microusd));
-    let line = bars.iter().map(|b| format!("{:.1},{:.1}", b.x + b.width / 2.0, b.cost_y)).collect::<Vec<_>>().join(" ");
+    let line = chart.bars.iter().map(|b| format!("{:.1},{:.1}", b.x + b.width / 2.0, b.cost_y)).collect::<Vec<_>>().join(" ");
+    let show_values = chart.bars.len() <= 14;
+    // Gridlines at 0, half and the top of each scale.
+    let ticks: Vec<(f64, String, String)> = [0, 1, 2]
+        .into_iter()
+        .map(|k| {
+            let tokens = chart.max_tokens / 2 * k;
+            let cost = chart.max_cost / 2 * k;
+            (chart.tokens_y(tokens), chart::compact(tokens), format_usd(cost))
+        })
+        .collect();
+    let bars = chart.bars.clone();
     view! {
         <figure class="chart">
             <svg viewBox=format!("0 0 {} {}", chart::WIDTH, chart::HEIGHT) role="img" aria-label="Tokens and cost per day" data-testid="daily-chart">
-                {bars.iter().map(|b| {
-                    let text = describe(b);
+                {ticks.into_iter().map(|(y, tokens, dollars)| view! {
+                    <line class="grid" x1=LEFT.to_string() x2=RIGHT.to_string() y1=format!("{y:.1}") y2=format!("{y:.1}")/>
+                    <text class="axis tokens" x=format!("{:.1}", LEFT - 6.0) y=format!("{:.1}", y + 4.0) text-anchor="end">{tokens}</text>
+                    <text class="axis dollars" x=format!("{:.1}", RIGHT + 6.0) y=format!("{:.1}", y + 4.0)>{dollars}</text>
+                }).collect_view()}
+                {bars.into_iter().map(|b| {
+                    let text = describe(&b);
                     let hover = text.clone();
+                    let tap = text.clone();
+                    let center = b.x + b.width / 2.0;
                     view! {
                         <rect class="bar" x=format!("{:.1}", b.x) y=format!("{:.1}", b.y) width=format!("{:.1}", b.width) height=format!("{:.1}", b.height.max(0.5))
-                            on:mouseenter=move |_| hovered.set(Some(hover.clone()))>
+                            on:mouseenter=move |_| hovered.set(Some(hover.clone()))
+                            on:click=move |_| hovered.set(Some(tap.clone()))>
                             <title>{text}</title>
                         </rect>
+                        {(show_values && b.tokens > 0).then(|| view! {
+                            <text class="value" x=format!("{center:.1}") y=format!("{:.1}", (b.y - 4.0).max(TOP - 2.0)) text-anchor="middle">{chart::compact(b.tokens)}</text>
+                        })}
+                        {b.label.map(|label| view! {
+                            <text class="axis date" x=format!("{center:.1}") y=format!("{:.1}", BOTTOM + 16.0) text-anchor="middle">{label}</text>
+                        })}
                     }
                 }).collect_view()}
                 <polyline class="cost-line" points=line fill="none"/>
                 {pace_y.map(|y| view! {
-                    <line class="pace-line" data-testid="pace-line" x1="0" x2=chart::WIDTH.to_string() y1=format!("{y:.1}") y2=format!("{y:.1}")>
+                    <line class="pace-line" data-testid="pace-line" x1=LEFT.to_string() x2=RIGHT.to_string() y1=format!("{y:.1}") y2=format!("{y:.1}")>
                         <title>{format!("Recent pace: {} a day", format_usd(pace.unwrap_or(0)))}</title>
                     </line>
                 })}
             </svg>
-            <figcaption class="muted small">
-                {move || hovered.get().unwrap_or_else(|| "Bars: tokens per day. Line: estimated cost. Hover a bar for its numbers.".into())}
+            <figcaption class="small">
+                <span class="legend"><span class="swatch bars"></span>"Tokens per day (left scale)"</span>
+                <span class="legend"><span class="swatch cost"></span>"Cost per day (right scale)"</span>
+                {pace.map(|p| view! { <span class="legend"><span class="swatch pace"></span>{format!("Recent pace, {} a day", format_usd(p))}</span> })}
+                <span class="muted" data-testid="chart-detail">{move || hovered.get().unwrap_or_else(|| "Hover or tap a bar for its numbers.".into())}</span>
             </figcaption>
         </figure>
     }

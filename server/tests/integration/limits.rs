@@ -488,6 +488,23 @@ async fn refused_calls_are_recorded_by_kind_and_shown_on_the_dashboard(engine: E
     assert_eq!(d["refusals"][0]["kind"], "deal_budget_exhausted");
 }
 
+async fn spend_against_budget_lists_analysts_and_deals_most_used_first(engine: Engine) {
+    let w = World::start(engine, settings()).await;
+    let (ana, ana_id) = w.analyst_with_monthly("ana@firm.com", "1").await;
+    let (_bo, _) = w.analyst_with_monthly("bo@firm.com", "10").await;
+    w.seed(ana_id, Some(w.deal), 0, 1_000, 600_000).await;
+    w.admin_ok("/api/admin/deals/budget", &[("deal_id", &w.deal_id), ("tokens", "4000")]).await;
+    let (status, uses) = w.app.post(&w.admin, "/api/admin/budget/uses", &[]).await;
+    assert_eq!(status, 200, "{uses}");
+    let users: Vec<(String, u64, u64)> =
+        uses["users"].as_array().unwrap().iter().map(|u| (u["name"].as_str().unwrap().into(), u["used"].as_u64().unwrap(), u["limit"].as_u64().unwrap())).collect();
+    assert_eq!(users, [("ana@firm.com".into(), 600_000, 1_000_000), ("bo@firm.com".into(), 0, 10_000_000)], "most used first: {uses}");
+    let deal = &uses["deals"][0];
+    assert_eq!((deal["name"].as_str(), deal["used"].as_u64(), deal["limit"].as_u64(), deal["unit"].as_str()), (Some("Harbor Point"), Some(1_000), Some(4_000), Some("tokens")), "{uses}");
+    let (status, body) = w.app.post(&ana, "/api/admin/budget/uses", &[]).await;
+    assert_eq!((status, kind(&body)), (403, "forbidden"));
+}
+
 on_both_engines!(
     the_monthly_budget_refuses_the_call_that_would_cross_it_and_says_when_it_resets,
     monthly_alerts_fire_once_each_per_month,
@@ -503,4 +520,5 @@ on_both_engines!(
     a_storm_of_many_users_stays_within_the_firm_hourly_cap,
     the_operators_budget_and_price_commands_work_on_the_data,
     refused_calls_are_recorded_by_kind_and_shown_on_the_dashboard,
+    spend_against_budget_lists_analysts_and_deals_most_used_first,
 );
