@@ -1,3 +1,4 @@
+import { readFileSync } from 'fs';
 import { expect, test } from '@playwright/test';
 import { ANALYST, hydrated, signIn } from './helpers';
 
@@ -27,9 +28,25 @@ test('an analyst extracts three comps, edits one, deletes one, and generates a m
   await expect(rows.filter({ hasText: 'Bayview Commons' })).toContainText('$24,500,000');
   await expect(rows.filter({ hasText: 'Bayview Commons' })).toContainText('$250.00');
 
-  // Edit Palm Court's cap rate.
+  // The summary row and the CSV of the rows.
+  await expect(page.getByTestId('comps-summary')).toContainText('3 sales');
+  await expect(page.getByTestId('comps-summary')).toContainText('average / median');
+  const download = page.waitForEvent('download');
+  await page.getByTestId('comps-csv').click();
+  const csv = await (await download).path();
+  const text = readFileSync(csv, 'utf8');
+  expect(text.trim().split('\r\n')).toHaveLength(4);
+  expect(text).toContain('"Bayview Commons"');
+
+  // Edit Palm Court's cap rate; a bad date first: refused, and nothing typed is lost.
   await rows.filter({ hasText: 'Palm Court' }).getByRole('button', { name: 'Edit' }).click();
   await page.getByLabel('Cap rate (%)').fill('6.75');
+  await page.getByLabel('Sale date').fill('2025-13-45');
+  await page.getByRole('button', { name: 'Save sale' }).click();
+  await expect(page.locator('.edit-comp [role=alert]')).toBeVisible();
+  await expect(page.getByLabel('Cap rate (%)')).toHaveValue('6.75');
+  await expect(page.getByLabel('Sale date')).toHaveValue('2025-13-45');
+  await page.getByLabel('Sale date').fill('2025-03-01');
   await page.getByRole('button', { name: 'Save sale' }).click();
   await expect(rows.filter({ hasText: 'Palm Court' })).toContainText('6.75%');
   await expect(page.getByRole('button', { name: 'Save sale' })).toHaveCount(0);

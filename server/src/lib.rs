@@ -134,6 +134,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/api/usage", get(app::usage::http::usage_api))
+        .route("/api/comps/csv", get(app::comps::http::comps_csv))
         .route("/api/alerts", get(app::alerts::http::alerts_json))
         .leptos_routes_with_context(&state, routes, context.clone(), move || shell(shell_options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))

@@ -1,8 +1,10 @@
 //! Sales comps: Claude extracts comparable sales from pasted broker text through a
 //! forced tool call; the tool input is validated and normalised before anything is
-//! stored, and the analyst can edit or delete the rows.
+//! stored, and the analyst can edit or delete the rows, or download them as CSV.
 
 pub mod api;
+#[cfg(feature = "ssr")]
+pub mod http;
 #[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
@@ -89,4 +91,65 @@ pub fn tool_schema() -> serde_json::Value {
         },
         "required": ["sales"]
     })
+}
+
+/// What a set of comps says at a glance: how many, the average and median price per SF
+/// and cap rate (of the sales that state them), and the dates they span.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CompSummary {
+    pub count: usize,
+    pub psf: Option<(f64, f64)>,
+    pub cap_rate: Option<(f64, f64)>,
+    pub dates: Option<(String, String)>,
+}
+
+pub fn summary(comps: &[Comp]) -> CompSummary {
+    let stats = |values: Vec<f64>| -> Option<(f64, f64)> {
+        let mut values: Vec<f64> = values.into_iter().filter(|v| v.is_finite()).collect();
+        if values.is_empty() {
+            return None;
+        }
+        values.sort_by(f64::total_cmp);
+        let n = values.len();
+        let mean = values.iter().sum::<f64>() / n as f64;
+        let median = if n % 2 == 1 { values[n / 2] } else { (values[n / 2 - 1] + values[n / 2]) / 2.0 };
+        Some((mean, median))
+    };
+    let mut dates: Vec<&str> = comps.iter().filter_map(|c| c.fields.sale_date.as_deref()).collect();
+    dates.sort_unstable();
+    CompSummary {
+        count: comps.len(),
+        psf: stats(comps.iter().filter_map(|c| c.fields.price_per_sf).collect()),
+        cap_rate: stats(comps.iter().filter_map(|c| c.fields.cap_rate).collect()),
+        dates: dates.first().zip(dates.last()).map(|(a, b)| (a.to_string(), b.to_string())),
+    }
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use super::{Comp, CompFields, summary};
+
+    fn comp(psf: Option<f64>, cap: Option<f64>, date: Option<&str>) -> Comp {
+        Comp { id: 0, fields: CompFields { price_per_sf: psf, cap_rate: cap, sale_date: date.map(str::to_string), ..Default::default() } }
+    }
+
+    #[test]
+    fn averages_and_medians_of_the_sales_that_state_them() {
+        let comps = [
+            comp(Some(300.0), Some(6.0), Some("2025-03-01")),
+            comp(Some(100.0), None, Some("2024-11-15")),
+            comp(Some(200.0), Some(5.0), None),
+            comp(None, Some(7.0), Some("2025-06-30")),
+        ];
+        let s = summary(&comps);
+        assert_eq!(s.count, 4);
+        assert_eq!(s.psf, Some((200.0, 200.0)));
+        assert_eq!(s.cap_rate, Some((6.0, 6.0)));
+        assert_eq!(s.dates, Some(("2024-11-15".into(), "2025-06-30".into())));
+        let two = summary(&comps[..2]);
+        assert_eq!(two.psf, Some((200.0, 200.0)), "median of two is their middle");
+        assert_eq!(two.cap_rate, Some((6.0, 6.0)));
+        let none = summary(&[]);
+        assert_eq!((none.count, none.psf, none.cap_rate, none.dates), (0, None, None, None));
+    }
 }

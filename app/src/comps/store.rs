@@ -18,10 +18,11 @@ fn comp_from_row(row: CompTuple) -> Comp {
     }
 }
 
-/// The deal's comps, most recent sale first.
+/// The deal's comps in the order they were added: a stable order (an edit never moves a
+/// row).
 pub async fn list(db: &Db, deal_id: i64) -> Result<Vec<Comp>, AppError> {
     let rows: Vec<CompTuple> = sqlx::query_as(&format!(
-        "{SELECT_COMP} WHERE deal_id = $1 ORDER BY CASE WHEN sale_date IS NULL THEN 1 ELSE 0 END, sale_date DESC, id"
+        "{SELECT_COMP} WHERE deal_id = $1 ORDER BY id"
     ))
     .bind(deal_id)
     .fetch_all(&db.pool)

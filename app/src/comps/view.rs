@@ -15,14 +15,20 @@ pub fn CompsTab(deal_id: i64, calls: RwSignal<u64>) -> impl IntoView {
     let extract = ServerAction::<ExtractComps>::new();
     let update = ServerAction::<UpdateComp>::new();
     let delete = ServerAction::<DeleteComp>::new();
+    // The list is read again after a saved edit, not after a failed one: the edit form
+    // stays as the analyst typed it, with the error above its buttons.
+    let saved = RwSignal::new(0u64);
     let comps = Resource::new(
-        move || (extract.version().get(), update.version().get(), delete.version().get()),
+        move || (extract.version().get(), saved.get(), delete.version().get()),
         move |_| list_comps(deal_id),
     );
     let editing = RwSignal::new(None::<i64>);
+    // Which sales show their source text, by id: kept across re-reads of the list.
+    let sources = RwSignal::new(Vec::<i64>::new());
     Effect::new(move |_| {
         if let Some(Ok(_)) = update.value().get() {
             editing.set(None);
+            saved.update(|n| *n += 1);
         }
     });
     Effect::new(move |_| {
@@ -38,7 +44,7 @@ pub fn CompsTab(deal_id: i64, calls: RwSignal<u64>) -> impl IntoView {
                     match comps.await {
                         Err(error) => view! { <ErrorNotice error/> }.into_any(),
                         Ok(list) if list.is_empty() => view! { <p class="muted">"No sales comps yet."</p> }.into_any(),
-                        Ok(list) => view! { <CompsTable deal_id list editing update delete/> }.into_any(),
+                        Ok(list) => view! { <CompsTable deal_id list editing sources update delete/> }.into_any(),
                     }
                 })}
             </Transition>
@@ -131,15 +137,21 @@ fn CompsTable(
     deal_id: i64,
     list: Vec<Comp>,
     editing: RwSignal<Option<i64>>,
+    sources: RwSignal<Vec<i64>>,
     update: ServerAction<UpdateComp>,
     delete: ServerAction<DeleteComp>,
 ) -> impl IntoView {
     let edited = list.clone();
+    let summary = super::summary(&list);
     view! {
         {move || editing.get().and_then(|id| edited.iter().find(|c| c.id == id).cloned()).map(|comp| view! {
             <EditComp deal_id comp editing update/>
         })}
         {move || delete.value().get().and_then(Result::err).map(|error: AppError| view! { <ErrorNotice error/> })}
+        <div class="table-head">
+            <h3>"Comparable sales"</h3>
+            <a href=format!("/api/comps/csv?deal_id={deal_id}") download="" class="small" data-testid="comps-csv">"Download CSV"</a>
+        </div>
         <table class="table comps-table" data-testid="comps">
             <thead>
                 <tr>
@@ -152,14 +164,20 @@ fn CompsTable(
                 {list.into_iter().map(|c| {
                     let id = c.id;
                     let f = c.fields;
+                    let excerpt = f.source_excerpt.clone();
                     view! {
                         <tr data-testid="comp-row">
                             <td>
                                 {f.property_name}
-                                <details class="source"><summary>"source"</summary><p>{f.source_excerpt}</p></details>
+                                " "
+                                <button type="button" class="link-button small source-toggle"
+                                    aria-expanded=move || sources.with(|s| s.contains(&id)).to_string()
+                                    on:click=move |_| sources.update(|s| if let Some(i) = s.iter().position(|x| *x == id) { s.remove(i); } else { s.push(id); })
+                                >"source"</button>
+                                {move || sources.with(|s| s.contains(&id)).then(|| view! { <p class="source-text">{excerpt.clone()}</p> })}
                             </td>
                             <td>{f.address}</td>
-                            <td>{f.sale_date.unwrap_or_else(|| "—".into())}</td>
+                            <td class="nowrap">{f.sale_date.unwrap_or_else(|| "—".into())}</td>
                             <td class="num">{format_price(f.sale_price)}</td>
                             <td class="num">{format_sf(f.building_sf)}</td>
                             <td class="num">{format_psf(f.price_per_sf)}</td>
@@ -174,8 +192,23 @@ fn CompsTable(
                     }
                 }).collect_view()}
             </tbody>
+            <tfoot>
+                <tr class="summary" data-testid="comps-summary">
+                    <td colspan="2">{match summary.count { 1 => "1 sale".to_string(), n => format!("{n} sales") }}</td>
+                    <td class="nowrap">{summary.dates.map(|(first, last)| if first == last { first } else { format!("{first} – {last}") }).unwrap_or_else(|| "—".into())}</td>
+                    <td></td><td></td>
+                    <td class="num">{stat(summary.psf, |v| format_psf(Some(v)))}</td>
+                    <td class="num">{stat(summary.cap_rate, |v| format_percent(Some(v)))}</td>
+                    <td colspan="3" class="small muted">"average / median"</td>
+                </tr>
+            </tfoot>
         </table>
     }
+}
+
+/// "average / median" of a summary column, or a dash when no sale states it.
+fn stat(values: Option<(f64, f64)>, show: impl Fn(f64) -> String) -> String {
+    values.map_or("—".into(), |(mean, median)| format!("{} / {}", show(mean), show(median)))
 }
 
 #[component]

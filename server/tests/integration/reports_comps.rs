@@ -87,6 +87,19 @@ async fn extraction_sends_the_forced_tool_and_stores_validated_comps(engine: Eng
     assert_eq!(palm["sale_price"], 18_200_000);
     assert_eq!(palm["price_per_sf"], 260.0, "given values are kept");
     assert_eq!(w.operations().await, [("extraction".to_string(), "ok".to_string())]);
+
+    // The same rows as CSV, in the same order, for signed-in users only.
+    let csv = w.client.get(format!("{}/api/comps/csv?deal_id={}", w.app.base, w.deal_id)).send().await.unwrap();
+    assert_eq!(csv.status().as_u16(), 200);
+    assert!(csv.headers()["content-type"].to_str().unwrap().starts_with("text/csv"));
+    let text = csv.text().await.unwrap();
+    let lines: Vec<&str> = text.trim_end().split("\r\n").collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    assert!(lines[1].starts_with(&format!("\"{}\"", comps[0]["property_name"].as_str().unwrap())), "{text}");
+    let anonymous = reqwest::Client::new().get(format!("{}/api/comps/csv?deal_id={}", w.app.base, w.deal_id)).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    let missing = w.client.get(format!("{}/api/comps/csv?deal_id=9999", w.app.base)).send().await.unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
 }
 
 async fn unusable_tool_output_stores_nothing_but_is_recorded(engine: Engine) {
