@@ -47,12 +47,12 @@ test('the pre-flight names the cheaper model, the analyst overrides it, and an a
   await manage();
   await row().getByLabel('Model choice').selectOption('on');
   await row().getByRole('button', { name: 'Set', exact: true }).click();
-  await expect(row().locator('td').nth(5)).toHaveText('on');
+  await expect(row().getByTestId('model-choice-setting')).toHaveText('on');
   const budget = (spent * 2 / 100).toFixed(2);
   await manage();
   await row().getByLabel('Monthly budget (USD)').fill(budget);
   await row().getByRole('button', { name: 'Set monthly budget' }).click();
-  await expect(row().locator('td').nth(4)).toHaveText(`$${budget}`);
+  await expect(row().getByTestId('monthly-budget')).toHaveText(`$${budget}`);
 
   await analyst.goto('/');
   await analyst.getByRole('link', { name: 'Harbor Point Office Tower' }).click();

@@ -63,6 +63,26 @@ test('an analyst does not see admin links; an admin does', async ({ page }) => {
   await expect(page.getByRole('cell', { name: ANALYST.email })).toBeVisible();
 });
 
+test('an admin adds a user: the defaults are stated, the form clears and says so, the list shows spend', async ({ page }) => {
+  await signIn(page, ADMIN);
+  await page.goto('/admin/users');
+  await hydrated(page);
+  const form = page.getByTestId('create-user');
+  await expect(form.getByLabel('Daily budget (tokens)')).toHaveAttribute('placeholder', 'default: 500,000');
+  await expect(form.getByLabel('Monthly budget (USD)')).toHaveAttribute('placeholder', /^default: \$[\d,]+\.\d\d$/);
+  const email = `new.analyst.${Date.now()}@dealdesk.test`;
+  await form.getByLabel('Email').fill(email);
+  await form.getByLabel('Password').fill('a-long-password');
+  await form.getByRole('button', { name: 'Add user' }).click();
+  await expect(page.getByTestId('user-added')).toBeVisible();
+  await expect(page.getByTestId('create-user').getByLabel('Email')).toHaveValue('');
+  await expect(page.getByTestId('create-user').getByLabel('Password')).toHaveValue('');
+  const row = page.getByTestId('user-row').filter({ hasText: email });
+  await expect(row).toContainText('$0.00');
+  await expect(row).toContainText('never');
+  await expect(page.getByTestId('users')).toContainText('Spent this month');
+});
+
 test('the deal page is interactive once hydrated', async ({ page }) => {
   await signIn(page, ANALYST);
   await page.getByRole('link', { name: 'Harbor Point Office Tower' }).click();

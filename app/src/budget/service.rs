@@ -23,7 +23,7 @@ use crate::usage::store::Standing;
 use crate::usage::{CounterKey, Window, month_of};
 
 /// Micro-dollars of a USD amount from the settings.
-fn micro(usd: f64) -> u64 {
+pub fn micro(usd: f64) -> u64 {
     (usd * 1_000_000.0).round().max(0.0) as u64
 }
 

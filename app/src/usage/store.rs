@@ -559,6 +559,12 @@ pub async fn refusals(db: &Db, from: &str, to: &str, user_id: Option<i64>, deal_
     .await
 }
 
+/// The last day each user made a Claude call, from the daily aggregates.
+pub async fn last_use_days(db: &Db) -> Result<HashMap<i64, String>, sqlx::Error> {
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT user_id, MAX(day) FROM usage_daily GROUP BY user_id").fetch_all(&db.pool).await?;
+    Ok(rows.into_iter().collect())
+}
+
 /// The email of a user, for the dashboard's "showing only" line.
 pub async fn user_email(db: &Db, id: i64) -> Result<Option<String>, sqlx::Error> {
     let row: Option<(String,)> = sqlx::query_as("SELECT email FROM users WHERE id = $1").bind(id).fetch_optional(&db.pool).await?;

@@ -10,7 +10,15 @@ use crate::error::AppError;
 pub async fn list_users() -> Result<Vec<UserSummary>, AppError> {
     crate::auth::service::require_admin().await?;
     let state = crate::state::app_state()?;
-    super::store::list(&state.db).await
+    super::service::list(&state).await
+}
+
+/// The budgets an account without its own gets (admins only).
+#[server(prefix = "/api", endpoint = "admin/users/defaults")]
+pub async fn user_defaults() -> Result<super::UserDefaults, AppError> {
+    crate::auth::service::require_admin().await?;
+    let state = crate::state::app_state()?;
+    super::service::defaults(&state).await
 }
 
 /// Creates an account (an existing email is refused: use the actions on its row), with

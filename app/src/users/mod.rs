@@ -27,4 +27,17 @@ pub struct UserSummary {
     pub monthly_budget_microusd: Option<i64>,
     /// Budget-aware model choice for this user; None follows the firm's setting.
     pub model_choice: Option<bool>,
+    /// Spent on Claude this calendar month (`time.zone`), micro-dollars.
+    #[serde(default)]
+    pub spent_this_month_microusd: u64,
+    /// The last day (`YYYY-MM-DD` in `time.zone`) the user made a Claude call, if ever.
+    #[serde(default)]
+    pub last_used_on: Option<String>,
+}
+
+/// What an account gets when no budget of its own is set, for the admin page to say.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct UserDefaults {
+    pub daily_tokens: u64,
+    pub monthly_microusd: u64,
 }

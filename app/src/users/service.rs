@@ -62,3 +62,26 @@ pub async fn change(state: &AppState, actor: &Actor, user_id: i64, change: Chang
     }
     Ok(())
 }
+
+/// Every account with its spend this month and the last day it used Claude.
+pub async fn list(state: &AppState) -> Result<Vec<super::UserSummary>, AppError> {
+    let mut users = super::store::list(&state.db).await?;
+    let day = crate::time::local_day(crate::time::now_millis(), state.settings.time.tz());
+    let spent = crate::usage::store::spend_of_period(&state.db, "user", &crate::usage::CounterKey::user_month(0, &day).period).await?;
+    let mut last = crate::usage::store::last_use_days(&state.db).await?;
+    for user in &mut users {
+        user.spent_this_month_microusd = spent.get(&user.id).copied().unwrap_or(0);
+        user.last_used_on = last.remove(&user.id);
+    }
+    Ok(users)
+}
+
+/// The daily and monthly budgets of an account without its own: the configured daily
+/// budget and the monthly one in force (an admin may have changed it on /admin/limits).
+pub async fn defaults(state: &AppState) -> Result<super::UserDefaults, AppError> {
+    let limits = crate::budget::service::limits_in_force(&mut *state.db.pool.acquire().await?, &state.settings.limits).await?;
+    Ok(super::UserDefaults {
+        daily_tokens: state.settings.budget.user_daily_tokens,
+        monthly_microusd: crate::budget::service::micro(limits.user_monthly_usd),
+    })
+}

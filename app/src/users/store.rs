@@ -25,6 +25,8 @@ pub async fn list(db: &Db) -> Result<Vec<UserSummary>, AppError> {
             created_on: utc_date(created_at),
             daily_token_budget,
             monthly_budget_microusd,
+            spent_this_month_microusd: 0,
+            last_used_on: None,
             model_choice: model_choice.map(|c| c != 0),
         })
         .collect())

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::UserSummary;
-use super::api::{CreateUser, ResetPassword, SetUserActive, SetUserRole, list_users};
+use super::api::{CreateUser, ResetPassword, SetUserActive, SetUserRole, list_users, user_defaults};
 use crate::budget::api::{SetUserBudget, SetUserModelChoice, SetUserMonthlyBudget};
 use crate::format::{format_dollars, format_tokens};
 use crate::ui::ErrorNotice;
@@ -58,24 +58,46 @@ pub fn UsersAdmin() -> impl IntoView {
         model: ServerAction::new(),
     };
     let users = Resource::new(move || actions.version(), |_| list_users());
+    let defaults = Resource::new(|| (), |_| user_defaults());
+    // Each account added: the form starts afresh (no password left in it) and says so.
+    let form = NodeRef::<leptos::html::Form>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = actions.create.value().get() {
+            if let Some(form) = form.get_untracked() {
+                form.reset();
+            }
+        }
+    });
     view! {
             {move || actions.error().map(|error| view! { <ErrorNotice error/> })}
-            <ActionForm action=actions.create attr:class="card form inline-form" attr:data-testid="create-user">
-                <h2>"Add a user"</h2>
-                <label>"Email"<input type="email" name="email" required/></label>
-                <label>"Password"<input type="password" name="password" required minlength="8" autocomplete="new-password"/></label>
-                <label>"Role"<select name="role"><option value="analyst">"analyst"</option><option value="admin">"admin"</option></select></label>
-                <label>"Daily budget (tokens)"<input name="daily_tokens" placeholder="default"/></label>
-                <label>"Monthly budget (USD)"<input name="monthly_usd" placeholder="default" inputmode="decimal"/></label>
-                <button type="submit" class="button primary">"Add user"</button>
-            </ActionForm>
+            <Transition fallback=|| ()>
+                {move || Suspend::new(async move {
+                    let d = defaults.await.unwrap_or_default();
+                    let daily = format!("default: {}", format_tokens(d.daily_tokens));
+                    let monthly = format!("default: {}", format_dollars(d.monthly_microusd as i64));
+                    view! {
+                        <ActionForm action=actions.create node_ref=form attr:class="card form inline-form" attr:data-testid="create-user">
+                            <h2>"Add a user"</h2>
+                            <label>"Email"<input type="email" name="email" required/></label>
+                            <label>"Password"<input type="password" name="password" required minlength="8" autocomplete="new-password"/></label>
+                            <label>"Role"<select name="role"><option value="analyst">"analyst"</option><option value="admin">"admin"</option></select></label>
+                            <label>"Daily budget (tokens)"<input name="daily_tokens" placeholder=daily/></label>
+                            <label>"Monthly budget (USD)"<input name="monthly_usd" placeholder=monthly inputmode="decimal"/></label>
+                            <button type="submit" class="button primary">"Add user"</button>
+                        </ActionForm>
+                    }
+                })}
+            </Transition>
+            {move || matches!(actions.create.value().get(), Some(Ok(_))).then(|| view! {
+                <p class="notice ok" role="status" data-testid="user-added">"User added: the form is ready for the next one."</p>
+            })}
             <Transition fallback=|| view! { <p class="muted">"Loading users…"</p> }>
                 {move || Suspend::new(async move {
                     match users.await {
                         Err(error) => view! { <ErrorNotice error/> }.into_any(),
                         Ok(users) => view! {
                             <table class="table" data-testid="users">
-                                <thead><tr><th>"Email"</th><th>"Role"</th><th>"Status"</th><th class="num">"Daily budget"</th><th class="num">"Monthly budget"</th><th>"Model choice"</th><th>"Since"</th><th>"Manage"</th></tr></thead>
+                                <thead><tr><th>"Email"</th><th>"Role"</th><th>"Status"</th><th class="num">"Daily budget"</th><th class="num">"Monthly budget"</th><th class="num">"Spent this month"</th><th>"Last Claude use"</th><th>"Model choice"</th><th>"Since"</th><th>"Manage"</th></tr></thead>
                                 <tbody>
                                     {users.into_iter().map(|u| view! { <UserRow u actions/> }).collect_view()}
                                 </tbody>
@@ -98,8 +120,10 @@ fn UserRow(u: UserSummary, actions: Actions) -> impl IntoView {
             <td>{u.role.as_str()}</td>
             <td>{if u.active { "active" } else { "deactivated" }}</td>
             <td class="num">{u.daily_token_budget.map_or("default".to_string(), |b| format_tokens(b.max(0) as u64))}</td>
-            <td class="num">{u.monthly_budget_microusd.map_or("default".to_string(), format_dollars)}</td>
-            <td>{match u.model_choice { None => "as the firm", Some(true) => "on", Some(false) => "off" }}</td>
+            <td class="num" data-testid="monthly-budget">{u.monthly_budget_microusd.map_or("default".to_string(), format_dollars)}</td>
+            <td class="num">{format_dollars(u.spent_this_month_microusd as i64)}</td>
+            <td class="nowrap">{u.last_used_on.clone().unwrap_or_else(|| "never".into())}</td>
+            <td data-testid="model-choice-setting">{match u.model_choice { None => "as the firm", Some(true) => "on", Some(false) => "off" }}</td>
             <td>{u.created_on}</td>
             <td>
                 <details>

@@ -505,6 +505,23 @@ async fn spend_against_budget_lists_analysts_and_deals_most_used_first(engine: E
     assert_eq!((status, kind(&body)), (403, "forbidden"));
 }
 
+async fn the_users_list_shows_spend_this_month_last_use_and_the_defaults(engine: Engine) {
+    let w = World::start(engine, settings()).await;
+    let (_, ana_id) = w.analyst("ana@firm.com").await;
+    w.seed(ana_id, Some(w.deal), 0, 1_000, 600_000).await;
+    let (_, users) = w.app.post(&w.admin, "/api/admin/users/list", &[]).await;
+    let ana = users.as_array().unwrap().iter().find(|u| u["email"] == "ana@firm.com").unwrap();
+    let today = app::time::local_day(app::time::now_millis(), chrono_tz::UTC);
+    assert_eq!((ana["spent_this_month_microusd"].as_u64(), ana["last_used_on"].as_str()), (Some(600_000), Some(today.as_str())), "{ana}");
+    let root = users.as_array().unwrap().iter().find(|u| u["email"] == "root@firm.com").unwrap();
+    assert_eq!((root["spent_this_month_microusd"].as_u64(), root["last_used_on"].as_str()), (Some(0), None), "{root}");
+    w.set_limits(&[("user_monthly_usd", "12.50")]).await;
+    let (status, defaults) = w.app.post(&w.admin, "/api/admin/users/defaults", &[]).await;
+    assert_eq!(status, 200, "{defaults}");
+    let daily = w.app.state.settings.budget.user_daily_tokens;
+    assert_eq!(defaults, serde_json::json!({"daily_tokens": daily, "monthly_microusd": 12_500_000}), "the monthly default in force");
+}
+
 on_both_engines!(
     the_monthly_budget_refuses_the_call_that_would_cross_it_and_says_when_it_resets,
     monthly_alerts_fire_once_each_per_month,
@@ -521,4 +538,5 @@ on_both_engines!(
     the_operators_budget_and_price_commands_work_on_the_data,
     refused_calls_are_recorded_by_kind_and_shown_on_the_dashboard,
     spend_against_budget_lists_analysts_and_deals_most_used_first,
+    the_users_list_shows_spend_this_month_last_use_and_the_defaults,
 );
