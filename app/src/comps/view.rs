@@ -152,7 +152,7 @@ fn CompsTable(
             <h3>"Comparable sales"</h3>
             <a href=format!("/api/comps/csv?deal_id={deal_id}") download="" class="small" data-testid="comps-csv">"Download CSV"</a>
         </div>
-        <table class="table comps-table" data-testid="comps">
+        <div class="table-scroll"><table class="table comps-table" data-testid="comps">
             <thead>
                 <tr>
                     <th>"Property"</th><th>"Address"</th><th>"Sale date"</th><th class="num">"Price"</th>
@@ -202,7 +202,7 @@ fn CompsTable(
                     <td colspan="3" class="small muted">"average / median"</td>
                 </tr>
             </tfoot>
-        </table>
+        </table></div>
     }
 }
 

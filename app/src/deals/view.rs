@@ -13,7 +13,7 @@ use crate::ui::textarea_text;
 #[component]
 pub fn DealTable(deals: Vec<DealSummary>, badge: fn(DealBudget) -> AnyView) -> impl IntoView {
     view! {
-        <table class="table deals">
+        <div class="table-scroll"><table class="table deals">
             <thead>
                 <tr><th>"Deal"</th><th>"Type"</th><th>"Address"</th><th class="num">"Asking price"</th><th>"Budget"</th><th>"Updated"</th></tr>
             </thead>
@@ -29,7 +29,7 @@ pub fn DealTable(deals: Vec<DealSummary>, badge: fn(DealBudget) -> AnyView) -> i
                     </tr>
                 }).collect_view()}
             </tbody>
-        </table>
+        </table></div>
     }
 }
 

@@ -23,7 +23,7 @@ pub fn DealBudgetsPage() -> impl IntoView {
                     match deals.await {
                         Err(error) => view! { <ErrorNotice error/> }.into_any(),
                         Ok(deals) => view! {
-                            <table class="table" data-testid="deal-budgets">
+                            <div class="table-scroll"><table class="table" data-testid="deal-budgets">
                                 <thead><tr><th>"Deal"</th><th class="num">"Used"</th><th class="num">"Limit"</th><th>"State"</th><th>"Set budget"</th></tr></thead>
                                 <tbody>
                                     {deals.into_iter().map(|DealSummary { deal: d, budget }| {
@@ -45,7 +45,7 @@ pub fn DealBudgetsPage() -> impl IntoView {
                                         }
                                     }).collect_view()}
                                 </tbody>
-                            </table>
+                            </table></div>
                             <p class="muted small">"Leave the field empty to go back to the default budget."</p>
                         }.into_any(),
                     }

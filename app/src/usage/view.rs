@@ -190,25 +190,29 @@ fn UsageTable(
                 <h2>{title}</h2>
                 <a href=csv download="" class="small">"Download CSV"</a>
             </div>
-            <table class="table">
-                <thead><tr>
-                    {header(Column::Label, heading)}
-                    {header(Column::Calls, "Calls")}
-                    {header(Column::Failed, "Failed")}
-                    <th class="num">"Input"</th><th class="num">"Output"</th><th class="num">"Cache"</th>
-                    {header(Column::Tokens, "Tokens")}
-                    {header(Column::Cost, "Est. cost")}
-                </tr></thead>
+            <div class="table-scroll">
                 {view! {
-                    <tbody>
-                        {move || sorted().into_iter().map(|row| {
-                            let mark = marks.with_value(|m| m.iter().find(|(k, _)| *k == row.key).map(|(_, mark)| mark.clone()));
-                            let href = link.with_value(|l| l(&row.key));
-                            view! { <UsageRowView row mark href/> }
-                        }).collect_view()}
-                    </tbody>
+                    <table class="table">
+                        <thead><tr>
+                            {header(Column::Label, heading)}
+                            {header(Column::Calls, "Calls")}
+                            {header(Column::Failed, "Failed")}
+                            <th class="num">"Input"</th><th class="num">"Output"</th><th class="num">"Cache"</th>
+                            {header(Column::Tokens, "Tokens")}
+                            {header(Column::Cost, "Est. cost")}
+                        </tr></thead>
+                        {view! {
+                            <tbody>
+                                {move || sorted().into_iter().map(|row| {
+                                    let mark = marks.with_value(|m| m.iter().find(|(k, _)| *k == row.key).map(|(_, mark)| mark.clone()));
+                                    let href = link.with_value(|l| l(&row.key));
+                                    view! { <UsageRowView row mark href/> }
+                                }).collect_view()}
+                            </tbody>
+                        }.into_any()}
+                    </table>
                 }.into_any()}
-            </table>
+            </div>
         </section>
     }
 }

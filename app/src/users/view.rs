@@ -96,12 +96,12 @@ pub fn UsersAdmin() -> impl IntoView {
                     match users.await {
                         Err(error) => view! { <ErrorNotice error/> }.into_any(),
                         Ok(users) => view! {
-                            <table class="table" data-testid="users">
+                            <div class="table-scroll"><table class="table" data-testid="users">
                                 <thead><tr><th>"Email"</th><th>"Role"</th><th>"Status"</th><th class="num">"Daily budget"</th><th class="num">"Monthly budget"</th><th class="num">"Spent this month"</th><th>"Last Claude use"</th><th>"Model choice"</th><th>"Since"</th><th>"Manage"</th></tr></thead>
                                 <tbody>
                                     {users.into_iter().map(|u| view! { <UserRow u actions/> }).collect_view()}
                                 </tbody>
-                            </table>
+                            </table></div>
                         }.into_any(),
                     }
                 })}
