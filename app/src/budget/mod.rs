@@ -369,20 +369,25 @@ pub struct MyUsage {
 }
 
 /// How much of one budget is used: an analyst's this month (micro-dollars), or a deal's
-/// over its life (tokens). `limit` 0: no budget.
+/// over its life (tokens). `limit` None: no budget (no monthly budget for anyone and none
+/// of the analyst's own); Some(0) is a budget that allows nothing.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BudgetUse {
     pub id: i64,
     pub name: String,
     pub used: u64,
-    pub limit: u64,
+    pub limit: Option<u64>,
     pub unit: Unit,
 }
 
 impl BudgetUse {
-    /// Used as a share of the budget (0 without one).
+    /// Used as a share of the budget: 0 without one, 1 for a budget of nothing.
     pub fn share(&self) -> f64 {
-        if self.limit == 0 { 0.0 } else { self.used as f64 / self.limit as f64 }
+        match self.limit {
+            None => 0.0,
+            Some(0) => 1.0,
+            Some(limit) => self.used as f64 / limit as f64,
+        }
     }
 }
 

@@ -215,7 +215,8 @@ pub async fn budget_uses(state: &AppState) -> Result<super::BudgetUses, AppError
             id,
             name,
             used: spent.get(&id).copied().unwrap_or(0),
-            limit: limit.unwrap_or(micro(limits.user_monthly_usd)),
+            // As the gateway reads it: the analyst's own, else the firm's when it has one.
+            limit: limit.or((limits.user_monthly_usd > 0.0).then(|| micro(limits.user_monthly_usd))),
             unit: super::Unit::MicroUsd,
         })
         .collect();
@@ -227,7 +228,7 @@ pub async fn budget_uses(state: &AppState) -> Result<super::BudgetUses, AppError
             id,
             name,
             used: used.get(&id).copied().unwrap_or(0),
-            limit: limit.unwrap_or(state.settings.budget.deal_tokens),
+            limit: Some(limit.unwrap_or(state.settings.budget.deal_tokens)),
             unit: super::Unit::Tokens,
         })
         .collect();

@@ -258,19 +258,27 @@ pub fn BudgetUseTable(title: String, rows: Vec<BudgetUse>, warn_ratio: f64, test
                                 Unit::Tokens => format!("{} tokens", format_tokens(v)),
                                 Unit::MicroUsd => format_dollars(v as i64),
                             };
+                            let share = u.share();
                             let (text, state) = match u.limit {
-                                0 => (format!("{} (no budget)", amount(u.used)), "ok"),
-                                limit => {
-                                    let share = u.share();
+                                None => (format!("{} (no budget)", amount(u.used)), "ok"),
+                                Some(limit) => {
                                     let state = if share >= 1.0 { "blocked" } else if share >= warn_ratio { "warning" } else { "ok" };
                                     (format!("{} of {} ({:.0}%)", amount(u.used), amount(limit), share * 100.0), state)
                                 }
                             };
                             let label = format!("{}: {text}", u.name);
+                            // A bar only against a budget: full for a budget of nothing.
+                            let bar = match u.limit {
+                                Some(_) => view! {
+                                    <progress aria-label=label max="1000" value=((share.min(1.0) * 1000.0).round() as u64).to_string()></progress>
+                                }
+                                .into_any(),
+                                None => view! { <span class="small muted">"—"</span> }.into_any(),
+                            };
                             view! {
                                 <li class=format!("budget-use {state}")>
                                     <span class="name">{u.name.clone()}</span>
-                                    <progress aria-label=label max=u.limit.max(1).to_string() value=u.used.min(u.limit.max(1)).to_string()></progress>
+                                    {bar}
                                     <span class="small num">{text}</span>
                                 </li>
                             }

@@ -149,6 +149,9 @@ mod summary_tests {
         let two = summary(&comps[..2]);
         assert_eq!(two.psf, Some((200.0, 200.0)), "median of two is their middle");
         assert_eq!(two.cap_rate, Some((6.0, 6.0)));
+        let lopsided = summary(&[comp(Some(100.0), Some(5.0), None), comp(Some(100.0), Some(5.5), None), comp(Some(400.0), Some(8.0), None)]);
+        assert_eq!(lopsided.psf, Some((200.0, 100.0)), "average and median apart");
+        assert_eq!(lopsided.cap_rate.map(|(mean, median)| ((mean * 100.0).round() / 100.0, median)), Some((6.17, 5.5)));
         let none = summary(&[]);
         assert_eq!((none.count, none.psf, none.cap_rate, none.dates), (0, None, None, None));
     }

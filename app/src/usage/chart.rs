@@ -104,7 +104,8 @@ pub fn daily_chart(from: &str, to: &str, rows: &[UsageRow]) -> Chart {
         .map(|(i, day)| {
             let (tokens, cost) = value(day);
             let y = y_of(tokens, max_tokens);
-            let labelled = i % every == 0 || (i + 1 == days.len() && i % every >= every / 2);
+            // The last day too, when it is at least two slots from the label before it.
+            let labelled = i % every == 0 || (i + 1 == days.len() && i % every >= 2 && i % every > every / 2);
             Bar {
                 day: day.clone(),
                 tokens,
@@ -167,7 +168,7 @@ mod tests {
         assert_eq!(bars[0].height, 0.0);
         assert_eq!(bars[2].height, BOTTOM - TOP, "the busiest day fills the plot");
         assert_eq!(bars[4].height, (BOTTOM - TOP) / 2.0);
-        assert_eq!(bars[4].cost_y, chart.cost_y(40));
+        assert_eq!(bars[4].cost_y, BOTTOM - 40.0 / 50.0 * (BOTTOM - TOP), "40 of a 50 scale");
         assert!(bars.windows(2).all(|w| w[0].x + w[0].width < w[1].x), "bars never overlap");
         assert!(bars.iter().all(|b| b.x >= LEFT && b.x + b.width <= RIGHT), "inside the plot");
         assert_eq!(daily_chart("2025-12-31", "2026-01-01", &[]).bars.len(), 2);
@@ -183,6 +184,17 @@ mod tests {
         let labels = ninety.bars.iter().filter(|b| b.label.is_some()).count();
         assert!((8..=10).contains(&labels), "{labels} labels for 90 days");
         assert_eq!(ninety.bars[0].label.as_deref(), Some("08-26"));
+        // Labels never sit in neighbouring slots, whatever the length.
+        for n in 1..=120 {
+            let chart = daily_chart("2026-01-01", &format!("2026-{}", day_after_jan_1(n - 1)), &[]);
+            let at: Vec<usize> = chart.bars.iter().enumerate().filter(|(_, b)| b.label.is_some()).map(|(i, _)| i).collect();
+            assert!(at.windows(2).all(|w| w[1] - w[0] >= 2) || n <= 8, "{n} days: labels at {at:?}");
+        }
+    }
+
+    /// `MM-DD` of the day `n` days after 1 January 2026.
+    fn day_after_jan_1(n: i64) -> String {
+        (chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap() + chrono::Duration::days(n)).format("%m-%d").to_string()
     }
 
     #[test]

@@ -526,17 +526,21 @@ pub async fn rollup_report(db: &Db, g: &Grouping, from: &str, to: &str) -> Resul
     Ok(into_rows(rows))
 }
 
-/// A call refused before it reached Claude, on `day` (`YYYY-MM-DD` in `time.zone`).
+/// A call refused before it reached Claude, on `day` (`YYYY-MM-DD` in `time.zone`):
+/// one more on that day's count for the user, deal, operation and kind.
 pub async fn insert_refusal(db: &Db, user_id: i64, deal_id: Option<i64>, operation: &str, kind: &str, at: i64, day: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("INSERT INTO admission_refusals (user_id, deal_id, operation, kind, created_at, day) VALUES ($1, $2, $3, $4, $5, $6)")
-        .bind(user_id)
-        .bind(deal_id)
-        .bind(operation)
-        .bind(kind)
-        .bind(at)
-        .bind(day)
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "INSERT INTO admission_refusals (day, user_id, deal_id, operation, kind, refused, latest_at) VALUES ($1, $2, $3, $4, $5, 1, $6) \
+         ON CONFLICT (day, user_id, deal_id, operation, kind) DO UPDATE SET refused = admission_refusals.refused + 1, latest_at = excluded.latest_at",
+    )
+    .bind(day)
+    .bind(user_id)
+    .bind(deal_id.unwrap_or(0))
+    .bind(operation)
+    .bind(kind)
+    .bind(at)
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }
 
@@ -545,18 +549,19 @@ pub async fn insert_refusal(db: &Db, user_id: i64, deal_id: Option<i64>, operati
 pub type RefusalGroup = (i64, String, Option<i64>, Option<String>, String, i64, i64);
 
 pub async fn refusals(db: &Db, from: &str, to: &str, user_id: Option<i64>, deal_id: Option<i64>) -> Result<Vec<RefusalGroup>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT r.user_id, u.email, r.deal_id, d.name, r.kind, COUNT(*), MAX(r.created_at) \
+    let rows: Vec<(i64, String, i64, Option<String>, String, i64, i64)> = sqlx::query_as(
+        "SELECT r.user_id, u.email, r.deal_id, d.name, r.kind, CAST(SUM(r.refused) AS BIGINT), MAX(r.latest_at) \
          FROM admission_refusals r JOIN users u ON u.id = r.user_id LEFT JOIN deals d ON d.id = r.deal_id \
          WHERE r.day >= $1 AND r.day <= $2 AND ($3 IS NULL OR r.user_id = $3) AND ($4 IS NULL OR r.deal_id = $4) \
-         GROUP BY r.user_id, u.email, r.deal_id, d.name, r.kind ORDER BY COUNT(*) DESC, u.email, d.name, r.kind",
+         GROUP BY r.user_id, u.email, r.deal_id, d.name, r.kind ORDER BY SUM(r.refused) DESC, u.email, d.name, r.kind",
     )
     .bind(from)
     .bind(to)
     .bind(user_id)
     .bind(deal_id)
     .fetch_all(&db.pool)
-    .await
+    .await?;
+    Ok(rows.into_iter().map(|(user, email, deal, name, kind, count, latest)| (user, email, (deal != 0).then_some(deal), name, kind, count, latest)).collect())
 }
 
 /// The last day each user made a Claude call, from the daily aggregates.

@@ -82,12 +82,12 @@ fn DailyChart(chart: chart::Chart, pace: Option<i64>) -> impl IntoView {
     let line = chart.bars.iter().map(|b| format!("{:.1},{:.1}", b.x + b.width / 2.0, b.cost_y)).collect::<Vec<_>>().join(" ");
     let show_values = chart.bars.len() <= 14;
     // Gridlines at 0, half and the top of each scale.
-    let ticks: Vec<(f64, String, String)> = [0, 1, 2]
+    let ticks: Vec<(f64, String, String)> = [0.0, 0.5, 1.0]
         .into_iter()
-        .map(|k| {
-            let tokens = chart.max_tokens / 2 * k;
-            let cost = chart.max_cost / 2 * k;
-            (chart.tokens_y(tokens), chart::compact(tokens), format_usd(cost))
+        .map(|k: f64| {
+            let tokens = (chart.max_tokens as f64 * k).round() as i64;
+            let cost = (chart.max_cost as f64 * k).round() as i64;
+            (chart::TOP + (chart::BOTTOM - chart::TOP) * (1.0 - k), chart::compact(tokens), format_usd(cost))
         })
         .collect();
     let bars = chart.bars.clone();

@@ -74,7 +74,10 @@ pub fn UsersAdmin() -> impl IntoView {
                 {move || Suspend::new(async move {
                     let d = defaults.await.unwrap_or_default();
                     let daily = format!("default: {}", format_tokens(d.daily_tokens));
-                    let monthly = format!("default: {}", format_dollars(d.monthly_microusd as i64));
+                    let monthly = match d.monthly_microusd {
+                        0 => "default: no monthly budget".to_string(),
+                        m => format!("default: {}", format_dollars(m as i64)),
+                    };
                     view! {
                         <ActionForm action=actions.create node_ref=form attr:class="card form inline-form" attr:data-testid="create-user">
                             <h2>"Add a user"</h2>

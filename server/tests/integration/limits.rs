@@ -503,6 +503,16 @@ async fn spend_against_budget_lists_analysts_and_deals_most_used_first(engine: E
     assert_eq!((deal["name"].as_str(), deal["used"].as_u64(), deal["limit"].as_u64(), deal["unit"].as_str()), (Some("Harbor Point"), Some(1_000), Some(4_000), Some("tokens")), "{uses}");
     let (status, body) = w.app.post(&ana, "/api/admin/budget/uses", &[]).await;
     assert_eq!((status, kind(&body)), (403, "forbidden"));
+    // A budget of $0 allows nothing: first, and full. Without a firm monthly budget an
+    // analyst with none of their own has no budget at all.
+    let (_, cy_id) = w.analyst_with_monthly("cy@firm.com", "0").await;
+    w.set_limits(&[("user_monthly_usd", "0")]).await;
+    let (_, dee_id) = w.analyst("dee@firm.com").await;
+    let (_, uses) = w.app.post(&w.admin, "/api/admin/budget/uses", &[]).await;
+    let users = uses["users"].as_array().unwrap();
+    assert_eq!((users[0]["id"].as_i64(), users[0]["limit"].as_u64()), (Some(cy_id), Some(0)), "{uses}");
+    let dee = users.iter().find(|u| u["id"] == dee_id).unwrap();
+    assert!(dee["limit"].is_null(), "{uses}");
 }
 
 async fn the_users_list_shows_spend_this_month_last_use_and_the_defaults(engine: Engine) {
