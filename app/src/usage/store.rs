@@ -100,36 +100,44 @@ pub fn placeholders(first: usize, count: usize) -> String {
     format!("({})", params.join(", "))
 }
 
+/// The columns of a usage record as written, in the order `bind_record` binds them.
+const RECORD_COLUMNS: &str = "user_id, deal_id, operation, model, input_tokens, output_tokens, cache_creation_tokens, \
+     cache_read_tokens, estimated_input_tokens, cost_microusd, default_price, latency_ms, outcome, request_id, \
+     usage_unknown, created_at, cache_creation_1h_tokens, requested_model, savings_microusd";
+const RECORD_WIDTH: usize = 19;
+
+type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
+/// Binds one record's `RECORD_COLUMNS`.
+fn bind_record<'q>(query: AnyQuery<'q>, r: &'q NewRecord) -> AnyQuery<'q> {
+    query
+        .bind(r.user_id)
+        .bind(r.deal_id)
+        .bind(r.operation.as_str())
+        .bind(r.model.as_str())
+        .bind(r.usage.input_tokens as i64)
+        .bind(r.usage.output_tokens as i64)
+        .bind(r.usage.cache_creation_input_tokens as i64)
+        .bind(r.usage.cache_read_input_tokens as i64)
+        .bind(r.estimated_input_tokens as i64)
+        .bind(r.cost_microusd)
+        .bind(i64::from(r.default_price))
+        .bind(r.latency_ms as i64)
+        .bind(r.outcome.as_str())
+        .bind(r.request_id.as_deref())
+        .bind(i64::from(r.usage_unknown))
+        .bind(r.created_at)
+        .bind(r.usage.cache_creation_1h_input_tokens as i64)
+        .bind(r.requested_model.as_str())
+        .bind(r.savings_microusd)
+}
+
 /// Writes a record with its daily aggregate, its four rollups and its counters, on a
 /// connection the caller has opened a transaction on. Returns the record's id.
 pub async fn insert_record(conn: &mut AnyConnection, r: &NewRecord) -> Result<i64, sqlx::Error> {
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO usage_records (user_id, deal_id, operation, model, input_tokens, output_tokens, \
-         cache_creation_tokens, cache_read_tokens, estimated_input_tokens, cost_microusd, default_price, \
-         latency_ms, outcome, request_id, usage_unknown, created_at, cache_creation_1h_tokens, requested_model, \
-         savings_microusd) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING id",
-    )
-    .bind(r.user_id)
-    .bind(r.deal_id)
-    .bind(&r.operation)
-    .bind(&r.model)
-    .bind(r.usage.input_tokens as i64)
-    .bind(r.usage.output_tokens as i64)
-    .bind(r.usage.cache_creation_input_tokens as i64)
-    .bind(r.usage.cache_read_input_tokens as i64)
-    .bind(r.estimated_input_tokens as i64)
-    .bind(r.cost_microusd)
-    .bind(i64::from(r.default_price))
-    .bind(r.latency_ms as i64)
-    .bind(&r.outcome)
-    .bind(r.request_id.as_deref())
-    .bind(i64::from(r.usage_unknown))
-    .bind(r.created_at)
-    .bind(r.usage.cache_creation_1h_input_tokens as i64)
-    .bind(r.requested_model.as_str())
-    .bind(r.savings_microusd)
-    .fetch_one(&mut *conn)
-    .await?;
+    use sqlx::Row;
+    let sql = format!("INSERT INTO usage_records ({RECORD_COLUMNS}) VALUES {} RETURNING id", placeholders(0, RECORD_WIDTH));
+    let id: i64 = bind_record(sqlx::query(&sql), r).fetch_one(&mut *conn).await?.try_get(0)?;
     let sums = r.sums();
     let deal = r.deal_id.unwrap_or(0);
     let daily_key = DailyKey { day: r.day.clone(), user_id: r.user_id, deal_id: deal, model: r.model.clone(), operation: r.operation.clone() };
@@ -605,36 +613,11 @@ pub async fn insert_records_bulk(conn: &mut AnyConnection, records: &[NewRecord]
     if records.is_empty() {
         return Ok(());
     }
-    const WIDTH: usize = 19;
-    let values: Vec<String> = (0..records.len()).map(|r| placeholders(r * WIDTH, WIDTH)).collect();
-    let sql = format!(
-        "INSERT INTO usage_records (user_id, deal_id, operation, model, input_tokens, output_tokens, cache_creation_tokens, \
-         cache_read_tokens, estimated_input_tokens, cost_microusd, default_price, latency_ms, outcome, request_id, \
-         usage_unknown, created_at, cache_creation_1h_tokens, requested_model, savings_microusd) VALUES {}",
-        values.join(", ")
-    );
+    let values: Vec<String> = (0..records.len()).map(|r| placeholders(r * RECORD_WIDTH, RECORD_WIDTH)).collect();
+    let sql = format!("INSERT INTO usage_records ({RECORD_COLUMNS}) VALUES {}", values.join(", "));
     let mut query = sqlx::query(&sql);
     for r in records {
-        query = query
-            .bind(r.user_id)
-            .bind(r.deal_id)
-            .bind(r.operation.as_str())
-            .bind(r.model.as_str())
-            .bind(r.usage.input_tokens as i64)
-            .bind(r.usage.output_tokens as i64)
-            .bind(r.usage.cache_creation_input_tokens as i64)
-            .bind(r.usage.cache_read_input_tokens as i64)
-            .bind(r.estimated_input_tokens as i64)
-            .bind(r.cost_microusd)
-            .bind(i64::from(r.default_price))
-            .bind(r.latency_ms as i64)
-            .bind(r.outcome.as_str())
-            .bind(r.request_id.as_deref())
-            .bind(i64::from(r.usage_unknown))
-            .bind(r.created_at)
-            .bind(r.usage.cache_creation_1h_input_tokens as i64)
-            .bind(r.requested_model.as_str())
-            .bind(r.savings_microusd);
+        query = bind_record(query, r);
     }
     query.execute(conn).await?;
     Ok(())
