@@ -103,6 +103,54 @@ pub async fn admit_as(
     admitted
 }
 
+/// A call as the admission would see it now, without reserving anything: the model it
+/// would ask for, its size, and whether the caller's budgets would take it. The
+/// pre-flight of a one-shot operation (the memo); the admission still decides for real.
+pub struct Preflight {
+    pub model: String,
+    pub call: CallSize,
+    pub admitted: Result<Admission, crate::budget::Refusal>,
+    pub status: crate::budget::BudgetStatus,
+}
+
+/// The pre-flight of `request`: estimated, calibrated and priced as `admit` does, for the
+/// model tier the budgets allow (a cheaper one before a refusal), decided against the
+/// caller's budgets as they stand. A request over the per-request cap is an error, as
+/// it would be at admission.
+pub async fn preflight(
+    state: &AppState,
+    ctx: &Ctx,
+    deal_id: i64,
+    operation: Operation,
+    request: &ClaudeRequest,
+    raw_input_estimate: u64,
+) -> Result<Preflight, AppError> {
+    let now = now_millis();
+    let status = crate::budget::service::status(state, ctx, deal_id).await?;
+    let limits = {
+        let mut conn = state.db.pool.acquire().await?;
+        crate::budget::service::limits_in_force(&mut conn, &state.settings.limits).await?
+    };
+    let (names, first) = match &status.model_choice {
+        Some(choice) => (choice.tiers.clone(), choice.pick(&status.limits).0.min(choice.tiers.len().saturating_sub(1))),
+        None => (vec![request.model.clone()], 0),
+    };
+    let mut best = None;
+    for name in &names[first..] {
+        let mut c = candidate(state, name, operation, request, raw_input_estimate, now).await?;
+        c.call.output_tokens = within_request_cap(&c.call, &limits)?;
+        let admitted = status.admits(&c.call);
+        let done = admitted.is_ok();
+        if done || best.is_none() {
+            best = Some(Preflight { model: c.answering, call: c.call, admitted, status: status.clone() });
+        }
+        if done {
+            break;
+        }
+    }
+    best.ok_or_else(|| AppError::internal("gateway", "no model to estimate"))
+}
+
 /// A model a call may ask for, priced and estimated for it.
 struct Candidate {
     /// What the request names.

@@ -1,4 +1,5 @@
 import { expect, Page } from '@playwright/test';
+import { inflateRawSync } from 'zlib';
 
 export const ANALYST = { email: 'analyst@dealdesk.test', password: 'analyst-demo-pass' };
 export const ADMIN = { email: 'admin@dealdesk.test', password: 'admin-demo-pass' };
@@ -22,4 +23,32 @@ export async function signIn(page: Page, who: { email: string; password: string 
   await page.getByRole('button', { name: 'Sign in' }).click();
   await expect(page.getByRole('heading', { name: 'Deals' })).toBeVisible();
   await hydrated(page);
+}
+
+/**
+ * The files of a zip archive (a .docx) by name, as text: read from its central
+ * directory, each stored or deflated. Enough to check a document's XML parts.
+ */
+export function unzipText(archive: Buffer): Map<string, string> {
+  let end = archive.length - 22;
+  while (end >= 0 && archive.readUInt32LE(end) !== 0x06054b50) end--;
+  if (end < 0) throw new Error('not a zip archive');
+  const count = archive.readUInt16LE(end + 10);
+  let at = archive.readUInt32LE(end + 16);
+  const files = new Map<string, string>();
+  for (let i = 0; i < count; i++) {
+    if (archive.readUInt32LE(at) !== 0x02014b50) throw new Error('bad central directory');
+    const method = archive.readUInt16LE(at + 10);
+    const size = archive.readUInt32LE(at + 20);
+    const nameLength = archive.readUInt16LE(at + 28);
+    const extraLength = archive.readUInt16LE(at + 30);
+    const commentLength = archive.readUInt16LE(at + 32);
+    const local = archive.readUInt32LE(at + 42);
+    const name = archive.toString('utf8', at + 46, at + 46 + nameLength);
+    const dataStart = local + 30 + archive.readUInt16LE(local + 26) + archive.readUInt16LE(local + 28);
+    const data = archive.subarray(dataStart, dataStart + size);
+    files.set(name, (method === 8 ? inflateRawSync(data) : data).toString('utf8'));
+    at += 46 + nameLength + extraLength + commentLength;
+  }
+  return files;
 }

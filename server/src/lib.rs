@@ -135,6 +135,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/api/usage", get(app::usage::http::usage_api))
         .route("/api/comps/csv", get(app::comps::http::comps_csv))
+        .route("/api/reports/{id}/markdown", get(app::reports::http::memo_markdown))
+        .route("/api/reports/{id}/docx", get(app::reports::http::memo_docx))
         .route("/api/alerts", get(app::alerts::http::alerts_json))
         .leptos_routes_with_context(&state, routes, context.clone(), move || shell(shell_options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))

@@ -310,6 +310,42 @@ pub fn refusal_reason(refusal: Refusal, status: &BudgetStatus) -> String {
     }
 }
 
+/// The pre-flight line of a call and whether it can go ahead now: `estimate` (what the
+/// call is expected to cost), then either why a budget refuses it, or what it reserves
+/// and the share of each remaining budget that is, and a reply limit a budget's last
+/// tokens impose. The chat box and the memo's Generate button say the same thing;
+/// `action` names what is refused ("sent", "generated").
+pub fn describe_admission(estimate: &str, action: &str, call: &CallSize, admitted: Result<Admission, Refusal>, status: &BudgetStatus) -> (String, bool) {
+    let admission = match admitted {
+        Ok(admission) => admission,
+        Err(refusal) => return (format!("{estimate} · cannot be {action} now: {}.", refusal_reason(refusal, status)), false),
+    };
+    let reserve = call.input_tokens + admission.output_tokens;
+    let share = |limit: &Limit| {
+        let needs = match limit.kind.unit() {
+            Unit::Tokens => reserve,
+            Unit::MicroUsd => call.cost(admission.output_tokens),
+        };
+        match limit.meter.remaining() {
+            0 => format!("none left of {}", limit.kind.describe()),
+            left => format!("{:.1}% of what is left of {}", needs as f64 * 100.0 / left as f64, limit.kind.describe()),
+        }
+    };
+    let shares: Vec<String> = status.limits.iter().map(share).collect();
+    let mut text = format!(
+        "{estimate} · reserves up to {} tokens ({})",
+        crate::format::format_tokens(reserve),
+        crate::format::format_usd(call.cost(admission.output_tokens) as i64)
+    );
+    if !shares.is_empty() {
+        text.push_str(&format!(": {}", shares.join(", ")));
+    }
+    if let Some(kind) = admission.lowered_by {
+        text.push_str(&format!(" · the reply will be limited to {} tokens by {}", crate::format::format_tokens(admission.output_tokens), kind.describe()));
+    }
+    (text, true)
+}
+
 /// What a call reserves: its (corrected) input estimate plus the most it may write.
 pub fn reservation_tokens(estimated_input: u64, max_output: u32) -> u64 {
     estimated_input + u64::from(max_output)

@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use super::api::{SendChatMessage, get_chat_context, get_thread, list_threads};
 use super::{ChatContext, ChatMessage, ThreadSummary, ThreadView};
-use crate::budget::{BudgetState, BudgetStatus, CallSize, Limit, Unit, refusal_reason};
+use crate::budget::{BudgetState, BudgetStatus, CallSize, describe_admission};
 use crate::claude::Speaker;
 use crate::claude::estimate::corrected;
 use crate::claude::history::{Turn, WindowError, build_window};
@@ -452,28 +452,6 @@ fn preflight(draft: &str, thread: &[Turn], status: &BudgetStatus, context: &Chat
         }
     };
     let estimate = format!("≈ {} input tokens · ≈ {}", format_tokens(input), format_usd(call.input_microusd as i64));
-    let admission = match admitted {
-        Ok(admission) => admission,
-        Err(refusal) => {
-            let text = format!("{estimate} · cannot be sent now: {}.", refusal_reason(refusal, status));
-            return Some(Plan { text, sendable: false, model_line, upgrade_to });
-        }
-    };
-    let reserve = input + admission.output_tokens;
-    let share = |limit: &Limit| {
-        let needs = match limit.kind.unit() {
-            Unit::Tokens => reserve,
-            Unit::MicroUsd => call.cost(admission.output_tokens),
-        };
-        match limit.meter.remaining() {
-            0 => format!("none left of {}", limit.kind.describe()),
-            left => format!("{:.1}% of what is left of {}", needs as f64 * 100.0 / left as f64, limit.kind.describe()),
-        }
-    };
-    let shares: Vec<String> = status.limits.iter().map(share).collect();
-    let mut text = format!("{estimate} · reserves up to {} tokens ({}): {}", format_tokens(reserve), format_usd(call.cost(admission.output_tokens) as i64), shares.join(", "));
-    if let Some(kind) = admission.lowered_by {
-        text.push_str(&format!(" · the reply will be limited to {} tokens by {}", format_tokens(admission.output_tokens), kind.describe()));
-    }
-    Some(Plan { text, sendable: true, model_line, upgrade_to })
+    let (text, sendable) = describe_admission(&estimate, "sent", &call, admitted, status);
+    Some(Plan { text, sendable, model_line, upgrade_to })
 }

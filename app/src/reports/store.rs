@@ -47,8 +47,15 @@ pub async fn list(db: &Db, deal_id: i64) -> Result<Vec<ReportVersion>, AppError>
                 output_tokens: u.map_or(0, |u| u.output_tokens),
                 cost_microusd: u.map_or(0, |u| u.cost_microusd),
                 html: markdown_to_safe_html(&markdown),
+                markdown,
                 limited: None,
             }
         })
         .collect())
+}
+
+/// The deal a memo version belongs to, if the version exists.
+pub async fn deal_of(db: &Db, report_id: i64) -> Result<Option<i64>, AppError> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT deal_id FROM reports WHERE id = $1").bind(report_id).fetch_optional(&db.pool).await?;
+    Ok(row.map(|(deal_id,)| deal_id))
 }

@@ -15,5 +15,6 @@ mod foresight;
 mod hardening;
 mod ledger;
 mod limits;
+mod reports;
 mod reports_comps;
 mod usage;
