@@ -183,7 +183,7 @@ mod prices_and_inputs {
 
 mod markdown {
     use super::*;
-    use crate::reports::render::markdown_to_safe_html;
+    use crate::markdown::markdown_to_safe_html;
 
     const TAGS: &[&str] = &[
         "p", "h1", "h2", "h3", "h4", "h5", "h6", "strong", "em", "del", "ul", "ol", "li", "a", "code", "pre", "blockquote", "table",

@@ -1,4 +1,5 @@
-//! Small pieces every view uses: the error notice, and the text of a `<textarea>`.
+//! Small pieces every view uses: the error notice, the text of a `<textarea>`, and
+//! copying to the clipboard.
 
 use leptos::prelude::*;
 
@@ -54,4 +55,22 @@ mod tests {
         assert!(!safe.contains('<'), "{safe}");
         assert_eq!(safe, "&lt;/textarea&gt;&lt;img src=x onerror=alert(1)&gt; &amp; &lt;/TEXTAREA &gt;");
     }
+}
+
+/// Puts `text` on the clipboard (in the browser) and says in `said` whether it worked:
+/// `done` if it did.
+pub fn copy_text(text: String, done: &'static str, said: RwSignal<Option<String>>) {
+    #[cfg(feature = "hydrate")]
+    {
+        let Some(clipboard) = web_sys::window().map(|w| w.navigator().clipboard()) else { return };
+        leptos::task::spawn_local(async move {
+            let outcome = wasm_bindgen_futures::JsFuture::from(clipboard.write_text(&text)).await;
+            said.set(Some(match outcome {
+                Ok(_) => done.to_string(),
+                Err(_) => "The browser did not allow copying.".to_string(),
+            }));
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (text, done, said);
 }

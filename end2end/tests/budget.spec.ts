@@ -7,24 +7,24 @@ async function openDeal(page, name: string) {
   await expect(page.getByTestId('meter-deal')).toBeVisible();
 }
 
-test('the send button is disabled while a reply is pending and for about 2 seconds after it', async ({ page }) => {
+test('the send button is disabled while a reply is pending and until 2 seconds after the send', async ({ page }) => {
   await signIn(page, ANALYST);
   await openDeal(page, 'Maple Grove Apartments');
   const send = page.getByTestId('send');
   await page.getByLabel('Message').fill('How should we price an offer?');
   await expect(send).toBeEnabled();
+  const sentAt = Date.now();
   await send.click();
   await expect(send).toBeDisabled();
   await expect(page.getByTestId('pending')).toBeVisible();
   await expect(page.locator('.message.assistant .bubble')).toHaveCount(1);
-  const replyAt = Date.now();
   // The countdown shows while the cooldown runs, even with a new draft ready.
   await page.getByLabel('Message').fill('And the risks?');
   await expect(send).toBeDisabled();
   await expect(send).toHaveText(/Send \(\d\)/);
   await expect(send).toBeEnabled({ timeout: 5_000 });
-  const waited = Date.now() - replyAt;
-  expect(waited).toBeGreaterThan(1_200);
+  const waited = Date.now() - sentAt;
+  expect(waited).toBeGreaterThan(1_900);
   expect(waited).toBeLessThan(4_000);
   await expect(send).toHaveText('Send');
 });

@@ -35,3 +35,88 @@ test('an analyst holds a two-message conversation with the offline model and fin
   ]);
   await expect(messages.locator('.message.assistant .bubble')).toHaveCount(2);
 });
+
+test('replies read as Markdown, the list follows the newest one, the box keeps focus and a refused send keeps its draft', async ({ page, context }) => {
+  await context.grantPermissions(['clipboard-read', 'clipboard-write']);
+  await signIn(page, ANALYST);
+  await page.getByRole('link', { name: 'New deal' }).click();
+  await page.getByLabel('Name').fill(`Markdown Plaza ${Date.now()}`);
+  await page.getByRole('button', { name: 'Create deal' }).click();
+  await expect(page.getByTestId('deal-name')).toContainText('Markdown Plaza');
+  await hydrated(page);
+  const box = page.getByLabel('Message');
+  const send = page.getByTestId('send');
+  const replies = page.getByTestId('reply');
+
+  // A table, bold and a numbered list render as such, never as raw Markdown.
+  await box.fill('Show me a cap rate sensitivity table');
+  // The moment Send comes back, measured in the page from the click.
+  // (The button reads "Sending…", then "Send (n)" while the cooldown runs, then "Send".)
+  await page.evaluate(() => {
+    const w = window as unknown as { sendBack: Promise<number> };
+    w.sendBack = new Promise<number>((resolve) => {
+      let sent = 0;
+      let busy = false;
+      const label = () => document.querySelector('[data-testid="send"]')?.textContent ?? '';
+      document.querySelector('[data-testid="send"]')!.addEventListener('click', () => { sent = performance.now(); }, { capture: true, once: true });
+      const watch = new MutationObserver(() => {
+        if (!sent) return;
+        if (label() !== 'Send') busy = true;
+        else if (busy) { watch.disconnect(); resolve(performance.now() - sent); }
+      });
+      watch.observe(document.body, { subtree: true, childList: true, characterData: true });
+    });
+  });
+  await send.click();
+  const table = replies.last().locator('table');
+  await expect(table.getByRole('columnheader', { name: 'Cap rate' })).toBeVisible();
+  await expect(table.locator('td.num', { hasText: '$18,181,818' })).toHaveCSS('text-align', 'right');
+  await expect(replies.last().locator('strong')).toHaveText('$1,000,000 of NOI');
+  await expect(replies.last()).not.toContainText('|---|');
+  // The box has the focus again, and Send is back 2 s after the send (not after the reply).
+  await expect(box).toBeFocused();
+  const back = await page.evaluate(() => (window as unknown as { sendBack: Promise<number> }).sendBack);
+  test.info().annotations.push({ type: 'Send back after the send', description: `${Math.round(back)} ms` });
+  expect(back).toBeGreaterThan(1900);
+  expect(back).toBeLessThan(2300);
+  await box.fill('What are the main risks?');
+  await send.click();
+  await expect(replies).toHaveCount(2);
+  await expect(replies.last().locator('ol > li')).toHaveCount(4);
+  await expect(page.locator('[role="status"][aria-live="polite"]', { hasText: 'Claude replied:' })).toHaveCount(1);
+
+  // Copy a reply as its Markdown.
+  await page.locator('.message.assistant').last().getByRole('button', { name: 'Copy' }).click();
+  await expect(page.locator('.message.assistant').last()).toContainText('Copied.');
+  expect(await page.evaluate(() => navigator.clipboard.readText())).toContain('1. Tenant rollover');
+
+  // The list shows the newest reply at its bottom.
+  await expect(send).toHaveText('Send');
+  await box.fill('And the pricing?');
+  await send.click();
+  await expect(replies).toHaveCount(3);
+  const atBottom = () => page.getByTestId('messages').evaluate((el) => el.scrollTop + el.clientHeight >= el.scrollHeight - 2);
+  await expect.poll(atBottom).toBe(true);
+  expect(await page.getByTestId('messages').evaluate((el) => el.scrollHeight > el.clientHeight)).toBe(true);
+
+  // A send the server refuses gives the text back.
+  await page.route('**/api/chat/send', (route) => route.fulfill({
+    status: 403,
+    contentType: 'application/json',
+    body: JSON.stringify({ kind: 'deal_budget_exhausted', message: "This deal's token budget is used up." }),
+  }));
+  await expect(send).toHaveText('Send');
+  const draft = 'A long question the server will refuse — keep every word of it.';
+  await box.fill(draft);
+  await send.click();
+  await expect(page.getByRole('alert')).toContainText("This deal's token budget is used up.");
+  await expect(box).toHaveValue(draft);
+  await page.unroute('**/api/chat/send');
+
+  // Near the limit the length shows; over it Send is off and says why.
+  await box.fill('x'.repeat(46_000));
+  await expect(page.getByTestId('char-count')).toHaveText('46,000 / 50,000 characters');
+  await box.fill('x'.repeat(50_001));
+  await expect(page.getByTestId('char-count')).toContainText('too long to send');
+  await expect(send).toBeDisabled();
+});

@@ -36,6 +36,9 @@ pub struct ChatMessage {
     pub sent_at: String,
     /// For Claude's replies: what the call used and cost.
     pub usage: Option<ReplyUsage>,
+    /// For Claude's replies: the Markdown rendered to sanitised HTML (as memos are).
+    #[serde(default)]
+    pub html: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -121,7 +121,8 @@ async fn messages_from_rows(db: &Db, rows: Vec<MessageTuple>) -> Result<Vec<Chat
     rows.into_iter()
         .map(|(id, role, content, created_at, usage_id)| {
             let role = Speaker::parse(&role).ok_or_else(|| AppError::internal("unknown chat role", &role))?;
-            Ok(ChatMessage { id, role, content, sent_at: utc_minute(created_at), usage: usage_id.and_then(|u| usage.remove(&u)) })
+            let html = (role == Speaker::Assistant).then(|| crate::markdown::markdown_to_safe_html(&content));
+            Ok(ChatMessage { id, role, content, sent_at: utc_minute(created_at), usage: usage_id.and_then(|u| usage.remove(&u)), html })
         })
         .collect()
 }

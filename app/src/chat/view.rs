@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::api::{SendChatMessage, get_chat_context, get_thread, list_threads};
-use super::{ChatContext, ChatMessage, ThreadSummary, ThreadView};
+use super::{ChatContext, ChatMessage, MAX_MESSAGE_CHARS, ThreadSummary, ThreadView};
 use crate::budget::{BudgetState, BudgetStatus, CallSize, describe_admission};
 use crate::claude::Speaker;
 use crate::claude::estimate::corrected;
@@ -11,7 +11,7 @@ use crate::claude::history::{Turn, WindowError, build_window};
 use crate::claude::pricing::{TokenUsage, cost_microusd};
 use crate::error::AppError;
 use crate::format::{format_tokens, format_usd};
-use crate::ui::ErrorNotice;
+use crate::ui::{ErrorNotice, copy_text};
 
 /// The chat tab. Its resources are created here, once per deal (the deal page renders
 /// this keyed by the deal id, outside any Suspense), and each is awaited in exactly one
@@ -84,7 +84,17 @@ struct ComposerState {
     /// cheaper model answered it.
     limited: RwSignal<Option<String>>,
     model_note: RwSignal<Option<String>>,
+    /// The message list follows the newest message unless the reader scrolled up.
+    follow: RwSignal<bool>,
+    /// The message box gets the focus back once the send is done.
+    refocus: RwSignal<bool>,
+    /// What screen readers are told when a reply arrives.
+    announce: RwSignal<String>,
 }
+
+/// Margin on the browser's cooldown clock: the server counts from receiving the send,
+/// a little after the browser sent it.
+const COOLDOWN_SLACK_MS: f64 = 150.0;
 
 impl ComposerState {
     fn new(
@@ -99,12 +109,13 @@ impl ComposerState {
         let limited = RwSignal::new(None::<String>);
         let model_note = RwSignal::new(None::<String>);
         // The cooldown as a deadline (ms since the epoch) and a clock ticking towards it;
-        // setting the deadline again is harmless, unlike a second countdown.
+        // setting the deadline again is harmless, unlike a second countdown. The server
+        // claims the cooldown at the send, so it is counted from the send, not the reply.
         let cooldown_until = RwSignal::new(0.0f64);
         let clock = RwSignal::new(0.0f64);
         Effect::new(move |_| {
             clock.set(js_sys::Date::now());
-            if let Ok(ticker) = set_interval_with_handle(move || clock.set(js_sys::Date::now()), std::time::Duration::from_millis(200)) {
+            if let Ok(ticker) = set_interval_with_handle(move || clock.set(js_sys::Date::now()), std::time::Duration::from_millis(100)) {
                 on_cleanup(move || ticker.clear());
             }
         });
@@ -115,6 +126,18 @@ impl ComposerState {
                 calls.update(|n| *n += 1);
             }
         });
+        // The cooldown starts at each send (see `submit`); effects run in the browser
+        // only, after hydration: an untracked read of `context` here registers nothing
+        // with any Suspense boundary.
+        Effect::new(move |_| {
+            if send.pending().get() {
+                let seconds = context.get_untracked().and_then(Result::ok).map_or(2, |c| c.cooldown_seconds);
+                let now = js_sys::Date::now();
+                cooldown_until.set(now + seconds as f64 * 1000.0 + COOLDOWN_SLACK_MS);
+                clock.set(now);
+            }
+        });
+        let announce = RwSignal::new(String::new());
         Effect::new(move |_| match send.value().get() {
             Some(Ok(result)) => {
                 selected.set(Some(result.thread_id));
@@ -122,17 +145,33 @@ impl ComposerState {
                 limited.set(result.limited);
                 model_note.set(result.model_note);
                 in_flight.set(None);
-                // Effects run in the browser only, after hydration: an untracked read
-                // here registers nothing with any Suspense boundary.
-                let seconds = context.get_untracked().and_then(Result::ok).map_or(2, |c| c.cooldown_seconds);
-                let now = js_sys::Date::now();
-                cooldown_until.set(now + seconds as f64 * 1000.0);
-                clock.set(now);
+                announce.set(format!("Claude replied: {}", result.reply.content));
             }
-            Some(Err(_)) => in_flight.set(None),
+            Some(Err(_)) => {
+                // A refused or failed send gives the analyst their text back (unless they
+                // have started typing another).
+                if let Some(message) = in_flight.get_untracked()
+                    && draft.with_untracked(|d| d.trim().is_empty())
+                {
+                    draft.set(message);
+                }
+                in_flight.set(None);
+            }
             None => {}
         });
-        ComposerState { send, selected, draft, in_flight, dropped, cooldown_left, limited, model_note }
+        ComposerState {
+            send,
+            selected,
+            draft,
+            in_flight,
+            dropped,
+            cooldown_left,
+            limited,
+            model_note,
+            follow: RwSignal::new(true),
+            refocus: RwSignal::new(false),
+            announce,
+        }
     }
 }
 
@@ -169,7 +208,8 @@ fn Conversation(
                 }}
             </p>
         </Show>
-        <Messages thread in_flight=composer.in_flight/>
+        <Messages thread in_flight=composer.in_flight follow=composer.follow/>
+        <p class="sr-only" role="status" aria-live="polite">{move || composer.announce.get()}</p>
         {move || composer.limited.get().map(|text| view! { <p class="notice warn" role="status" data-testid="reply-limited">{text}</p> })}
         {move || composer.model_note.get().map(|text| view! { <p class="notice" role="status" data-testid="model-note">{text}</p> })}
         <Composer deal_id composer budget estimate_inputs/>
@@ -179,7 +219,23 @@ fn Conversation(
 /// The conversation's messages (a page of them, earlier ones on request) and the
 /// message on its way.
 #[component]
-fn Messages(thread: Result<Option<ThreadView>, AppError>, in_flight: RwSignal<Option<String>>) -> impl IntoView {
+fn Messages(thread: Result<Option<ThreadView>, AppError>, in_flight: RwSignal<Option<String>>, follow: RwSignal<bool>) -> impl IntoView {
+    // Scrolled to the newest message when shown and when a send starts, unless the
+    // reader has scrolled up to read earlier ones.
+    let list = NodeRef::<leptos::html::Div>::new();
+    Effect::new(move |_| {
+        in_flight.track();
+        if let Some(el) = list.get()
+            && follow.get_untracked()
+        {
+            el.set_scroll_top(el.scroll_height());
+        }
+    });
+    let on_scroll = move |_| {
+        if let Some(el) = list.get_untracked() {
+            follow.set(el.scroll_top() + el.client_height() >= el.scroll_height() - 40);
+        }
+    };
     let messages = match thread {
         Err(error) => view! { <ErrorNotice error/> }.into_any(),
         Ok(None) => view! {
@@ -202,7 +258,7 @@ fn Messages(thread: Result<Option<ThreadView>, AppError>, in_flight: RwSignal<Op
         }
     };
     view! {
-        <div class="messages" data-testid="messages">
+        <div class="messages" data-testid="messages" node_ref=list on:scroll=on_scroll>
             {messages}
             {move || in_flight.get().map(|text| view! {
                 <div class="message user pending-message"><div class="bubble">{text}</div></div>
@@ -221,7 +277,19 @@ fn Composer(
     budget: Signal<Option<BudgetStatus>>,
     estimate_inputs: Option<(ChatContext, Vec<Turn>)>,
 ) -> impl IntoView {
-    let ComposerState { send, selected, draft, in_flight, cooldown_left, .. } = composer;
+    let ComposerState { send, selected, draft, in_flight, cooldown_left, refocus, .. } = composer;
+    // The box takes the focus back when a send is done (this component is rendered
+    // again with the conversation, so the effect also runs on its new element).
+    let message_box = NodeRef::<leptos::html::Textarea>::new();
+    Effect::new(move |_| {
+        if let Some(el) = message_box.get()
+            && !send.pending().get()
+            && refocus.get_untracked()
+        {
+            refocus.set(false);
+            let _ = el.focus();
+        }
+    });
     let estimate_inputs = StoredValue::new(estimate_inputs);
     // Asks for the best model for the next send only.
     let best = RwSignal::new(false);
@@ -237,7 +305,9 @@ fn Composer(
     let blocked = move || {
         budget.with(|b| b.as_ref().is_some_and(|b| b.deal_state == BudgetState::Blocked)) || plan.with(|p| p.as_ref().is_some_and(|p| !p.sendable))
     };
-    let can_send = move || !send.pending().get() && cooldown_left.get() == 0 && !blocked() && draft.with(|d| !d.trim().is_empty());
+    let chars = Memo::new(move |_| draft.with(|d| d.chars().count()));
+    let too_long = move || chars.get() > MAX_MESSAGE_CHARS;
+    let can_send = move || !send.pending().get() && cooldown_left.get() == 0 && !blocked() && !too_long() && draft.with(|d| !d.trim().is_empty());
     let submit = move || {
         if !can_send() {
             return;
@@ -245,6 +315,7 @@ fn Composer(
         let message = draft.get_untracked();
         in_flight.set(Some(message.clone()));
         draft.set(String::new());
+        refocus.set(true);
         let best_model = best.get_untracked().then_some(true);
         best.set(false);
         send.dispatch(SendChatMessage { deal_id, thread_id: selected.get_untracked(), message, best_model });
@@ -253,6 +324,7 @@ fn Composer(
         {move || send.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error/> })}
         <form class="composer" on:submit=move |ev| { ev.prevent_default(); submit(); }>
             <textarea
+                node_ref=message_box
                 name="message"
                 rows="3"
                 aria-label="Message"
@@ -277,6 +349,15 @@ fn Composer(
                 (false, n) => format!("Send ({n})"),
             }}</button>
         </form>
+        // The length, once the draft nears the most one message may hold.
+        {move || (chars.get() * 10 > MAX_MESSAGE_CHARS * 9).then(|| view! {
+            <p class=move || if too_long() { "char-count small over" } else { "char-count small muted" } data-testid="char-count" aria-live="polite">
+                {move || {
+                    let (n, most) = (format_tokens(chars.get() as u64), format_tokens(MAX_MESSAGE_CHARS as u64));
+                    if too_long() { format!("{n} / {most} characters: too long to send; shorten it.") } else { format!("{n} / {most} characters") }
+                }}
+            </p>
+        })}
         <p class="preflight muted small" data-testid="preflight">{move || plan.with(|p| p.as_ref().map(|p| p.text.clone()))}</p>
         {move || plan.with(|p| p.as_ref().and_then(|p| p.model_line.clone().map(|line| (line, p.upgrade_to.clone())))).map(|(line, upgrade)| view! {
             <p class="model-line small" data-testid="model-choice">
@@ -371,10 +452,25 @@ fn MessageBubble(message: ChatMessage) -> impl IntoView {
             u.model
         )
     });
+    let copied = RwSignal::new(None::<String>);
+    let content = StoredValue::new(message.content.clone());
+    let bubble = match message.html {
+        // Sanitised on the server (crate::markdown): raw HTML and unsafe links removed.
+        Some(html) => view! { <div class="bubble markdown" data-testid="reply" inner_html=html></div> }.into_any(),
+        None => view! { <div class="bubble">{message.content}</div> }.into_any(),
+    };
+    let is_reply = message.role == Speaker::Assistant;
     view! {
         <div class=class>
-            <div class="bubble">{message.content}</div>
-            <div class="meta muted small">{message.sent_at}{usage.map(|u| view! { " · " {u} })}</div>
+            {bubble}
+            <div class="meta muted small">
+                {message.sent_at}{usage.map(|u| view! { " · " {u} })}
+                {is_reply.then(|| view! {
+                    " · "
+                    <button type="button" class="link-button" on:click=move |_| copy_text(content.get_value(), "Copied.", copied)>"Copy"</button>
+                    <span role="status">{move || copied.get().map(|s| format!(" {s}"))}</span>
+                })}
+            </div>
         </div>
     }
 }

@@ -75,7 +75,13 @@ fn answer(question: &str, turn: usize, deal: &DealFacts) -> String {
         format!("the {} asking price", deal.asking_price)
     };
     let kind = if deal.property_type.is_empty() { "property".to_string() } else { deal.property_type.to_lowercase() };
-    let body = if q.contains("cap") || q.contains("noi") || q.contains("yield") {
+    let body = if q.contains("table") || q.contains("sensitivity") {
+        let rows: String = [5.5f64, 6.0, 6.5, 7.0]
+            .iter()
+            .map(|cap| format!("| {cap:.1}% | {} |\n", crate::format::format_price(Some((1_000_000.0 / (cap / 100.0)).round() as i64))))
+            .collect();
+        format!("Value of **$1,000,000 of NOI** for {name} at each cap rate:\n\n| Cap rate | Value |\n|---|---|\n{rows}")
+    } else if q.contains("cap") || q.contains("noi") || q.contains("yield") {
         format!(
             "For {name}, the going-in cap rate is NOI divided by price. At {price}, every \
              $100,000 of stabilised NOI moves the cap rate by about {} basis points. Check \
@@ -85,10 +91,11 @@ fn answer(question: &str, turn: usize, deal: &DealFacts) -> String {
         )
     } else if q.contains("risk") {
         format!(
-            "The main risks I would underwrite for {name}: (1) tenant rollover in the next \
-             three years and the downtime and leasing costs that come with it; (2) exit cap \
-             expansion — model at least 50 bp above going-in; (3) deferred capital \
-             expenditure typical for a {kind}; (4) interest-rate exposure if the debt floats."
+            "**The main risks I would underwrite for {name}:**\n\n\
+             1. Tenant rollover in the next three years, and the downtime and leasing costs that come with it.\n\
+             2. Exit cap expansion: model at least 50 bp above going-in.\n\
+             3. Deferred capital expenditure typical for a {kind}.\n\
+             4. Interest-rate exposure if the debt floats."
         )
     } else if q.contains("price") || q.contains("value") || q.contains("offer") || q.contains("discount") {
         format!(
@@ -270,6 +277,15 @@ mod tests {
         assert!(a.text.contains("Offline model"));
         assert_eq!(a.model, OFFLINE_MODEL);
         assert_ne!(a.text, reply(Operation::Chat, &request("What are the risks?")).text);
+    }
+
+    #[test]
+    fn answers_use_markdown_where_it_reads_better() {
+        let table = reply(Operation::Chat, &request("Show me a cap rate sensitivity table")).text;
+        assert!(table.contains("| Cap rate | Value |\n|---|---|\n| 5.5% | $18,181,818 |\n| 6.0% | $16,666,667 |"), "{table}");
+        let risks = reply(Operation::Chat, &request("What are the risks?")).text;
+        assert!(risks.starts_with("**The main risks I would underwrite for Harbor Point:**\n\n1. "), "{risks}");
+        assert!(risks.contains("\n4. Interest-rate exposure"), "{risks}");
     }
 
     #[test]

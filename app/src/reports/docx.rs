@@ -12,7 +12,7 @@ use docx_rs::{
 use pulldown_cmark::{Event, HeadingLevel, Tag, TagEnd};
 
 use super::ReportVersion;
-use super::render::{is_figure, parse};
+use crate::markdown::{is_figure, parse};
 use crate::error::AppError;
 use crate::format::{format_tokens, format_usd};
 

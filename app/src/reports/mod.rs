@@ -8,8 +8,6 @@ pub mod docx;
 #[cfg(feature = "ssr")]
 pub mod http;
 #[cfg(feature = "ssr")]
-pub mod render;
-#[cfg(feature = "ssr")]
 pub mod service;
 #[cfg(feature = "ssr")]
 pub mod store;

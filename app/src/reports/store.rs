@@ -1,7 +1,7 @@
 //! Memo versions in the database; tokens and cost come from the call's usage record.
 
 use super::ReportVersion;
-use super::render::markdown_to_safe_html;
+use crate::markdown::markdown_to_safe_html;
 use crate::db::Db;
 use crate::time::{now_millis, utc_minute};
 use crate::error::AppError;

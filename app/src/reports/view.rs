@@ -6,7 +6,7 @@ use leptos::prelude::*;
 
 use super::ReportVersion;
 use super::api::{GenerateReport, estimate_report, list_reports};
-use crate::ui::ErrorNotice;
+use crate::ui::{ErrorNotice, copy_text};
 
 /// `calls` is bumped after every memo generated (a Claude call), so the page reads the
 /// budgets again — and the estimate, which depends on them.
@@ -102,7 +102,7 @@ fn Versions(versions: Vec<ReportVersion>, selected: RwSignal<Option<i64>>) -> im
             let current = find(shown());
             match (current, find(compare.get()).filter(|c| Some(c.id) != shown())) {
                 (Some(v), None) => view! {
-                    // Sanitised on the server (reports::render): raw HTML and unsafe links removed.
+                    // Sanitised on the server (crate::markdown): raw HTML and unsafe links removed.
                     <article class="memo" data-testid="memo" inner_html=v.html></article>
                 }.into_any(),
                 (Some(v), Some(other)) => view! {
@@ -132,7 +132,7 @@ fn MemoTools(memo: ReportVersion, versions: StoredValue<Vec<ReportVersion>>, com
     let others: Vec<(i64, String)> = versions.with_value(|all| all.iter().filter(|v| v.id != id).map(|v| (v.id, v.label())).collect());
     view! {
         <div class="memo-tools" role="toolbar" aria-label="Memo">
-            <button type="button" class="button" on:click=move |_| copy_text(markdown.get_value(), copied)>"Copy as Markdown"</button>
+            <button type="button" class="button" on:click=move |_| copy_text(markdown.get_value(), "Copied as Markdown.", copied)>"Copy as Markdown"</button>
             <button type="button" class="button" on:click=move |_| print_page()>"Print"</button>
             <a class="button" data-testid="memo-md" href=format!("/api/reports/{id}/markdown") download>"Download .md"</a>
             <a class="button" data-testid="memo-docx" href=format!("/api/reports/{id}/docx") download>"Download .docx"</a>
@@ -149,23 +149,6 @@ fn MemoTools(memo: ReportVersion, versions: StoredValue<Vec<ReportVersion>>, com
             <span class="muted small" role="status" data-testid="memo-copied">{move || copied.get()}</span>
         </div>
     }
-}
-
-/// Puts `text` on the clipboard (in the browser) and says whether it worked.
-fn copy_text(text: String, said: RwSignal<Option<String>>) {
-    #[cfg(feature = "hydrate")]
-    {
-        let Some(clipboard) = web_sys::window().map(|w| w.navigator().clipboard()) else { return };
-        leptos::task::spawn_local(async move {
-            let outcome = wasm_bindgen_futures::JsFuture::from(clipboard.write_text(&text)).await;
-            said.set(Some(match outcome {
-                Ok(_) => "Copied as Markdown.".to_string(),
-                Err(_) => "The browser did not allow copying; use Download .md instead.".to_string(),
-            }));
-        });
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (text, said);
 }
 
 /// Opens the browser's print dialog; the print stylesheet leaves only the memo.

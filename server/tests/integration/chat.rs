@@ -352,7 +352,30 @@ async fn the_offline_model_answers_and_is_recorded(engine: Engine) {
     assert_eq!(app.count("usage_records").await, 1);
 }
 
+async fn replies_carry_their_markdown_as_safe_html(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    chat.fake.script([Script::ok(
+        "**Buy.**\n\n| Metric | Value |\n|---|---|\n| Cap rate | 6.4% |\n\nNote <script>alert(1)</script>\n\n![x](https://evil.example/leak) [more](javascript:alert(2))",
+        100,
+        40,
+    )]);
+    let (status, body) = chat.send(None, "Summarise").await;
+    assert_eq!(status, 200, "{body}");
+    let html = body["reply"]["html"].as_str().unwrap();
+    assert!(html.contains("<strong>Buy.</strong>"), "{html}");
+    assert!(html.contains("<td class=\"num\">6.4%</td>"), "{html}");
+    assert!(!html.contains("<script") && html.contains("&lt;script&gt;"), "{html}");
+    assert!(!html.contains("evil.example") && !html.contains("javascript:"), "{html}");
+    // Stored replies read the same; the analyst's own messages stay plain text.
+    let thread = body["thread_id"].as_i64().unwrap().to_string();
+    let (_, view) = chat.app.post(&chat.client, "/api/chat/thread", &[("thread_id", &thread)]).await;
+    let messages = view["messages"].as_array().unwrap();
+    assert_eq!(messages[0]["html"], Value::Null, "{view}");
+    assert_eq!(messages[1]["html"].as_str(), Some(html));
+}
+
 on_both_engines!(
+    replies_carry_their_markdown_as_safe_html,
     does_not_retry_429,
     retries_5xx_then_succeeds,
     gives_up_after_max_retries,

@@ -1,4 +1,4 @@
-//! Markdown to HTML for model output: raw HTML in the Markdown is shown as text; links
+//! Markdown to HTML for model output (memos and chat replies): raw HTML in the Markdown is shown as text; links
 //! may only point at http(s) or mailto addresses and open with `rel="noopener
 //! noreferrer"`; images are never loaded (a prompt injected through broker text could
 //! otherwise leak deal data in an image URL): their alt text is shown instead. Table
