@@ -26,7 +26,8 @@ test('an analyst holds a two-message conversation with the offline model and fin
 
   await page.reload();
   await hydrated(page);
-  const thread = page.getByRole('button', { name: /What is the cap rate on this deal\?/ });
+  // Claude titled it (the offline model's title, here).
+  const thread = page.getByRole('button', { name: /Cap rate and NOI for Route 9 Logistics Center/ });
   await expect(thread).toBeVisible();
   await thread.click();
   await expect(messages.locator('.message.user .bubble')).toHaveText([
@@ -119,4 +120,60 @@ test('replies read as Markdown, the list follows the newest one, the box keeps f
   await box.fill('x'.repeat(50_001));
   await expect(page.getByTestId('char-count')).toContainText('too long to send');
   await expect(send).toBeDisabled();
+});
+
+test('Claude titles conversations; analysts rename, search, delete and restore them', async ({ page }) => {
+  await signIn(page, ANALYST);
+  await page.getByRole('link', { name: 'New deal' }).click();
+  const deal = `Thread Yard ${Date.now()}`;
+  await page.getByLabel('Name').fill(deal);
+  await page.getByRole('button', { name: 'Create deal' }).click();
+  await expect(page.getByTestId('deal-name')).toContainText('Thread Yard');
+  await hydrated(page);
+  const box = page.getByLabel('Message');
+  const send = page.getByTestId('send');
+  const list = page.locator('.thread-list');
+
+  await box.fill('What is the cap rate?');
+  await send.click();
+  await expect(page.getByTestId('reply')).toHaveCount(1);
+  // Claude's title (the offline model's, here) replaces the first words of the question.
+  await expect(page.getByTestId('thread-title')).toHaveText(`Cap rate and NOI for ${deal}`);
+  await expect(list.getByRole('button')).toHaveCount(1);
+  await expect(list).toContainText(`Cap rate and NOI for ${deal}`);
+
+  await page.getByRole('button', { name: 'Rename' }).click();
+  await page.getByLabel('Conversation title').fill('My cap rate notes');
+  await page.getByRole('button', { name: 'Save title' }).click();
+  await expect(page.getByTestId('thread-title')).toHaveText('My cap rate notes');
+  await expect(list).toContainText('My cap rate notes');
+
+  await page.getByRole('button', { name: 'New conversation' }).click();
+  await expect(send).toHaveText('Send');
+  await box.fill('What are the main risks?');
+  await send.click();
+  await expect(page.getByTestId('thread-title')).toHaveText(`Underwriting risks for ${deal}`);
+  await expect(list.getByRole('button')).toHaveCount(2);
+
+  // Search reads titles and messages.
+  const search = page.getByLabel('Search conversations');
+  await search.fill('rollover');
+  await expect(list.getByRole('button')).toHaveCount(1);
+  await expect(list).toContainText('Underwriting risks');
+  await search.fill('my CAP rate');
+  await expect(list.getByRole('button')).toHaveCount(1);
+  await expect(list).toContainText('My cap rate notes');
+  await search.fill('no such words');
+  await expect(page.getByText('No conversation mentions “no such words”.')).toBeVisible();
+  await search.fill('');
+  await expect(list.getByRole('button')).toHaveCount(2);
+
+  // Delete the open one; Undo brings it back.
+  await page.getByRole('button', { name: 'Delete' }).click();
+  await expect(page.getByTestId('thread-deleted')).toContainText(`Deleted “Underwriting risks for ${deal}”.`);
+  await expect(list.getByRole('button')).toHaveCount(1);
+  await page.getByTestId('thread-deleted').getByRole('button', { name: 'Undo' }).click();
+  await expect(list.getByRole('button')).toHaveCount(2);
+  await expect(page.getByTestId('thread-title')).toHaveText(`Underwriting risks for ${deal}`);
+  await expect(page.getByTestId('thread-deleted')).toHaveCount(0);
 });

@@ -16,14 +16,52 @@ pub async fn send_chat_message(deal_id: i64, thread_id: Option<i64>, message: St
     crate::state::run_to_completion(super::service::send(state, ctx, deal_id, thread_id, message, model)).await
 }
 
-/// The caller's threads on a deal; every thread for admins.
+/// The caller's threads on a deal (every thread for admins); with `search`, those whose
+/// title or any message contains it, ignoring case.
 #[server(prefix = "/api", endpoint = "chat/threads")]
-pub async fn list_threads(deal_id: i64) -> Result<Vec<ThreadSummary>, AppError> {
+pub async fn list_threads(deal_id: i64, search: Option<String>) -> Result<Vec<ThreadSummary>, AppError> {
     let ctx = crate::auth::service::require_user().await?;
     let state = crate::state::app_state()?;
     crate::deals::store::get(&state.db, deal_id).await?.ok_or_else(|| AppError::not_found("deal"))?;
     let only = if ctx.is_admin() { None } else { Some(ctx.user_id) };
-    super::store::list_threads(&state.db, deal_id, only).await
+    if search.as_ref().is_some_and(|s| s.chars().count() > super::MAX_SEARCH_CHARS) {
+        return Err(AppError::invalid(format!("Search for at most {} characters.", super::MAX_SEARCH_CHARS)));
+    }
+    super::store::list_threads(&state.db, deal_id, only, search.as_deref()).await
+}
+
+/// Renames one of the caller's conversations; returns the title as stored.
+#[server(prefix = "/api", endpoint = "chat/rename")]
+pub async fn rename_thread(thread_id: i64, title: String) -> Result<String, AppError> {
+    let ctx = crate::auth::service::require_user().await?;
+    let state = crate::state::app_state()?;
+    let title = super::checked_title(&title)?;
+    super::service::own_thread(&state, &ctx, thread_id, false).await?;
+    super::store::rename_thread(&state.db, thread_id, &title).await?;
+    Ok(title)
+}
+
+/// Deletes one of the caller's conversations (`restore`: brings a deleted one back).
+/// Deleted conversations are hidden, not erased, so the usage they record stays whole.
+#[server(prefix = "/api", endpoint = "chat/delete")]
+pub async fn delete_thread(thread_id: i64, restore: Option<bool>) -> Result<i64, AppError> {
+    let ctx = crate::auth::service::require_user().await?;
+    let state = crate::state::app_state()?;
+    let restore = restore.unwrap_or(false);
+    super::service::own_thread(&state, &ctx, thread_id, restore).await?;
+    super::store::set_thread_deleted(&state.db, thread_id, !restore).await?;
+    Ok(thread_id)
+}
+
+/// Lets Claude title the conversation when it is due (after its first exchange, then
+/// every 5th message): a tracked, budgeted call (operation `title`). Returns the title,
+/// new or as it was; a failed or refused titling keeps the old title and is not an error
+/// the analyst needs to see (the browser ignores it).
+#[server(prefix = "/api", endpoint = "chat/title")]
+pub async fn title_thread(thread_id: i64) -> Result<String, AppError> {
+    let ctx = crate::auth::service::require_user().await?;
+    let state = crate::state::app_state()?;
+    crate::state::run_to_completion(super::service::title(state, ctx, thread_id)).await
 }
 
 /// A thread, one page at a time: its newest messages, or with `before` (a message id)

@@ -20,6 +20,12 @@ use crate::usage::ReplyUsage;
 pub const MAX_MESSAGE_CHARS: usize = 50_000;
 /// Most messages one page of a thread returns.
 pub const MAX_PAGE: usize = 200;
+/// Longest conversation title, typed or written by Claude, in characters.
+pub const MAX_TITLE_CHARS: usize = 100;
+/// Longest search through conversations, in characters.
+pub const MAX_SEARCH_CHARS: usize = 200;
+/// Claude titles a conversation after its first exchange, then every this many messages.
+pub const TITLE_EVERY: i64 = 5;
 
 /// Messages per page of a thread: at least a whole call window, so the browser's
 /// pre-flight estimate sees every turn the next call would send.
@@ -116,6 +122,30 @@ pub fn system_prompt(deal: &Deal) -> String {
     )
 }
 
+/// A title as typed: one line, without control characters, 1 to `MAX_TITLE_CHARS` long.
+pub fn checked_title(title: &str) -> Result<String, crate::error::AppError> {
+    let title = one_line(title);
+    match title.chars().count() {
+        0 => Err(crate::error::AppError::invalid("Give the conversation a title.")),
+        n if n > MAX_TITLE_CHARS => Err(crate::error::AppError::invalid(format!("A title is at most {MAX_TITLE_CHARS} characters."))),
+        _ => Ok(title),
+    }
+}
+
+/// A title as Claude wrote it: one line, quotes and a trailing full stop removed, cut at
+/// `MAX_TITLE_CHARS`; None when nothing is left.
+pub fn model_title(text: &str) -> Option<String> {
+    let line = one_line(text.lines().find(|l| !l.trim().is_empty()).unwrap_or_default());
+    let line = line.trim_start_matches(|c: char| "#*\"'“”‘’ ".contains(c)).trim_end_matches(|c: char| "*\"'“”‘’. ".contains(c));
+    let line = line.strip_prefix("Title:").map_or(line, str::trim);
+    (!line.is_empty()).then(|| line.chars().take(MAX_TITLE_CHARS).collect())
+}
+
+/// Text on one line: control characters dropped, runs of white space as one space.
+fn one_line(text: &str) -> String {
+    text.split_whitespace().map(|w| w.chars().filter(|c| !c.is_control()).collect::<String>()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
 /// A thread's title: the start of its first message, on one line.
 pub fn thread_title(first_message: &str) -> String {
     let line: String = first_message.split_whitespace().collect::<Vec<_>>().join(" ");
@@ -136,6 +166,22 @@ mod tests {
         let long = thread_title(&"word ".repeat(40));
         assert_eq!(long.chars().count(), 60);
         assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn typed_titles_are_one_line_and_not_too_long() {
+        assert_eq!(checked_title("  Cap rate\n\tquestions \u{7}").unwrap(), "Cap rate questions");
+        assert_eq!(checked_title(" \n ").unwrap_err().kind, crate::error::ErrorKind::Invalid);
+        assert!(checked_title(&"x".repeat(MAX_TITLE_CHARS)).is_ok());
+        assert_eq!(checked_title(&"x".repeat(MAX_TITLE_CHARS + 1)).unwrap_err().kind, crate::error::ErrorKind::Invalid);
+    }
+
+    #[test]
+    fn titles_from_claude_lose_their_decoration() {
+        assert_eq!(model_title("\"Harbor Point: cap rate check.\"\n\nAnything else").as_deref(), Some("Harbor Point: cap rate check"));
+        assert_eq!(model_title("## **Title: Pricing the offer**").as_deref(), Some("Pricing the offer"));
+        assert_eq!(model_title("  \n  ").as_deref(), None);
+        assert_eq!(model_title(&"word ".repeat(50)).map(|t| t.chars().count()), Some(MAX_TITLE_CHARS));
     }
 
     #[test]

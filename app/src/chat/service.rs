@@ -2,10 +2,10 @@
 //! client, store the reply. Runs on a task of its own so a dropped request still
 //! finishes the call and saves the reply and its usage.
 
-use super::{MAX_MESSAGE_CHARS, SendResult, store, system_prompt, thread_title};
+use super::{MAX_MESSAGE_CHARS, SendResult, TITLE_EVERY, model_title, store, system_prompt, thread_title};
 use crate::auth::service::Ctx;
 use crate::claude::types::{ClaudeRequest, StopReason};
-use crate::gateway::{ModelRequest, admit_as};
+use crate::gateway::{ModelRequest, admit_as, call_claude};
 use crate::claude::estimate::{estimate_request_tokens, estimate_text_tokens};
 use crate::claude::history::{HistoryWindow, Turn, WindowError, build_window};
 use crate::claude::{Operation, Speaker};
@@ -126,4 +126,90 @@ fn too_long(estimated: u64, limit: u64) -> AppError {
         ErrorKind::TooLong,
         format!("That message is about {estimated} tokens with the deal's facts, over the {limit}-token limit per call. Shorten it."),
     )
+}
+
+/// One of the caller's own conversations, deleted (`deleted`) or not; anything else —
+/// someone else's, missing, or in the other state — is "not found".
+pub async fn own_thread(state: &AppState, ctx: &Ctx, thread_id: i64, deleted: bool) -> Result<store::ThreadRow, AppError> {
+    match store::find_any_thread(&state.db, thread_id).await? {
+        Some((t, is_deleted)) if t.user_id == ctx.user_id && is_deleted == deleted => Ok(t),
+        _ => Err(AppError::not_found("conversation")),
+    }
+}
+
+/// Most a title call may write.
+const TITLE_MAX_TOKENS: u32 = 40;
+/// Characters of each message a title call reads.
+const TITLE_EXCERPT_CHARS: usize = 400;
+/// Messages a title call reads (the newest).
+const TITLE_MESSAGES: usize = 10;
+
+/// Whether a conversation of `messages` messages, last titled at `titled_at`, is due a
+/// title by Claude: after its first exchange, then each time it passes a multiple of
+/// `TITLE_EVERY` messages.
+pub fn title_due(messages: i64, titled_at: i64) -> bool {
+    messages >= 2 && (titled_at == 0 || messages / TITLE_EVERY > titled_at / TITLE_EVERY)
+}
+
+/// Claude titles the conversation when it is due (see `title_due`), through the gateway
+/// like any call (operation `title`: budgeted, recorded). Returns the title, new or as
+/// it was: a refused or failed call keeps the old title and is only logged, so titling
+/// never fails the chat. The due point is claimed first, so each is titled once.
+pub async fn title(state: AppState, ctx: Ctx, thread_id: i64) -> Result<String, AppError> {
+    let thread = own_thread(&state, &ctx, thread_id, false).await?;
+    let (messages, titled_at) = store::title_state(&state.db, thread_id).await?;
+    if !title_due(messages, titled_at) || !store::claim_title(&state.db, thread_id, messages).await? {
+        return Ok(thread.title);
+    }
+    let deal = crate::deals::store::get(&state.db, thread.deal_id).await?.ok_or_else(|| AppError::not_found("deal"))?;
+    let (turns, _) = store::recent_turns(&state.db, thread_id, TITLE_MESSAGES).await?;
+    let transcript: Vec<String> = turns
+        .iter()
+        .map(|t| {
+            let who = if t.role == Speaker::User { "Analyst" } else { "Claude" };
+            format!("{who}: {}", t.content.chars().take(TITLE_EXCERPT_CHARS).collect::<String>())
+        })
+        .collect();
+    let request = ClaudeRequest {
+        model: state.settings.claude.model.clone(),
+        max_tokens: TITLE_MAX_TOKENS,
+        system: format!(
+            "You title conversations between an analyst and Claude about a commercial real-estate deal. \
+             Reply with the title only: at most 8 words, no quotes.\nDeal: {}\n",
+            deal.name
+        ),
+        messages: vec![Turn { role: Speaker::User, content: format!("Title this conversation:\n\n{}", transcript.join("\n")) }],
+        tool: None,
+    };
+    let estimate = estimate_request_tokens(&request.system, request.messages.iter().map(|t| t.content.as_str()));
+    match call_claude(&state, &ctx, thread.deal_id, Operation::Title, &request, estimate).await {
+        Ok((reply, _)) => match model_title(&reply.text) {
+            Some(title) => {
+                store::rename_thread(&state.db, thread_id, &title).await?;
+                Ok(title)
+            }
+            None => Ok(thread.title),
+        },
+        Err(err) => {
+            tracing::info!(thread_id, kind = err.kind.as_str(), "conversation not titled");
+            Ok(thread.title)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::title_due;
+
+    #[test]
+    fn titles_come_after_the_first_exchange_then_every_fifth_message() {
+        assert!(!title_due(1, 0), "not before Claude has answered");
+        assert!(title_due(2, 0));
+        assert!(!title_due(4, 2));
+        assert!(title_due(5, 2));
+        assert!(title_due(6, 2), "a due point passed between two calls still counts");
+        assert!(!title_due(9, 6));
+        assert!(title_due(10, 6));
+        assert!(!title_due(10, 10), "each due point once");
+    }
 }

@@ -30,28 +30,53 @@ pub async fn create_thread(db: &Db, deal_id: i64, user_id: i64, title: &str) -> 
     Ok(id)
 }
 
+/// A conversation that has not been deleted.
 pub async fn find_thread(db: &Db, thread_id: i64) -> Result<Option<ThreadRow>, AppError> {
-    let row: Option<(i64, i64, i64, String, String)> = sqlx::query_as(
-        "SELECT t.id, t.deal_id, t.user_id, t.title, u.email FROM chat_threads t \
+    Ok(find_any_thread(db, thread_id).await?.filter(|(_, deleted)| !deleted).map(|(t, _)| t))
+}
+
+/// A conversation, deleted or not (and whether it is).
+pub async fn find_any_thread(db: &Db, thread_id: i64) -> Result<Option<(ThreadRow, bool)>, AppError> {
+    let row: Option<(i64, i64, i64, String, String, Option<i64>)> = sqlx::query_as(
+        "SELECT t.id, t.deal_id, t.user_id, t.title, u.email, t.deleted_at FROM chat_threads t \
          JOIN users u ON u.id = t.user_id WHERE t.id = $1",
     )
     .bind(thread_id)
     .fetch_optional(&db.pool)
     .await?;
-    Ok(row.map(|(id, deal_id, user_id, title, author)| ThreadRow { id, deal_id, user_id, title, author }))
+    Ok(row.map(|(id, deal_id, user_id, title, author, deleted_at)| (ThreadRow { id, deal_id, user_id, title, author }, deleted_at.is_some())))
 }
 
-/// Threads of a deal, newest first: the user's own, or everyone's when `user_id` is None.
-pub async fn list_threads(db: &Db, deal_id: i64, user_id: Option<i64>) -> Result<Vec<ThreadSummary>, AppError> {
+/// A `LIKE` pattern matching `text` anywhere, case-insensitively against a lower-cased
+/// column, with `%`, `_` and the escape character itself taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut pattern = String::from("%");
+    for c in text.to_lowercase().chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(c);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// Threads of a deal that are not deleted, newest first: the user's own, or everyone's
+/// when `user_id` is None; with `search`, only those whose title or any message holds it.
+pub async fn list_threads(db: &Db, deal_id: i64, user_id: Option<i64>, search: Option<&str>) -> Result<Vec<ThreadSummary>, AppError> {
+    let pattern = search.map(str::trim).filter(|s| !s.is_empty()).map(contains_pattern);
     let rows: Vec<(i64, String, String, i64, i64)> = sqlx::query_as(
         "SELECT t.id, t.title, u.email, t.updated_at, \
                 (SELECT COUNT(*) FROM chat_messages m WHERE m.thread_id = t.id) \
          FROM chat_threads t JOIN users u ON u.id = t.user_id \
-         WHERE t.deal_id = $1 AND ($2 IS NULL OR t.user_id = $2) \
+         WHERE t.deal_id = $1 AND t.deleted_at IS NULL AND ($2 IS NULL OR t.user_id = $2) \
+           AND ($3 IS NULL OR LOWER(t.title) LIKE $3 ESCAPE '\\' \
+                OR EXISTS (SELECT 1 FROM chat_messages m WHERE m.thread_id = t.id AND LOWER(m.content) LIKE $3 ESCAPE '\\')) \
          ORDER BY t.updated_at DESC, t.id DESC",
     )
     .bind(deal_id)
     .bind(user_id)
+    .bind(pattern)
     .fetch_all(&db.pool)
     .await?;
     Ok(rows
@@ -167,4 +192,53 @@ pub async fn claim_cooldown(db: &Db, user_id: i64, now: i64, cooldown_ms: i64) -
         .fetch_one(&db.pool)
         .await?;
     Ok(Err((last.unwrap_or(now) + cooldown_ms - now).max(1)))
+}
+
+/// Renames a conversation.
+pub async fn rename_thread(db: &Db, thread_id: i64, title: &str) -> Result<(), AppError> {
+    sqlx::query("UPDATE chat_threads SET title = $1 WHERE id = $2").bind(title).bind(thread_id).execute(&db.pool).await?;
+    Ok(())
+}
+
+/// Hides a conversation (`deleted`) or brings it back.
+pub async fn set_thread_deleted(db: &Db, thread_id: i64, deleted: bool) -> Result<(), AppError> {
+    sqlx::query("UPDATE chat_threads SET deleted_at = $1 WHERE id = $2")
+        .bind(deleted.then(now_millis))
+        .bind(thread_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// How many messages a conversation has, and how many it had when Claude last titled it.
+pub async fn title_state(db: &Db, thread_id: i64) -> Result<(i64, i64), AppError> {
+    let row: (i64, i64) = sqlx::query_as(
+        "SELECT (SELECT COUNT(*) FROM chat_messages m WHERE m.thread_id = t.id), t.titled_at_messages FROM chat_threads t WHERE t.id = $1",
+    )
+    .bind(thread_id)
+    .fetch_one(&db.pool)
+    .await?;
+    Ok(row)
+}
+
+/// Claims the titling of a conversation at `messages` messages: true for the one caller
+/// that moves the mark there (one statement, so two instances never both title it).
+pub async fn claim_title(db: &Db, thread_id: i64, messages: i64) -> Result<bool, AppError> {
+    let done = sqlx::query("UPDATE chat_threads SET titled_at_messages = $1 WHERE id = $2 AND titled_at_messages < $1")
+        .bind(messages)
+        .bind(thread_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_pattern;
+
+    #[test]
+    fn search_patterns_take_wildcards_literally() {
+        assert_eq!(contains_pattern("Cap Rate"), "%cap rate%");
+        assert_eq!(contains_pattern("100%_a\\b"), "%100\\%\\_a\\\\b%");
+    }
 }

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::api::{SendChatMessage, get_chat_context, get_thread, list_threads};
+use super::api::{DeleteThread, RenameThread, SendChatMessage, get_chat_context, get_thread, list_threads, title_thread};
 use super::{ChatContext, ChatMessage, MAX_MESSAGE_CHARS, ThreadSummary, ThreadView};
 use crate::budget::{BudgetState, BudgetStatus, CallSize, describe_admission};
 use crate::claude::Speaker;
@@ -23,32 +23,67 @@ use crate::ui::{ErrorNotice, copy_text};
 pub fn ChatTab(deal_id: i64, budget: Signal<Option<BudgetStatus>>, calls: RwSignal<u64>) -> impl IntoView {
     let selected = RwSignal::new(None::<i64>);
     let send = ServerAction::<SendChatMessage>::new();
+    // Bumped when a conversation is renamed, titled, deleted or restored.
+    let changed = RwSignal::new(0u64);
+    let search = RwSignal::new(String::new());
     let context = Resource::new(move || send.version().get(), move |_| get_chat_context(deal_id));
-    let threads = Resource::new(move || send.version().get(), move |_| list_threads(deal_id));
+    let threads = Resource::new(
+        move || (send.version().get(), changed.get(), search.get()),
+        move |(_, _, search)| list_threads(deal_id, (!search.trim().is_empty()).then_some(search)),
+    );
     let thread = Resource::new(
-        move || (selected.get(), send.version().get()),
-        |(selected, _)| async move {
+        move || (selected.get(), send.version().get(), changed.get()),
+        |(selected, _, _)| async move {
             match selected {
                 Some(id) => get_thread(id, None, None).await.map(Some),
                 None => Ok(None),
             }
         },
     );
-    let composer = ComposerState::new(send, selected, context, calls);
+    let composer = ComposerState::new(send, selected, context, calls, changed);
     let pick = move |id: Option<i64>| {
         selected.set(id);
         composer.dropped.set(0);
         send.clear();
     };
+    // The conversation deleted last, until it is restored or another is picked.
+    let deleted = RwSignal::new(None::<(i64, String)>);
+    let restore = ServerAction::<DeleteThread>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(id)) = restore.value().get() {
+            deleted.set(None);
+            selected.set(Some(id));
+            changed.update(|n| *n += 1);
+        }
+    });
 
     view! {
         <div class="chat">
             <aside class="threads">
                 <button type="button" class="button" on:click=move |_| pick(None)>"New conversation"</button>
+                <input
+                    type="search"
+                    class="thread-search"
+                    aria-label="Search conversations"
+                    placeholder="Search conversations"
+                    maxlength=super::MAX_SEARCH_CHARS.to_string()
+                    prop:value=move || search.get()
+                    on:input=move |ev| search.set(event_target_value(&ev))
+                />
+                {move || deleted.get().map(|(id, title)| view! {
+                    <p class="notice" role="status" data-testid="thread-deleted">
+                        {format!("Deleted “{title}”. ")}
+                        <button type="button" class="link-button" on:click=move |_| { restore.dispatch(DeleteThread { thread_id: id, restore: Some(true) }); }>"Undo"</button>
+                    </p>
+                })}
+                {move || restore.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error/> })}
                 <Transition fallback=|| view! { <p class="muted">"Loading…"</p> }>
                     {move || Suspend::new(async move {
                         match threads.await {
                             Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                            Ok(list) if list.is_empty() && !search.with_untracked(|s| s.trim().is_empty()) => view! {
+                                <p class="muted">{format!("No conversation mentions “{}”.", search.get_untracked().trim())}</p>
+                            }.into_any(),
                             Ok(list) => view! { <ThreadList list selected on_pick=pick/> }.into_any(),
                         }
                     })}
@@ -59,7 +94,7 @@ pub fn ChatTab(deal_id: i64, budget: Signal<Option<BudgetStatus>>, calls: RwSign
                     {move || Suspend::new(async move {
                         let context = context.await;
                         let thread = thread.await;
-                        view! { <Conversation deal_id budget context thread composer/> }
+                        view! { <Conversation deal_id budget context thread composer deleted changed/> }
                     })}
                 </Transition>
             </section>
@@ -102,6 +137,7 @@ impl ComposerState {
         selected: RwSignal<Option<i64>>,
         context: Resource<Result<ChatContext, AppError>>,
         calls: RwSignal<u64>,
+        changed: RwSignal<u64>,
     ) -> Self {
         let draft = RwSignal::new(String::new());
         let in_flight = RwSignal::new(None::<String>);
@@ -146,6 +182,14 @@ impl ComposerState {
                 model_note.set(result.model_note);
                 in_flight.set(None);
                 announce.set(format!("Claude replied: {}", result.reply.content));
+                // Claude titles the conversation when it is due; a failure only keeps
+                // the old title.
+                let thread_id = result.thread_id;
+                leptos::task::spawn_local(async move {
+                    if title_thread(thread_id).await.is_ok() {
+                        changed.update(|n| *n += 1);
+                    }
+                });
             }
             Some(Err(_)) => {
                 // A refused or failed send gives the analyst their text back (unless they
@@ -184,7 +228,14 @@ fn Conversation(
     context: Result<ChatContext, AppError>,
     thread: Result<Option<ThreadView>, AppError>,
     composer: ComposerState,
+    deleted: RwSignal<Option<(i64, String)>>,
+    changed: RwSignal<u64>,
 ) -> impl IntoView {
+    let head = match &thread {
+        Ok(Some(t)) if t.mine => Some(view! { <ThreadHead thread_id=t.id title=t.title.clone() selected=composer.selected deleted changed/> }.into_any()),
+        Ok(Some(t)) => Some(view! { <h3 class="thread-heading">{t.title.clone()}</h3> }.into_any()),
+        _ => None,
+    };
     let turns: Vec<Turn> = match &thread {
         Ok(Some(view)) => view.messages.iter().map(|m| Turn { role: m.role, content: m.content.clone() }).collect(),
         _ => Vec::new(),
@@ -199,7 +250,7 @@ fn Conversation(
     let estimate_inputs = context.ok().map(|context| (context, turns));
     let dropped = composer.dropped;
     view! {
-        <div class="conversation-head">{badge}</div>
+        <div class="conversation-head">{head}{badge}</div>
         <Show when=move || { dropped.get() > 0 }>
             <p class="notice warn" data-testid="window-note">
                 {move || match dropped.get() {
@@ -371,6 +422,59 @@ fn Composer(
                 })}
             </p>
         })}
+    }
+}
+
+/// The open conversation's title, with Rename (in place) and Delete (undone from the list).
+#[component]
+fn ThreadHead(
+    thread_id: i64,
+    title: String,
+    selected: RwSignal<Option<i64>>,
+    deleted: RwSignal<Option<(i64, String)>>,
+    changed: RwSignal<u64>,
+) -> impl IntoView {
+    let renaming = RwSignal::new(false);
+    let rename = ServerAction::<RenameThread>::new();
+    let delete = ServerAction::<DeleteThread>::new();
+    let typed = RwSignal::new(title.clone());
+    let title = StoredValue::new(title);
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = rename.value().get() {
+            renaming.set(false);
+            changed.update(|n| *n += 1);
+        }
+    });
+    Effect::new(move |_| {
+        if let Some(Ok(id)) = delete.value().get() {
+            deleted.set(Some((id, title.get_value())));
+            selected.set(None);
+            changed.update(|n| *n += 1);
+        }
+    });
+    view! {
+        <div class="thread-head">
+            {move || if renaming.get() {
+                view! {
+                    <form class="rename" on:submit=move |ev| {
+                        ev.prevent_default();
+                        rename.dispatch(RenameThread { thread_id, title: typed.get_untracked() });
+                    }>
+                        <input aria-label="Conversation title" maxlength=super::MAX_TITLE_CHARS.to_string()
+                            prop:value=move || typed.get() on:input=move |ev| typed.set(event_target_value(&ev))/>
+                        <button type="submit" class="button primary" disabled=move || rename.pending().get()>"Save title"</button>
+                        <button type="button" class="button" on:click=move |_| renaming.set(false)>"Cancel"</button>
+                    </form>
+                }.into_any()
+            } else {
+                view! {
+                    <h3 class="thread-heading" data-testid="thread-title">{title.get_value()}</h3>
+                    <button type="button" class="link-button" on:click=move |_| { typed.set(title.get_value()); renaming.set(true); }>"Rename"</button>
+                    <button type="button" class="link-button" on:click=move |_| { delete.dispatch(DeleteThread { thread_id, restore: None }); }>"Delete"</button>
+                }.into_any()
+            }}
+            {move || rename.value().get().and_then(Result::err).or_else(|| delete.value().get().and_then(Result::err)).map(|error| view! { <ErrorNotice error/> })}
+        </div>
     }
 }
 

@@ -20,6 +20,7 @@ pub fn reply(operation: Operation, request: &ClaudeRequest) -> ClaudeReply {
     let (text, tool_input) = match (operation, &request.tool) {
         (_, Some(_)) => (String::new(), Some(extract_sales(question))),
         (Operation::Report, None) => (memo(&facts, &request.system), None),
+        (Operation::Title, None) => (title(question, &facts), None),
         _ => (answer(question, turn, &facts), None),
     };
     let tool_tokens = request.tool.as_ref().map_or(0, |t| estimate_text_tokens(&t.input_schema.to_string()));
@@ -64,6 +65,23 @@ impl DealFacts {
         }
         facts
     }
+}
+
+/// A conversation's title from its transcript ("Analyst: …" lines): its topic and deal.
+fn title(transcript: &str, deal: &DealFacts) -> String {
+    let first = transcript.lines().find_map(|l| l.strip_prefix("Analyst: ")).unwrap_or_default().to_lowercase();
+    let topic = if first.contains("table") || first.contains("sensitivity") {
+        "Cap rate sensitivity".to_string()
+    } else if first.contains("cap") || first.contains("noi") || first.contains("yield") {
+        "Cap rate and NOI".to_string()
+    } else if first.contains("risk") {
+        "Underwriting risks".to_string()
+    } else if first.contains("price") || first.contains("value") || first.contains("offer") {
+        "Pricing an offer".to_string()
+    } else {
+        "Deal questions".to_string()
+    };
+    format!("{topic} for {}", deal.name)
 }
 
 fn answer(question: &str, turn: usize, deal: &DealFacts) -> String {

@@ -61,6 +61,15 @@ impl Chat {
         self.app.post(&self.client, "/api/chat/send", &form).await
     }
 
+    /// The caller's conversations on the deal, those matching `search` if it is not empty.
+    async fn threads(&self, search: &str) -> Value {
+        let mut form = vec![("deal_id", self.deal_id.as_str())];
+        if !search.is_empty() {
+            form.push(("search", search));
+        }
+        self.app.post(&self.client, "/api/chat/threads", &form).await.1
+    }
+
     async fn usage(&self) -> Vec<UsageRow> {
         sqlx::query_as(
             "SELECT user_id, deal_id, operation, model, input_tokens, output_tokens, cache_creation_tokens, \
@@ -374,7 +383,85 @@ async fn replies_carry_their_markdown_as_safe_html(engine: Engine) {
     assert_eq!(messages[1]["html"].as_str(), Some(html));
 }
 
+async fn conversations_can_be_renamed_searched_deleted_and_restored(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    chat.fake.script([Script::ok("About the cap rate.", 100, 10), Script::ok("About the roof.", 100, 10)]);
+    let (_, first) = chat.send(None, "What is the cap rate?").await;
+    let (_, second) = chat.send(None, "Is the ROOF 100% replaced?").await;
+    let (first, second) = (first["thread_id"].as_i64().unwrap().to_string(), second["thread_id"].as_i64().unwrap().to_string());
+    let titles = |list: &Value| -> Vec<String> { list.as_array().unwrap().iter().map(|t| t["title"].as_str().unwrap().to_string()).collect() };
+
+    // Rename: one line, trimmed; empty or too long refused and nothing changes.
+    let (status, body) = chat.app.post(&chat.client, "/api/chat/rename", &[("thread_id", &first), ("title", "  Cap rate\n check ")]).await;
+    assert_eq!((status, body.as_str()), (200, Some("Cap rate check")));
+    let (status, body) = chat.app.post(&chat.client, "/api/chat/rename", &[("thread_id", &first), ("title", " ")]).await;
+    assert_eq!((status, kind(&body)), (400, "invalid"));
+    let (status, _) = chat.app.post(&chat.client, "/api/chat/rename", &[("thread_id", &first), ("title", &"x".repeat(101))]).await;
+    assert_eq!(status, 400);
+    assert_eq!(titles(&chat.threads("").await), ["Is the ROOF 100% replaced?", "Cap rate check"]);
+
+    // Search: titles and messages, any case; % and _ are literal.
+    assert_eq!(titles(&chat.threads("roof").await), ["Is the ROOF 100% replaced?"]);
+    assert_eq!(titles(&chat.threads("about the CAP").await), ["Cap rate check"], "a reply's text is searched too");
+    assert_eq!(titles(&chat.threads("100%").await), ["Is the ROOF 100% replaced?"]);
+    assert!(titles(&chat.threads("%").await).len() == 1, "% matches only a literal %");
+    assert!(titles(&chat.threads("nothing like this").await).is_empty());
+
+    // Someone else cannot rename or delete it (and learns nothing of it).
+    let other = chat.app.signed_in("bo@firm.com", UserRole::Analyst).await;
+    let (status, body) = chat.app.post(&other, "/api/chat/rename", &[("thread_id", &first), ("title", "Mine now")]).await;
+    assert_eq!((status, kind(&body)), (404, "not_found"));
+    let (status, _) = chat.app.post(&other, "/api/chat/delete", &[("thread_id", &first)]).await;
+    assert_eq!(status, 404);
+
+    // Delete hides it (list, reading, sending); undo brings it back whole.
+    let (status, _) = chat.app.post(&chat.client, "/api/chat/delete", &[("thread_id", &first)]).await;
+    assert_eq!(status, 200);
+    assert_eq!(titles(&chat.threads("").await), ["Is the ROOF 100% replaced?"]);
+    let (status, _) = chat.app.post(&chat.client, "/api/chat/thread", &[("thread_id", &first)]).await;
+    assert_eq!(status, 404);
+    let (status, _) = chat.send(Some(first.parse().unwrap()), "More?").await;
+    assert_eq!(status, 404);
+    let (status, _) = chat.app.post(&chat.client, "/api/chat/delete", &[("thread_id", &second), ("restore", "true")]).await;
+    assert_eq!(status, 404, "only a deleted conversation can be restored");
+    let (status, _) = chat.app.post(&chat.client, "/api/chat/delete", &[("thread_id", &first), ("restore", "true")]).await;
+    assert_eq!(status, 200);
+    let (_, view) = chat.app.post(&chat.client, "/api/chat/thread", &[("thread_id", &first)]).await;
+    assert_eq!(view["title"], "Cap rate check");
+    assert_eq!(view["messages"].as_array().unwrap().len(), 2);
+    assert_eq!(chat.usage().await.len(), 2, "usage is untouched by all of this");
+}
+
+async fn claude_titles_a_conversation_after_its_first_exchange_and_every_fifth_message(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    chat.fake.script([Script::ok("A1", 100, 10), Script::ok("\"Harbor Point cap rate.\"", 50, 6)]);
+    let (_, sent) = chat.send(None, "What is the cap rate?").await;
+    let thread = sent["thread_id"].as_i64().unwrap().to_string();
+    let (status, title) = chat.app.post(&chat.client, "/api/chat/title", &[("thread_id", &thread)]).await;
+    assert_eq!((status, title.as_str()), (200, Some("Harbor Point cap rate")));
+    let request = &chat.fake.requests()[1].body;
+    assert_eq!(request["max_tokens"], 40);
+    assert!(request["messages"][0]["content"].as_str().unwrap().contains("Analyst: What is the cap rate?\nClaude: A1"), "{request}");
+    let rows = chat.usage().await;
+    assert_eq!((rows[1].2.as_str(), rows[1].12.as_str()), ("title", "ok"), "a tracked call of its own");
+
+    // Not due again until the conversation passes 5 messages: no call.
+    let (_, again) = chat.app.post(&chat.client, "/api/chat/title", &[("thread_id", &thread)]).await;
+    assert_eq!(again, "Harbor Point cap rate");
+    assert_eq!(chat.fake.requests().len(), 2);
+    chat.fake.script([Script::ok("A2", 100, 10), Script::ok("A3", 100, 10), Script::status(400)]);
+    chat.send(Some(thread.parse().unwrap()), "And the NOI?").await;
+    chat.send(Some(thread.parse().unwrap()), "And the risks?").await;
+    // Due at 6 messages; Claude fails: the old title stays, the chat is not failed.
+    let (status, kept) = chat.app.post(&chat.client, "/api/chat/title", &[("thread_id", &thread)]).await;
+    assert_eq!((status, kept.as_str()), (200, Some("Harbor Point cap rate")));
+    assert_eq!(chat.fake.requests().len(), 5);
+    assert_eq!(chat.usage().await.last().unwrap().2, "title");
+}
+
 on_both_engines!(
+    conversations_can_be_renamed_searched_deleted_and_restored,
+    claude_titles_a_conversation_after_its_first_exchange_and_every_fifth_message,
     replies_carry_their_markdown_as_safe_html,
     does_not_retry_429,
     retries_5xx_then_succeeds,
