@@ -34,7 +34,7 @@ where
 const PIECES: &[&str] = &[
     "İ", "ı", "é", "ß", "ẞ", "Σ", "ﬁ", "😀", "中", "\u{301}", "\u{200b}", "\u{0}", "\t", "\n", "\n\n", "\r\n", " ", "-", "—", ".",
     ",", ";", ":", "$", "%", "/", "'", "\"", "<", ">", "&", "[", "]", "(", ")", "!", "|", "*", "_", "`", "#", "\\", "=", "+",
-    "@", "0", "1", "2025", "2025-", "2025-1", "2025-03", "2025-03-01", "-1é", "12.5", "1e9", "M", "mm", "k", "bn", "SF", "sq ft",
+    "@", "0", "1", "2025", "2025-", "2025-1", "2025-03", "2025-03-01", "2024-02-29", "2025-02-29", "2026-11-24", "2026-12", "-1é", "12.5", "1e9", "M", "mm", "k", "bn", "SF", "sq ft",
     "psf", "/SF", "cap", "cap rate", "%", "million", "per", "Buyer:", "buyer:", "BUYER:", "Seller:", "seller:", "Deal:", "Asking price:",
     "Property type:", "| Property |", "|---|", "</textarea>", "<script>", "<img src=x onerror=alert(1)>", "javascript:", "data:",
     "http://", "https://", "mailto:", "![x](", "](", "[a]", "![", "```", "~~", "**", "> ", "1. ", "- ", "March", "sold", "for",
@@ -116,6 +116,29 @@ mod comps {
         ]
     }
 
+    /// Text shaped like a date, real or not: years mostly around today's, months and days out
+    /// of range, padded or not, with or without a day.
+    fn date_text() -> impl Strategy<Value = String> {
+        let year = prop_oneof![3 => 2020u32..2029, 1 => 1940u32..2030];
+        (year, 0u32..14, prop::option::of(0u32..33), any::<bool>()).prop_map(|(y, m, d, pad)| match (d, pad) {
+            (None, true) => format!("{y}-{m:02}"),
+            (None, false) => format!("{y}-{m}"),
+            (Some(d), true) => format!("{y}-{m:02}-{d:02}"),
+            (Some(d), false) => format!("{y}-{m}-{d}"),
+        })
+    }
+
+    /// A stored sale date: `YYYY-MM-DD` or `YYYY-MM`, a real day or month, not after today.
+    fn is_stored_sale_date(date: &str, today: chrono::NaiveDate) -> bool {
+        let parse = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
+        let first_day = match date.len() {
+            10 => parse(date),
+            7 => parse(&format!("{date}-01")),
+            _ => None,
+        };
+        first_day.is_some_and(|d| d <= today && d.format(if date.len() == 10 { "%Y-%m-%d" } else { "%Y-%m" }).to_string() == date)
+    }
+
     #[test]
     fn comps_validation_accepts_only_plausible_sales_and_never_panics() {
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
@@ -127,12 +150,16 @@ mod comps {
                     prop_assert!(sale.cap_rate.is_none_or(|c| (0.5..=25.0).contains(&c)));
                     prop_assert!(sale.building_sf.is_none_or(|sf| (100..=50_000_000).contains(&sf)));
                     prop_assert!(sale.price_per_sf.is_none_or(|p| p.is_finite()));
+                    prop_assert!(sale.sale_date.as_deref().is_none_or(|d| is_stored_sale_date(d, today)), "{:?}", sale.sale_date);
                 }
             }
             Ok(())
         });
         let field = || any_text(8);
-        let raw = (field(), field(), field(), field(), field(), field(), field(), field());
+        let date = prop_oneof![1 => any_text(8), 2 => date_text()];
+        // Numbers often left empty, so whole sales often pass and the date invariant bites.
+        let maybe = || prop_oneof![1 => any_text(8), 1 => Just(String::new())];
+        let raw = (field(), field(), date, maybe(), maybe(), maybe(), maybe(), field());
         fuzz("comps_edit_form", raw, |(name, address, date, price, sf, psf, cap, notes)| {
             let raw = RawComp {
                 property_name: name,
@@ -148,7 +175,7 @@ mod comps {
                 source_excerpt: String::new(),
             };
             if let Ok(fields) = validate(raw, today) {
-                prop_assert!(fields.sale_date.as_deref().is_none_or(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").is_ok()));
+                prop_assert!(fields.sale_date.as_deref().is_none_or(|d| is_stored_sale_date(d, today)), "{:?}", fields.sale_date);
             }
             Ok(())
         });

@@ -51,8 +51,9 @@ test('an analyst extracts three comps, edits one, deletes one, and generates a m
   await expect(rows.filter({ hasText: 'Palm Court' })).toContainText('6.75%');
   await expect(page.getByRole('button', { name: 'Save sale' })).toHaveCount(0);
 
-  // Delete Gulf Tower.
+  // Delete Gulf Tower (an undo is offered; not taken here).
   await rows.filter({ hasText: 'Gulf Tower' }).getByRole('button', { name: 'Delete' }).click();
+  await expect(page.getByTestId('undo-delete')).toContainText('Deleted Gulf Tower.');
   await expect(rows).toHaveCount(2);
   await expect(rows.filter({ hasText: 'Gulf Tower' })).toHaveCount(0);
 

@@ -96,7 +96,11 @@ fn answer(question: &str, turn: usize, deal: &DealFacts) -> String {
     let body = if q.contains("table") || q.contains("sensitivity") {
         let rows: String = [5.5f64, 6.0, 6.5, 7.0]
             .iter()
-            .map(|cap| format!("| {cap:.1}% | {} |\n", crate::format::format_price(Some((1_000_000.0 / (cap / 100.0)).round() as i64))))
+            .map(|cap| {
+                // $14.3M to $18.2M: always millions, so grouped by hand (claude/ names no base module).
+                let value = (1_000_000.0 / (cap / 100.0)).round() as i64;
+                format!("| {cap:.1}% | ${},{:03},{:03} |\n", value / 1_000_000, value / 1000 % 1000, value % 1000)
+            })
             .collect();
         format!("Value of **$1,000,000 of NOI** for {name} at each cap rate:\n\n| Cap rate | Value |\n|---|---|\n{rows}")
     } else if q.contains("cap") || q.contains("noi") || q.contains("yield") {
@@ -215,14 +219,20 @@ fn sale_from_chunk(chunk: &str) -> Option<serde_json::Value> {
     }))
 }
 
-/// `Month YYYY` or `YYYY-MM(-DD)` in the text, as `YYYY-MM`.
+/// The sale date the text gives, at the precision it gives it: `YYYY-MM-DD` as a day,
+/// `YYYY-MM` or `Month YYYY` as a month (`YYYY-MM`).
 fn sale_date(chunk: &str) -> Option<String> {
     const MONTHS: [&str; 12] = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"];
     let words: Vec<String> = chunk.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric() && c != '-').to_lowercase()).collect();
     for (i, w) in words.iter().enumerate() {
         let b = w.as_bytes();
-        // YYYY-MM: seven ASCII bytes, so the slice below cannot cut a character.
-        if b.len() >= 7 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[5..7].iter().all(u8::is_ascii_digit) {
+        let digits = |range: std::ops::Range<usize>| b.get(range).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+        // YYYY-MM: seven ASCII bytes, so the slices below cannot cut a character.
+        if digits(0..4) && b.get(4) == Some(&b'-') && digits(5..7) {
+            // YYYY-MM-DD, not followed by another digit: a day.
+            if b.get(7) == Some(&b'-') && digits(8..10) && !b.get(10).is_some_and(u8::is_ascii_digit) {
+                return Some(w[..10].to_string());
+            }
             return Some(w[..7].to_string());
         }
         if let Some(month) = MONTHS.iter().position(|m| w.len() >= 3 && w.starts_with(m)) {
@@ -321,9 +331,27 @@ mod tests {
         assert_eq!(sales[0]["sale_date"], "2025-03");
         assert_eq!(sales[0]["buyer"], "Crane Capital");
         assert_eq!(sales[1]["sale_price"], 18_200_000.0);
-        assert_eq!(sales[1]["sale_date"], "2024-11");
+        assert_eq!(sales[1]["sale_date"], "2024-11-15", "a day stays a day");
         assert_eq!(sales[2]["sale_price"], 31_000_000.0);
         assert_eq!(sales[2]["building_size_sf"], 100_000.0);
+        assert_eq!(sales[2]["sale_date"], "2025-01");
+    }
+
+    #[test]
+    fn sale_dates_keep_the_precision_of_the_text() {
+        for (text, date) in [
+            ("sold March 2025", Some("2025-03")),
+            ("sold in Sept. 2024", Some("2024-09")),
+            ("closed 2024-11-15.", Some("2024-11-15")),
+            ("closed 2024-11", Some("2024-11")),
+            ("closed (2024-11-15)", Some("2024-11-15")),
+            ("closed 2024-11-155", Some("2024-11")),
+            ("closed 2024-11-1", Some("2024-11")),
+            ("closed 2025-1é", None),
+            ("no date here", None),
+        ] {
+            assert_eq!(sale_date(text).as_deref(), date, "{text}");
+        }
     }
 
     #[test]

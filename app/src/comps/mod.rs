@@ -1,6 +1,7 @@
 //! Sales comps: Claude extracts comparable sales from pasted broker text through a
 //! forced tool call; the tool input is validated and normalised before anything is
-//! stored, and the analyst can edit or delete the rows, or download them as CSV.
+//! stored, and the analyst can add sales by hand, edit them, delete them (and undo the
+//! delete), or download them as CSV.
 
 pub mod api;
 #[cfg(feature = "ssr")]
@@ -34,7 +35,7 @@ pub struct Comp {
 pub struct CompFields {
     pub property_name: String,
     pub address: String,
-    /// `YYYY-MM-DD`.
+    /// `YYYY-MM-DD`, or `YYYY-MM` when the source gave only the month.
     pub sale_date: Option<String>,
     /// Whole USD.
     pub sale_price: Option<i64>,
@@ -46,8 +47,44 @@ pub struct CompFields {
     pub buyer: String,
     pub seller: String,
     pub notes: String,
-    /// The text the sale was read from.
+    /// The text the sale was read from; empty for a sale added by hand.
     pub source_excerpt: String,
+}
+
+impl CompFields {
+    /// What the analyst calls the sale: its property name, or its address without one.
+    pub fn label(&self) -> &str {
+        if self.property_name.is_empty() { &self.address } else { &self.property_name }
+    }
+}
+
+const MONTH_NAMES: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+/// The month of a stored `YYYY-MM` sale date, as (year, month 1–12); `None` for a day.
+fn month_only(date: &str) -> Option<(&str, usize)> {
+    let (year, month) = date.split_once('-')?;
+    let digits = |text: &str, n: usize| text.len() == n && text.bytes().all(|b| b.is_ascii_digit());
+    if !(digits(year, 4) && digits(month, 2)) {
+        return None;
+    }
+    Some((year, month.parse().ok().filter(|m| (1..=12).contains(m))?))
+}
+
+/// A stored sale date as the table shows it: a month as `Mar 2025`, a day as stored.
+/// Plain text, no date library, so the browser shows it the same way.
+pub fn display_sale_date(date: &str) -> String {
+    match month_only(date) {
+        Some((year, month)) => format!("{} {year}", MONTH_NAMES[month - 1]),
+        None => date.to_string(),
+    }
+}
+
+/// How stored sale dates order: a month as its first day, before that day itself.
+pub fn sale_date_order(date: &str) -> (String, bool) {
+    match month_only(date) {
+        Some(_) => (format!("{date}-01"), false),
+        None => (date.to_string(), true),
+    }
 }
 
 /// What an extraction stored.
@@ -94,7 +131,8 @@ pub fn tool_schema() -> serde_json::Value {
 }
 
 /// What a set of comps says at a glance: how many, the average and median price per SF
-/// and cap rate (of the sales that state them), and the dates they span.
+/// and cap rate (of the sales that state them), and the dates they span (as stored: a
+/// month stays a month, ordered as its first day).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CompSummary {
     pub count: usize,
@@ -116,7 +154,7 @@ pub fn summary(comps: &[Comp]) -> CompSummary {
         Some((mean, median))
     };
     let mut dates: Vec<&str> = comps.iter().filter_map(|c| c.fields.sale_date.as_deref()).collect();
-    dates.sort_unstable();
+    dates.sort_by_cached_key(|d| sale_date_order(d));
     CompSummary {
         count: comps.len(),
         psf: stats(comps.iter().filter_map(|c| c.fields.price_per_sf).collect()),
@@ -127,7 +165,7 @@ pub fn summary(comps: &[Comp]) -> CompSummary {
 
 #[cfg(test)]
 mod summary_tests {
-    use super::{Comp, CompFields, summary};
+    use super::{Comp, CompFields, display_sale_date, summary};
 
     fn comp(psf: Option<f64>, cap: Option<f64>, date: Option<&str>) -> Comp {
         Comp { id: 0, fields: CompFields { price_per_sf: psf, cap_rate: cap, sale_date: date.map(str::to_string), ..Default::default() } }
@@ -154,5 +192,30 @@ mod summary_tests {
         assert_eq!(lopsided.cap_rate.map(|(mean, median)| ((mean * 100.0).round() / 100.0, median)), Some((6.17, 5.5)));
         let none = summary(&[]);
         assert_eq!((none.count, none.psf, none.cap_rate, none.dates), (0, None, None, None));
+    }
+
+    #[test]
+    fn months_order_as_their_first_day_and_keep_their_precision() {
+        let range = |dates: &[&str]| summary(&dates.iter().map(|d| comp(None, None, Some(d))).collect::<Vec<_>>()).dates.unwrap();
+        assert_eq!(range(&["2025-03", "2025-02-28", "2025-03-15"]), ("2025-02-28".into(), "2025-03-15".into()));
+        assert_eq!(range(&["2025-04", "2025-03-31", "2024-12"]), ("2024-12".into(), "2025-04".into()));
+        assert_eq!(range(&["2025-03-01", "2025-03"]), ("2025-03".into(), "2025-03-01".into()), "the month, then its first day");
+        assert_eq!(range(&["2025-03"]), ("2025-03".into(), "2025-03".into()));
+    }
+
+    #[test]
+    fn a_month_shows_as_its_name_and_a_day_as_the_date() {
+        assert_eq!(display_sale_date("2025-03"), "Mar 2025");
+        assert_eq!(display_sale_date("2024-12"), "Dec 2024");
+        assert_eq!(display_sale_date("2024-11-15"), "2024-11-15");
+        assert_eq!(display_sale_date("2025-13"), "2025-13", "not a month: shown as stored");
+        assert_eq!(display_sale_date("garbage"), "garbage");
+    }
+
+    #[test]
+    fn a_sale_is_called_by_its_name_or_else_its_address() {
+        let named = CompFields { property_name: "Gulf Tower".into(), address: "9 Gulf Blvd".into(), ..Default::default() };
+        assert_eq!(named.label(), "Gulf Tower");
+        assert_eq!(CompFields { address: "9 Gulf Blvd".into(), ..Default::default() }.label(), "9 Gulf Blvd");
     }
 }

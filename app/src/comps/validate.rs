@@ -145,20 +145,34 @@ fn parse_number(raw: &str, units: &[&str]) -> Result<Option<f64>, ()> {
     text.parse().map(Some).map_err(|_| ())
 }
 
-/// `YYYY-MM-DD`, or `YYYY-MM` (first of the month); from 1950 to a year from today.
+/// `YYYY-MM-DD`, or `YYYY-MM` when only the month is known: kept at the precision the
+/// text gave (a month is not made its first day). A real date from 1950 to today: a comp
+/// is a sale that has happened, and a month has happened once its first day has.
 fn parse_date(raw: &str, today: NaiveDate) -> Result<Option<String>, String> {
     let text = raw.trim();
     if text.is_empty() {
         return Ok(None);
     }
-    let date = NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .or_else(|_| NaiveDate::parse_from_str(&format!("{text}-01"), "%Y-%m-%d"))
-        .map_err(|_| "the sale date is not a date (YYYY-MM-DD)".to_string())?;
-    let latest = today.with_year(today.year() + 1).unwrap_or(today);
-    if date.year() < 1950 || date > latest {
-        return Err("the sale date is not plausible (1950 to a year from today)".to_string());
+    let not_a_date = || "the sale date is not a date (YYYY-MM-DD or YYYY-MM)".to_string();
+    // Digits only, so no sign, space or other leniency of a general date parser gets in.
+    let number = |part: &str, digits: std::ops::RangeInclusive<usize>| -> Result<u32, String> {
+        if digits.contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit()) { part.parse().map_err(|_| not_a_date()) } else { Err(not_a_date()) }
+    };
+    let parts: Vec<&str> = text.split('-').collect();
+    let (year, month, day) = match parts.as_slice() {
+        [y, m] => (number(y, 4..=4)?, number(m, 1..=2)?, None),
+        [y, m, d] => (number(y, 4..=4)?, number(m, 1..=2)?, Some(number(d, 1..=2)?)),
+        _ => return Err(not_a_date()),
+    };
+    let first = NaiveDate::from_ymd_opt(year as i32, month, day.unwrap_or(1))
+        .ok_or_else(|| "the sale date does not exist (no such month or day)".to_string())?;
+    if first.year() < 1950 {
+        return Err("the sale date is not plausible (1950 or later)".to_string());
     }
-    Ok(Some(date.format("%Y-%m-%d").to_string()))
+    if first > today {
+        return Err("the sale date is in the future".to_string());
+    }
+    Ok(Some(first.format(if day.is_some() { "%Y-%m-%d" } else { "%Y-%m" }).to_string()))
 }
 
 #[cfg(test)]
@@ -181,7 +195,7 @@ mod tests {
         assert_eq!(comps.len(), 1);
         let c = &comps[0];
         assert_eq!(c.property_name, "One Harbor Plaza");
-        assert_eq!(c.sale_date.as_deref(), Some("2025-06-01"));
+        assert_eq!(c.sale_date.as_deref(), Some("2025-06"), "a month stays a month");
         assert_eq!(c.sale_price, Some(42_000_000));
         assert_eq!(c.building_sf, Some(168_000));
         assert_eq!(c.price_per_sf, Some(250.0));
@@ -207,6 +221,45 @@ mod tests {
         }
         assert!(from_tool_input(&json!({"comps": []}), today()).is_err());
         assert!(from_tool_input(&json!({"sales": vec![ok; MAX_SALES + 1]}), today()).is_err());
+    }
+
+    #[test]
+    fn sale_dates_keep_the_precision_given_and_refuse_the_rest() {
+        let date = |raw: &str| validate(RawComp { property_name: "A".into(), sale_date: raw.into(), ..Default::default() }, today()).map(|c| c.sale_date);
+        for (raw, stored) in [
+            ("", None),
+            ("2025-06", Some("2025-06")),
+            (" 2025-6 ", Some("2025-06")),
+            ("2024-11-15", Some("2024-11-15")),
+            ("2024-2-29", Some("2024-02-29")),
+            ("2026-11", Some("2026-11")),
+            ("2026-11-23", Some("2026-11-23")),
+            ("1950-01", Some("1950-01")),
+        ] {
+            assert_eq!(date(raw).unwrap().as_deref(), stored, "{raw:?}");
+        }
+        for (raw, why) in [
+            ("2026-11-24", "in the future"),
+            ("2026-12", "in the future"),
+            ("2031-01-01", "in the future"),
+            ("2025-02-29", "does not exist"),
+            ("2025-13", "does not exist"),
+            ("2025-13-45", "does not exist"),
+            ("2025-00", "does not exist"),
+            ("1949-12-31", "1950 or later"),
+            ("March 2025", "not a date"),
+            ("2025", "not a date"),
+            ("2025-03-", "not a date"),
+            ("2025-03-01-01", "not a date"),
+            ("2025- 03", "not a date"),
+            ("+2025-03", "not a date"),
+            ("20250-03", "not a date"),
+            ("2025-003", "not a date"),
+            ("2025-1é", "not a date"),
+        ] {
+            let err = date(raw).unwrap_err();
+            assert!(err.starts_with("the sale date") && err.contains(why), "{raw:?}: {err}");
+        }
     }
 
     #[test]
