@@ -177,3 +177,24 @@ test('Claude titles conversations; analysts rename, search, delete and restore t
   await expect(page.getByTestId('thread-title')).toHaveText(`Underwriting risks for ${deal}`);
   await expect(page.getByTestId('thread-deleted')).toHaveCount(0);
 });
+
+test('a very long message starts collapsed and opens with Show more', async ({ page }) => {
+  await signIn(page, ANALYST);
+  await page.getByRole('link', { name: 'New deal' }).click();
+  await page.getByLabel('Name').fill(`Long Note Plaza ${Date.now()}`);
+  await page.getByRole('button', { name: 'Create deal' }).click();
+  await hydrated(page);
+  await page.getByLabel('Message').fill(`Please review these lease notes: ${'tenant pays its share of taxes and insurance; '.repeat(60)}`);
+  await page.getByTestId('send').click();
+  await expect(page.getByTestId('reply')).toHaveCount(1);
+  const mine = page.locator('.message.user');
+  const more = mine.getByRole('button', { name: 'Show more' });
+  await expect(more).toHaveAttribute('aria-expanded', 'false');
+  const bubble = mine.locator('.bubble');
+  const closed = (await bubble.boundingBox())!.height;
+  await more.click();
+  await expect(mine.getByRole('button', { name: 'Show less' })).toHaveAttribute('aria-expanded', 'true');
+  expect((await bubble.boundingBox())!.height).toBeGreaterThan(closed + 50);
+  // A short reply has no such button.
+  await expect(page.locator('.message.assistant').getByRole('button', { name: 'Show more' })).toHaveCount(0);
+});

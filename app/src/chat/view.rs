@@ -558,15 +558,27 @@ fn MessageBubble(message: ChatMessage) -> impl IntoView {
     });
     let copied = RwSignal::new(None::<String>);
     let content = StoredValue::new(message.content.clone());
+    // A very long message shows its start until the reader asks for the rest.
+    let long = is_long(&message.content);
+    let expanded = RwSignal::new(false);
+    let collapsed = move || long && !expanded.get();
     let bubble = match message.html {
         // Sanitised on the server (crate::markdown): raw HTML and unsafe links removed.
-        Some(html) => view! { <div class="bubble markdown" data-testid="reply" inner_html=html></div> }.into_any(),
-        None => view! { <div class="bubble">{message.content}</div> }.into_any(),
+        Some(html) => view! {
+            <div class="bubble markdown" class:collapsed=collapsed data-testid="reply" inner_html=html></div>
+        }.into_any(),
+        None => view! { <div class="bubble" class:collapsed=collapsed>{message.content}</div> }.into_any(),
     };
     let is_reply = message.role == Speaker::Assistant;
     view! {
         <div class=class>
             {bubble}
+            {long.then(|| view! {
+                <button type="button" class="link-button show-more" aria-expanded=move || expanded.get().to_string()
+                    on:click=move |_| expanded.update(|e| *e = !*e)>
+                    {move || if expanded.get() { "Show less" } else { "Show more" }}
+                </button>
+            })}
             <div class="meta muted small">
                 {message.sent_at}{usage.map(|u| view! { " · " {u} })}
                 {is_reply.then(|| view! {
@@ -577,6 +589,14 @@ fn MessageBubble(message: ChatMessage) -> impl IntoView {
             </div>
         </div>
     }
+}
+
+/// Messages longer than this many characters or lines start collapsed.
+const LONG_MESSAGE_CHARS: usize = 1_500;
+const LONG_MESSAGE_LINES: usize = 24;
+
+fn is_long(text: &str) -> bool {
+    text.lines().count() > LONG_MESSAGE_LINES || text.chars().count() > LONG_MESSAGE_CHARS
 }
 
 /// The pre-flight of a draft: what the box shows under it, whether it can be sent, and
@@ -654,4 +674,17 @@ fn preflight(draft: &str, thread: &[Turn], status: &BudgetStatus, context: &Chat
     let estimate = format!("≈ {} input tokens · ≈ {}", format_tokens(input), format_usd(call.input_microusd as i64));
     let (text, sendable) = describe_admission(&estimate, "sent", &call, admitted, status);
     Some(Plan { text, sendable, model_line, upgrade_to })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_long;
+
+    #[test]
+    fn long_messages_are_told_by_characters_or_lines() {
+        assert!(!is_long("What is the cap rate?"));
+        assert!(is_long(&"x".repeat(1_501)));
+        assert!(!is_long(&"é".repeat(1_500)), "characters, not bytes");
+        assert!(is_long(&"line\n".repeat(25)));
+    }
 }
