@@ -303,7 +303,7 @@ fn Messages(thread: Result<Option<ThreadView>, AppError>, in_flight: RwSignal<Op
                     <p class="notice">"Read only: this conversation belongs to " {author} "."</p>
                 })}
                 <EarlierMessages thread_id=t.id oldest=t.messages.first().map(|m| m.id) has_earlier=t.has_earlier/>
-                {t.messages.into_iter().map(|m| view! { <MessageBubble message=m/> }).collect_view()}
+                {t.messages.into_iter().map(|m| view! { <MessageBubble message=m/> }.into_any()).collect_view()}
             }
             .into_any()
         }
@@ -535,8 +535,9 @@ fn EarlierMessages(thread_id: i64, oldest: Option<i64>, has_earlier: bool) -> im
             <button type="button" class="link-button" on:click=load>"Show earlier messages"</button>
         </Show>
         {move || failed.get().map(|error| view! { <ErrorNotice error/> })}
-        {move || earlier.get().into_iter().map(|m| view! { <MessageBubble message=m/> }).collect_view()}
+        {move || earlier.get().into_iter().map(|m| view! { <MessageBubble message=m/> }.into_any()).collect_view()}
     }
+    .into_any()
 }
 
 #[component]
@@ -578,17 +579,18 @@ fn MessageBubble(message: ChatMessage) -> impl IntoView {
                     on:click=move |_| expanded.update(|e| *e = !*e)>
                     {move || if expanded.get() { "Show less" } else { "Show more" }}
                 </button>
-            })}
+            }.into_any())}
             <div class="meta muted small">
                 {message.sent_at}{usage.map(|u| view! { " · " {u} })}
                 {is_reply.then(|| view! {
                     " · "
                     <button type="button" class="link-button" on:click=move |_| copy_text(content.get_value(), "Copied.", copied)>"Copy"</button>
                     <span role="status">{move || copied.get().map(|s| format!(" {s}"))}</span>
-                })}
+                }.into_any())}
             </div>
         </div>
     }
+    .into_any()
 }
 
 /// Messages longer than this many characters or lines start collapsed.
