@@ -103,6 +103,7 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/deals/new") view=NewDealPage/>
                 <Route path=path!("/deals/:id") view=DealPage/>
                 <Route path=path!("/deals/:id/edit") view=EditDealPage/>
+                <Route path=path!("/deals/:id/chat/:thread") view=DealPage/>
                 <Route path=path!("/admin/users") view=UsersPage/>
                 <Route path=path!("/admin/tokens") view=TokensPage/>
                 <Route path=path!("/admin/deals") view=DealBudgetsPage/>

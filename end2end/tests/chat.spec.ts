@@ -198,3 +198,50 @@ test('a very long message starts collapsed and opens with Show more', async ({ p
   // A short reply has no such button.
   await expect(page.locator('.message.assistant').getByRole('button', { name: 'Show more' })).toHaveCount(0);
 });
+
+test('the address names the open conversation: reloads and tab switches keep it, and a deal resumes its latest', async ({ page }) => {
+  await signIn(page, ANALYST);
+  await page.getByRole('link', { name: 'New deal' }).click();
+  const deal = `Address Court ${Date.now()}`;
+  await page.getByLabel('Name').fill(deal);
+  await page.getByRole('button', { name: 'Create deal' }).click();
+  await expect(page.getByTestId('deal-name')).toContainText('Address Court');
+  await hydrated(page);
+  const dealUrl = page.url();
+  const box = page.getByLabel('Message');
+  const send = page.getByTestId('send');
+  const asked = page.locator('.message.user .bubble');
+
+  await box.fill('What is the cap rate?');
+  await send.click();
+  await expect(page.getByTestId('reply')).toHaveCount(1);
+  await expect(page).toHaveURL(/\/deals\/\d+\/chat\/\d+$/);
+  const first = page.url();
+
+  await page.getByRole('button', { name: 'New conversation' }).click();
+  await expect(page).toHaveURL(dealUrl);
+  await expect(send).toHaveText('Send');
+  await box.fill('What are the main risks?');
+  await send.click();
+  await expect(page.getByTestId('reply')).toHaveCount(1);
+  await expect(page).toHaveURL(/\/chat\/\d+$/);
+  const second = page.url();
+  expect(second).not.toBe(first);
+
+  // Pick the first again: the address follows; a reload reopens it.
+  await page.getByRole('button', { name: new RegExp(`Cap rate and NOI for ${deal}`) }).click();
+  await expect(page).toHaveURL(first);
+  await page.reload();
+  await hydrated(page);
+  await expect(asked).toHaveText(['What is the cap rate?']);
+  // Switching tabs keeps it.
+  await page.getByRole('tab', { name: 'Report' }).click();
+  await page.getByRole('tab', { name: 'Chat' }).click();
+  await expect(asked).toHaveText(['What is the cap rate?']);
+
+  // Opening the deal itself resumes the latest conversation.
+  await page.goto(dealUrl);
+  await hydrated(page);
+  await expect(asked).toHaveText(['What are the main risks?']);
+  await expect(page).toHaveURL(second);
+});

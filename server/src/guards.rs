@@ -241,10 +241,14 @@ pub async fn require_sign_in(State(state): State<AppState>, session: Session, re
     next.run(req).await
 }
 
-/// The id segment of `/deals/{id}` and `/deals/{id}/edit` (not `/deals/new`).
+/// The id segment of `/deals/{id}`, `/deals/{id}/edit` and `/deals/{id}/chat/{thread}`
+/// (not `/deals/new`).
 fn deal_page_id(path: &str) -> Option<&str> {
     let rest = path.strip_prefix("/deals/")?;
-    let id = rest.strip_suffix("/edit").unwrap_or(rest);
+    let id = match rest.split_once("/chat/") {
+        Some((id, thread)) if !thread.is_empty() && !thread.contains('/') => id,
+        _ => rest.strip_suffix("/edit").unwrap_or(rest),
+    };
     (!id.is_empty() && id != "new" && !id.contains('/')).then_some(id)
 }
 
@@ -311,7 +315,9 @@ mod tests {
         assert_eq!(deal_page_id("/deals/abc"), Some("abc"));
         assert_eq!(deal_page_id("/deals/new"), None);
         assert_eq!(deal_page_id("/deals"), None);
-        assert_eq!(deal_page_id("/deals/12/chat/3"), None);
+        assert_eq!(deal_page_id("/deals/12/chat/3"), Some("12"));
+        assert_eq!(deal_page_id("/deals/12/chat/"), None);
+        assert_eq!(deal_page_id("/deals/12/chat/3/x"), None);
     }
 
     use super::*;

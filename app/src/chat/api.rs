@@ -75,6 +75,40 @@ pub async fn get_thread(thread_id: i64, before: Option<i64>, limit: Option<u32>)
         Some(t) if t.user_id == ctx.user_id || ctx.is_admin() => t,
         _ => return Err(AppError::not_found("conversation")),
     };
+    thread_view(&state, &ctx, thread, before, limit).await
+}
+
+/// The conversation a deal's chat tab opens: `thread_id` (from the page's address; it
+/// must be on this deal, and the caller's unless they are an admin), or else the
+/// caller's most recent conversation on the deal — None when they have none.
+#[server(prefix = "/api", endpoint = "chat/open")]
+pub async fn open_thread(deal_id: i64, thread_id: Option<i64>) -> Result<Option<ThreadView>, AppError> {
+    let ctx = crate::auth::service::require_user().await?;
+    let state = crate::state::app_state()?;
+    let id = match thread_id {
+        Some(id) => id,
+        None => match super::store::latest_thread(&state.db, deal_id, ctx.user_id).await? {
+            Some(id) => id,
+            None => return Ok(None),
+        },
+    };
+    let thread = match super::store::find_thread(&state.db, id).await? {
+        Some(t) if t.deal_id == deal_id && (t.user_id == ctx.user_id || ctx.is_admin()) => t,
+        _ => return Err(AppError::not_found("conversation")),
+    };
+    thread_view(&state, &ctx, thread, None, None).await.map(Some)
+}
+
+/// One page of `thread` as the caller sees it.
+#[cfg(feature = "ssr")]
+async fn thread_view(
+    state: &crate::state::AppState,
+    ctx: &crate::auth::service::Ctx,
+    thread: super::store::ThreadRow,
+    before: Option<i64>,
+    limit: Option<u32>,
+) -> Result<ThreadView, AppError> {
+    let thread_id = thread.id;
     let page = super::page_size(state.settings.history.max_messages);
     let limit = limit.map_or(page, |l| (l as usize).clamp(1, super::MAX_PAGE));
     let (messages, has_earlier) = super::store::thread_messages(&state.db, thread_id, before, limit).await?;

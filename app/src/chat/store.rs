@@ -194,6 +194,18 @@ pub async fn claim_cooldown(db: &Db, user_id: i64, now: i64, cooldown_ms: i64) -
     Ok(Err((last.unwrap_or(now) + cooldown_ms - now).max(1)))
 }
 
+/// The user's most recently updated conversation on a deal that is not deleted.
+pub async fn latest_thread(db: &Db, deal_id: i64, user_id: i64) -> Result<Option<i64>, AppError> {
+    let row: Option<(i64,)> = sqlx::query_as(
+        "SELECT id FROM chat_threads WHERE deal_id = $1 AND user_id = $2 AND deleted_at IS NULL ORDER BY updated_at DESC, id DESC LIMIT 1",
+    )
+    .bind(deal_id)
+    .bind(user_id)
+    .fetch_optional(&db.pool)
+    .await?;
+    Ok(row.map(|(id,)| id))
+}
+
 /// Renames a conversation.
 pub async fn rename_thread(db: &Db, thread_id: i64, title: &str) -> Result<(), AppError> {
     sqlx::query("UPDATE chat_threads SET title = $1 WHERE id = $2").bind(title).bind(thread_id).execute(&db.pool).await?;

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::api::{DeleteThread, RenameThread, SendChatMessage, get_chat_context, get_thread, list_threads, title_thread};
+use super::api::{DeleteThread, RenameThread, SendChatMessage, get_chat_context, get_thread, list_threads, open_thread, title_thread};
 use super::{ChatContext, ChatMessage, MAX_MESSAGE_CHARS, ThreadSummary, ThreadView};
 use crate::budget::{BudgetState, BudgetStatus, CallSize, describe_admission};
 use crate::claude::Speaker;
@@ -19,9 +19,25 @@ use crate::ui::{ErrorNotice, copy_text};
 /// of them waiting for ever, and the page's stream with it. `budget` is the page's
 /// latest budget status, known in the browser once it has hydrated; each reply bumps
 /// `calls` so the page reads the budget again.
+/// Which conversation the chat tab shows, kept by the deal page so it survives switching
+/// tabs: the one in the page's address (`/deals/{id}/chat/{thread}`), else the
+/// analyst's most recent one on the deal (`resume`), until they pick another or start a
+/// new one.
+#[derive(Clone, Copy)]
+pub struct ChatSelection {
+    thread: RwSignal<Option<i64>>,
+    resume: RwSignal<bool>,
+}
+
+impl ChatSelection {
+    pub fn new(from_address: Option<i64>) -> Self {
+        ChatSelection { thread: RwSignal::new(from_address), resume: RwSignal::new(from_address.is_none()) }
+    }
+}
+
 #[component]
-pub fn ChatTab(deal_id: i64, budget: Signal<Option<BudgetStatus>>, calls: RwSignal<u64>) -> impl IntoView {
-    let selected = RwSignal::new(None::<i64>);
+pub fn ChatTab(deal_id: i64, budget: Signal<Option<BudgetStatus>>, calls: RwSignal<u64>, selection: ChatSelection) -> impl IntoView {
+    let ChatSelection { thread: selected, resume } = selection;
     let send = ServerAction::<SendChatMessage>::new();
     // Bumped when a conversation is renamed, titled, deleted or restored.
     let changed = RwSignal::new(0u64);
@@ -32,16 +48,35 @@ pub fn ChatTab(deal_id: i64, budget: Signal<Option<BudgetStatus>>, calls: RwSign
         move |(_, _, search)| list_threads(deal_id, (!search.trim().is_empty()).then_some(search)),
     );
     let thread = Resource::new(
-        move || (selected.get(), send.version().get(), changed.get()),
-        |(selected, _, _)| async move {
-            match selected {
-                Some(id) => get_thread(id, None, None).await.map(Some),
-                None => Ok(None),
+        move || (selected.get(), resume.get(), send.version().get(), changed.get()),
+        move |(selected, resume, _, _)| async move {
+            match (selected, resume) {
+                (Some(id), _) => open_thread(deal_id, Some(id)).await,
+                (None, true) => open_thread(deal_id, None).await,
+                (None, false) => Ok(None),
             }
         },
     );
+    // The conversation resumed becomes the selected one (in the browser, once loaded),
+    // and the address always names the conversation shown, so a reload reopens it.
+    Effect::new(move |_| {
+        if let Some(Ok(Some(view))) = thread.get()
+            && resume.get_untracked()
+            && selected.get_untracked().is_none()
+        {
+            selected.set(Some(view.id));
+        }
+    });
+    Effect::new(move |_| {
+        let address = match selected.get() {
+            Some(id) => format!("/deals/{deal_id}/chat/{id}"),
+            None => format!("/deals/{deal_id}"),
+        };
+        replace_address(&address);
+    });
     let composer = ComposerState::new(send, selected, context, calls, changed);
     let pick = move |id: Option<i64>| {
+        resume.set(false);
         selected.set(id);
         composer.dropped.set(0);
         send.clear();
@@ -591,6 +626,21 @@ fn MessageBubble(message: ChatMessage) -> impl IntoView {
         </div>
     }
     .into_any()
+}
+
+/// Shows `address` in the browser's address bar without navigating (the router keeps its
+/// own location; a reload of the new address renders the same page).
+fn replace_address(address: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let same = web_sys::window().and_then(|w| w.location().pathname().ok()).is_some_and(|p| p == address);
+        if !same {
+            let state = history.state().unwrap_or(wasm_bindgen::JsValue::NULL);
+            let _ = history.replace_state_with_url(&state, "", Some(address));
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = address;
 }
 
 /// Messages longer than this many characters or lines start collapsed.

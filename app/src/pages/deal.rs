@@ -15,7 +15,7 @@ use super::shell::Shell;
 use crate::budget::BudgetStatus;
 use crate::budget::api::get_budget_status;
 use crate::budget::view::BudgetPanel;
-use crate::chat::view::ChatTab;
+use crate::chat::view::{ChatSelection, ChatTab};
 use crate::comps::view::CompsTab;
 use crate::deals::view::DealHeader;
 use crate::reports::view::ReportTab;
@@ -78,6 +78,9 @@ impl Tab {
 #[component]
 fn DealWorkspace(deal_id: i64) -> impl IntoView {
     let tab = RwSignal::new(Tab::Chat);
+    // The conversation named in the address (`/deals/{id}/chat/{thread}`), read once.
+    let thread = leptos_router::hooks::use_params_map().with_untracked(|p| p.get("thread").and_then(|t| t.parse().ok()));
+    let selection = ChatSelection::new(thread);
     let calls = RwSignal::new(0u64);
     let budget = Resource::new(move || calls.get(), move |_| get_budget_status(deal_id));
     // The tabs' copy of the latest status (their pre-flight estimates, a blocked Send),
@@ -118,7 +121,7 @@ fn DealWorkspace(deal_id: i64) -> impl IntoView {
             </div>
             <section class="tab-panel" role="tabpanel" data-testid="tab-panel">
                 {move || match tab.get() {
-                    Tab::Chat => view! { <ChatTab deal_id budget=known calls/> }.into_any(),
+                    Tab::Chat => view! { <ChatTab deal_id budget=known calls selection/> }.into_any(),
                     Tab::Report => view! { <ReportTab deal_id calls/> }.into_any(),
                     Tab::Comps => view! { <CompsTab deal_id calls/> }.into_any(),
                 }}

@@ -459,7 +459,64 @@ async fn claude_titles_a_conversation_after_its_first_exchange_and_every_fifth_m
     assert_eq!(chat.usage().await.last().unwrap().2, "title");
 }
 
+async fn a_deal_opens_the_conversation_in_its_address_or_the_latest(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    let open = |client: reqwest::Client, deal: String, thread: Option<String>| {
+        let app = &chat.app;
+        async move {
+            let mut form = vec![("deal_id", deal)];
+            if let Some(t) = thread {
+                form.push(("thread_id", t));
+            }
+            app.post(&client, "/api/chat/open", &form.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await
+        }
+    };
+    let (status, none) = open(chat.client.clone(), chat.deal_id.clone(), None).await;
+    assert_eq!((status, none), (200, Value::Null), "no conversation yet");
+    chat.fake.script([Script::ok("One.", 10, 2), Script::ok("Two.", 10, 2), Script::ok("Again.", 10, 2)]);
+    let (_, first) = chat.send(None, "First question").await;
+    let (_, second) = chat.send(None, "Second question").await;
+    let first = first["thread_id"].as_i64().unwrap();
+    let second = second["thread_id"].as_i64().unwrap();
+    let (_, latest) = open(chat.client.clone(), chat.deal_id.clone(), None).await;
+    assert_eq!(latest["id"], second);
+    // Writing to the older one makes it the latest.
+    chat.send(Some(first), "Back to this").await;
+    let (_, latest) = open(chat.client.clone(), chat.deal_id.clone(), None).await;
+    assert_eq!(latest["id"], first);
+    assert_eq!(latest["messages"].as_array().unwrap().len(), 4);
+    let (_, named) = open(chat.client.clone(), chat.deal_id.clone(), Some(second.to_string())).await;
+    assert_eq!(named["id"], second);
+
+    // Not on this deal, someone else's, or deleted: not found. Admins may read anyone's.
+    let (_, other_deal) = chat
+        .app
+        .post(&chat.client, "/api/deals/create", &[("name", "Other"), ("address", ""), ("property_type", "Office"), ("asking_price", ""), ("notes", "")])
+        .await;
+    let (status, body) = open(chat.client.clone(), other_deal.to_string(), Some(second.to_string())).await;
+    assert_eq!((status, kind(&body)), (404, "not_found"));
+    let bo = chat.app.signed_in("bo@firm.com", UserRole::Analyst).await;
+    let (status, _) = open(bo.clone(), chat.deal_id.clone(), Some(second.to_string())).await;
+    assert_eq!(status, 404);
+    let (_, bo_latest) = open(bo, chat.deal_id.clone(), None).await;
+    assert_eq!(bo_latest, Value::Null, "the latest is the caller's own");
+    let admin = chat.app.signed_in("root@firm.com", UserRole::Admin).await;
+    let (status, _) = open(admin, chat.deal_id.clone(), Some(second.to_string())).await;
+    assert_eq!(status, 200);
+    chat.app.post(&chat.client, "/api/chat/delete", &[("thread_id", &first.to_string())]).await;
+    let (_, latest) = open(chat.client.clone(), chat.deal_id.clone(), None).await;
+    assert_eq!(latest["id"], second, "a deleted conversation is not resumed");
+
+    // The page at the conversation's address; a missing deal there is a 404.
+    let page = chat.client.get(format!("{}/deals/{}/chat/{second}", chat.app.base, chat.deal_id)).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("Second question"), "the conversation is rendered on the server");
+    let missing = chat.client.get(format!("{}/deals/999999/chat/{second}", chat.app.base)).send().await.unwrap();
+    assert_eq!(missing.status().as_u16(), 404);
+}
+
 on_both_engines!(
+    a_deal_opens_the_conversation_in_its_address_or_the_latest,
     conversations_can_be_renamed_searched_deleted_and_restored,
     claude_titles_a_conversation_after_its_first_exchange_and_every_fifth_message,
     replies_carry_their_markdown_as_safe_html,
