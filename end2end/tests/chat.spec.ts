@@ -245,3 +245,40 @@ test('the address names the open conversation: reloads and tab switches keep it,
   await expect(asked).toHaveText(['What are the main risks?']);
   await expect(page).toHaveURL(second);
 });
+
+test('the pre-flight breaks the estimate down and offers to leave older messages out', async ({ page }) => {
+  await signIn(page, ANALYST);
+  await page.getByRole('link', { name: 'New deal' }).click();
+  await page.getByLabel('Name').fill(`Lean Context Park ${Date.now()}`);
+  await page.getByRole('button', { name: 'Create deal' }).click();
+  await hydrated(page);
+  const box = page.getByLabel('Message');
+  const send = page.getByTestId('send');
+  const preflight = page.getByTestId('preflight');
+  const long = (topic: string) => `${topic}: ${'the rent roll shows steady occupancy across the portfolio '.repeat(60)}`;
+
+  await box.fill(long('First'));
+  await expect(preflight).toContainText('(deal facts ');
+  await expect(preflight).toContainText(' · 0 earlier turns 0 · this message ');
+  await send.click();
+  await expect(page.getByTestId('reply')).toHaveCount(1);
+  await expect(send).toHaveText('Send');
+  await box.fill(long('Second'));
+  await send.click();
+  await expect(page.getByTestId('reply')).toHaveCount(2);
+  await expect(send).toHaveText('Send');
+
+  await box.fill('And the cap rate?');
+  await expect(preflight).toContainText(' · 4 earlier turns ');
+  const tokens = async () => Number(((await preflight.textContent()) ?? '').match(/≈ ([\d,]+) input tokens/)![1].replace(/,/g, ''));
+  const before = await tokens();
+  const offer = page.getByTestId('leave-out');
+  await expect(offer).toContainText(/The 2 oldest messages sent with this one cost about [\d,]+ tokens\./);
+  await offer.getByLabel('Leave them out of this send').check();
+  await expect(preflight).toContainText(' · 2 earlier turns ');
+  expect(await tokens()).toBeLessThan(before - 300);
+  await send.click();
+  await expect(page.getByTestId('reply')).toHaveCount(3);
+  await expect(page.getByTestId('window-note')).toHaveText('2 earlier messages were not sent to Claude (they are still saved here).');
+  await expect(page.locator('.message.user')).toHaveCount(3);
+});

@@ -7,13 +7,20 @@ use crate::error::AppError;
 
 /// Sends a message (to a new thread when `thread_id` is absent) and returns Claude's reply.
 /// With budget-aware model choice on, `best_model` asks for the best tier for this one
-/// send (refused if the budgets do not allow it).
+/// send (refused if the budgets do not allow it). `from_message` leaves the thread's
+/// messages before it out of this call (they stay stored and shown).
 #[server(prefix = "/api", endpoint = "chat/send")]
-pub async fn send_chat_message(deal_id: i64, thread_id: Option<i64>, message: String, best_model: Option<bool>) -> Result<SendResult, AppError> {
+pub async fn send_chat_message(
+    deal_id: i64,
+    thread_id: Option<i64>,
+    message: String,
+    best_model: Option<bool>,
+    from_message: Option<i64>,
+) -> Result<SendResult, AppError> {
     let ctx = crate::auth::service::require_user().await?;
     let state = crate::state::app_state()?;
     let model = if best_model.unwrap_or(false) { crate::gateway::ModelRequest::Best } else { crate::gateway::ModelRequest::Budgeted };
-    crate::state::run_to_completion(super::service::send(state, ctx, deal_id, thread_id, message, model)).await
+    crate::state::run_to_completion(super::service::send(state, ctx, deal_id, thread_id, message, model, from_message)).await
 }
 
 /// The caller's threads on a deal (every thread for admins); with `search`, those whose

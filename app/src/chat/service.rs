@@ -12,14 +12,23 @@ use crate::claude::{Operation, Speaker};
 use crate::error::{AppError, ErrorKind};
 use crate::state::AppState;
 
-pub async fn send(state: AppState, ctx: Ctx, deal_id: i64, thread_id: Option<i64>, message: String, model: ModelRequest) -> Result<SendResult, AppError> {
+/// `from_message`: the analyst left the thread's messages before this one out of the call.
+pub async fn send(
+    state: AppState,
+    ctx: Ctx,
+    deal_id: i64,
+    thread_id: Option<i64>,
+    message: String,
+    model: ModelRequest,
+    from_message: Option<i64>,
+) -> Result<SendResult, AppError> {
     let message = checked_message(&message)?;
     let deal = crate::deals::store::get(&state.db, deal_id).await?.ok_or_else(|| AppError::not_found("deal"))?;
     if let Some(id) = thread_id {
         check_author(&state, &ctx, deal_id, id).await?;
     }
     let system = system_prompt(&deal);
-    let window = chat_window(&state, &system, thread_id, &message).await?;
+    let window = chat_window(&state, &system, thread_id, &message, from_message).await?;
     if let Err(refusal) = claim_cooldown(&state, &ctx).await {
         crate::usage::service::record_refusal(&state, ctx.user_id, Some(deal_id), Operation::Chat.as_str(), refusal.kind).await;
         return Err(refusal);
@@ -79,7 +88,7 @@ async fn check_author(state: &AppState, ctx: &Ctx, deal_id: i64, thread_id: i64)
 /// The turns sent with the new message. Built before anything is stored, so a refusal
 /// stores nothing; it holds at most `max_messages` turns counting the new one, and only
 /// those are read from the thread.
-async fn chat_window(state: &AppState, system: &str, thread_id: Option<i64>, message: &str) -> Result<HistoryWindow, AppError> {
+async fn chat_window(state: &AppState, system: &str, thread_id: Option<i64>, message: &str, from: Option<i64>) -> Result<HistoryWindow, AppError> {
     let limit = state.settings.history.max_input_tokens;
     let alone = estimate_request_tokens(system, [message]);
     if alone > limit {
@@ -87,7 +96,7 @@ async fn chat_window(state: &AppState, system: &str, thread_id: Option<i64>, mes
     }
     let max_messages = state.settings.history.max_messages as usize;
     let (mut thread, older) = match thread_id {
-        Some(id) => store::recent_turns(&state.db, id, max_messages.saturating_sub(1)).await?,
+        Some(id) => store::recent_turns(&state.db, id, max_messages.saturating_sub(1), from).await?,
         None => (Vec::new(), 0),
     };
     thread.push(Turn { role: Speaker::User, content: message.to_string() });
@@ -162,7 +171,7 @@ pub async fn title(state: AppState, ctx: Ctx, thread_id: i64) -> Result<String, 
         return Ok(thread.title);
     }
     let deal = crate::deals::store::get(&state.db, thread.deal_id).await?.ok_or_else(|| AppError::not_found("deal"))?;
-    let (turns, _) = store::recent_turns(&state.db, thread_id, TITLE_MESSAGES).await?;
+    let (turns, _) = store::recent_turns(&state.db, thread_id, TITLE_MESSAGES, None).await?;
     let transcript: Vec<String> = turns
         .iter()
         .map(|t| {

@@ -109,16 +109,19 @@ pub async fn insert_message(db: &Db, thread_id: i64, role: Speaker, content: &st
     Ok(id)
 }
 
-/// The newest `limit` messages of a thread as turns, oldest first, and how many older
+/// The newest `limit` messages of a thread as turns, oldest first — only those from
+/// message `from` on, when given (the analyst left older ones out) — and how many older
 /// ones there are: a send reads only what its window can hold, however long the thread.
-pub async fn recent_turns(db: &Db, thread_id: i64, limit: usize) -> Result<(Vec<Turn>, usize), AppError> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT role, content FROM chat_messages WHERE thread_id = $1 ORDER BY id DESC LIMIT $2")
-            .bind(thread_id)
-            .bind(limit as i64)
-            .fetch_all(&db.pool)
-            .await?;
-    let older = if rows.len() < limit {
+pub async fn recent_turns(db: &Db, thread_id: i64, limit: usize, from: Option<i64>) -> Result<(Vec<Turn>, usize), AppError> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT role, content FROM chat_messages WHERE thread_id = $1 AND id >= $3 ORDER BY id DESC LIMIT $2",
+    )
+    .bind(thread_id)
+    .bind(limit as i64)
+    .bind(from.unwrap_or(0))
+    .fetch_all(&db.pool)
+    .await?;
+    let older = if rows.len() < limit && from.is_none() {
         0
     } else {
         let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM chat_messages WHERE thread_id = $1").bind(thread_id).fetch_one(&db.pool).await?;

@@ -6,7 +6,7 @@ use super::api::{DeleteThread, RenameThread, SendChatMessage, get_chat_context, 
 use super::{ChatContext, ChatMessage, MAX_MESSAGE_CHARS, ThreadSummary, ThreadView};
 use crate::budget::{BudgetState, BudgetStatus, CallSize, describe_admission};
 use crate::claude::Speaker;
-use crate::claude::estimate::corrected;
+use crate::claude::estimate::{corrected, estimate_text_tokens};
 use crate::claude::history::{Turn, WindowError, build_window};
 use crate::claude::pricing::{TokenUsage, cost_microusd};
 use crate::error::AppError;
@@ -271,9 +271,9 @@ fn Conversation(
         Ok(Some(t)) => Some(view! { <h3 class="thread-heading">{t.title.clone()}</h3> }.into_any()),
         _ => None,
     };
-    let turns: Vec<Turn> = match &thread {
-        Ok(Some(view)) => view.messages.iter().map(|m| Turn { role: m.role, content: m.content.clone() }).collect(),
-        _ => Vec::new(),
+    let (turns, ids): (Vec<Turn>, Vec<i64>) = match &thread {
+        Ok(Some(view)) => view.messages.iter().map(|m| (Turn { role: m.role, content: m.content.clone() }, m.id)).unzip(),
+        _ => (Vec::new(), Vec::new()),
     };
     let badge = context.as_ref().ok().map(|c| {
         if c.offline {
@@ -282,7 +282,7 @@ fn Conversation(
             view! { <span class="badge">{c.model.clone()}</span> }.into_any()
         }
     });
-    let estimate_inputs = context.ok().map(|context| (context, turns));
+    let estimate_inputs = context.ok().map(|context| EstimateInputs { context, turns, ids });
     let dropped = composer.dropped;
     view! {
         <div class="conversation-head">{head}{badge}</div>
@@ -361,7 +361,7 @@ fn Composer(
     deal_id: i64,
     composer: ComposerState,
     budget: Signal<Option<BudgetStatus>>,
-    estimate_inputs: Option<(ChatContext, Vec<Turn>)>,
+    estimate_inputs: Option<EstimateInputs>,
 ) -> impl IntoView {
     let ComposerState { send, selected, draft, in_flight, cooldown_left, refocus, .. } = composer;
     // The box takes the focus back when a send is done (this component is rendered
@@ -379,13 +379,21 @@ fn Composer(
     let estimate_inputs = StoredValue::new(estimate_inputs);
     // Asks for the best model for the next send only.
     let best = RwSignal::new(false);
+    // Older turns the analyst may leave out of the next send, and whether they do.
+    let saving = Memo::new(move |_| {
+        let draft = draft.get();
+        estimate_inputs.with_value(|inputs| inputs.as_ref().and_then(|i| leave_out_suggestion(&draft, &i.turns, &i.ids, &i.context)))
+    });
+    let leave_out = RwSignal::new(false);
     // The pre-flight of the draft: its estimate, and whether every budget can take it.
     let plan = Memo::new(move |_| {
         let draft = draft.get();
         let best = best.get();
+        let skip = if leave_out.get() { saving.with(|s| s.as_ref().map_or(0, |s| s.from_index)) } else { 0 };
         budget.with(|status| {
-            estimate_inputs
-                .with_value(|inputs| status.as_ref().zip(inputs.as_ref()).and_then(|(status, (context, turns))| preflight(&draft, turns, status, context, best)))
+            estimate_inputs.with_value(|inputs| {
+                status.as_ref().zip(inputs.as_ref()).and_then(|(status, i)| preflight(&draft, &i.turns[skip..], status, &i.context, best))
+            })
         })
     });
     let blocked = move || {
@@ -399,12 +407,15 @@ fn Composer(
             return;
         }
         let message = draft.get_untracked();
+        // Read before the draft is cleared (the suggestion follows the draft).
+        let from_message = if leave_out.get_untracked() { saving.with_untracked(|s| s.as_ref().map(|s| s.from_id)) } else { None };
         in_flight.set(Some(message.clone()));
         draft.set(String::new());
         refocus.set(true);
         let best_model = best.get_untracked().then_some(true);
         best.set(false);
-        send.dispatch(SendChatMessage { deal_id, thread_id: selected.get_untracked(), message, best_model });
+        leave_out.set(false);
+        send.dispatch(SendChatMessage { deal_id, thread_id: selected.get_untracked(), message, best_model, from_message });
     };
     view! {
         {move || send.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error/> })}
@@ -445,6 +456,18 @@ fn Composer(
             </p>
         })}
         <p class="preflight muted small" data-testid="preflight">{move || plan.with(|p| p.as_ref().map(|p| p.text.clone()))}</p>
+        {move || saving.get().map(|s| view! {
+            <p class="saving small" data-testid="leave-out">
+                {format!(
+                    "The {} oldest messages sent with this one cost about {} tokens. ",
+                    s.count, format_tokens(s.tokens)
+                )}
+                <label>
+                    <input type="checkbox" prop:checked=move || leave_out.get() on:change=move |ev| leave_out.set(event_target_checked(&ev))/>
+                    " Leave them out of this send"
+                </label>
+            </p>
+        }.into_any())}
         {move || plan.with(|p| p.as_ref().and_then(|p| p.model_line.clone().map(|line| (line, p.upgrade_to.clone())))).map(|(line, upgrade)| view! {
             <p class="model-line small" data-testid="model-choice">
                 {line}
@@ -651,6 +674,47 @@ fn is_long(text: &str) -> bool {
     text.lines().count() > LONG_MESSAGE_LINES || text.chars().count() > LONG_MESSAGE_CHARS
 }
 
+/// What the pre-flight estimates from: the chat context and the conversation's stored
+/// turns with their message ids.
+struct EstimateInputs {
+    context: ChatContext,
+    turns: Vec<Turn>,
+    ids: Vec<i64>,
+}
+
+/// Older turns the next send could leave out: all the window would send before the last
+/// exchange, when they are at least `MIN_SAVING_TOKENS`.
+#[derive(Clone, Debug, PartialEq)]
+struct LeaveOut {
+    /// How many stored messages, and about how many tokens.
+    count: usize,
+    tokens: u64,
+    /// The first message kept (a user turn) and its place in the thread.
+    from_id: i64,
+    from_index: usize,
+}
+
+/// Least saving worth suggesting, in tokens.
+const MIN_SAVING_TOKENS: u64 = 300;
+
+fn leave_out_suggestion(draft: &str, turns: &[Turn], ids: &[i64], context: &ChatContext) -> Option<LeaveOut> {
+    if draft.trim().is_empty() || turns.len() != ids.len() {
+        return None;
+    }
+    let mut all = turns.to_vec();
+    all.push(Turn { role: Speaker::User, content: draft.to_string() });
+    let window = build_window(context.system_tokens, &all, context.max_messages as usize, context.max_input_tokens).ok()?;
+    // The window sends turns[window.dropped..]; keep only the last exchange (from its
+    // user turn on).
+    let start = window.dropped.min(turns.len());
+    let keep_from = turns.iter().rposition(|t| t.role == Speaker::User)?;
+    if keep_from <= start {
+        return None;
+    }
+    let tokens: u64 = turns[start..keep_from].iter().map(|t| estimate_text_tokens(&t.content)).sum();
+    (tokens >= MIN_SAVING_TOKENS).then(|| LeaveOut { count: keep_from - start, tokens, from_id: ids[keep_from], from_index: keep_from })
+}
+
 /// The pre-flight of a draft: what the box shows under it, whether it can be sent, and
 /// with budget-aware model choice which model answers and the better one it may ask for.
 #[derive(Clone, Debug, PartialEq)]
@@ -723,14 +787,69 @@ fn preflight(draft: &str, thread: &[Turn], status: &BudgetStatus, context: &Chat
             (call, admitted, Some(line), (index > 0 || best).then(|| choice.tiers[0].clone()))
         }
     };
-    let estimate = format!("≈ {} input tokens · ≈ {}", format_tokens(input), format_usd(call.input_microusd as i64));
+    // Where the input goes: the deal's facts, the earlier turns sent, the new message.
+    // (Each message's framing counts with the new one.)
+    let sent_turns = window.messages.len().saturating_sub(1);
+    let earlier: u64 = window.messages[..sent_turns].iter().map(|t| estimate_text_tokens(&t.content)).sum();
+    let message = window.estimated_input_tokens.saturating_sub(context.system_tokens + earlier);
+    let estimate = format!(
+        "≈ {} input tokens (deal facts {} · {} earlier {} {} · this message {}) · ≈ {}",
+        format_tokens(input),
+        format_tokens(context.system_tokens),
+        sent_turns,
+        if sent_turns == 1 { "turn" } else { "turns" },
+        format_tokens(earlier),
+        format_tokens(message),
+        format_usd(call.input_microusd as i64)
+    );
     let (text, sendable) = describe_admission(&estimate, "sent", &call, admitted, status);
     Some(Plan { text, sendable, model_line, upgrade_to })
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_long;
+    use super::*;
+
+    fn context() -> ChatContext {
+        ChatContext {
+            offline: true,
+            model: "m".into(),
+            system_tokens: 150,
+            max_messages: 20,
+            max_input_tokens: 100_000,
+            max_output_tokens: 1024,
+            calibration: 1.0,
+            rates: Default::default(),
+            tier_rates: Vec::new(),
+            cooldown_seconds: 2,
+        }
+    }
+
+    fn thread(lengths: &[usize]) -> (Vec<Turn>, Vec<i64>) {
+        lengths
+            .iter()
+            .enumerate()
+            .map(|(i, n)| {
+                let role = if i % 2 == 0 { Speaker::User } else { Speaker::Assistant };
+                (Turn { role, content: "word ".repeat(*n) }, 100 + i as i64)
+            })
+            .unzip()
+    }
+
+    #[test]
+    fn older_turns_worth_leaving_out_are_suggested_up_to_the_last_exchange() {
+        let (turns, ids) = thread(&[400, 400, 400, 400, 20, 20]);
+        let s = leave_out_suggestion("next?", &turns, &ids, &context()).expect("a saving");
+        assert_eq!((s.count, s.from_index, s.from_id), (4, 4, 104));
+        let expected: u64 = turns[..4].iter().map(|t| estimate_text_tokens(&t.content)).sum();
+        assert_eq!(s.tokens, expected);
+        // Short history, a single exchange, or an empty draft: nothing to suggest.
+        let (short, short_ids) = thread(&[20, 20, 20, 20]);
+        assert_eq!(leave_out_suggestion("next?", &short, &short_ids, &context()), None);
+        let (one, one_ids) = thread(&[900, 900]);
+        assert_eq!(leave_out_suggestion("next?", &one, &one_ids, &context()), None);
+        assert_eq!(leave_out_suggestion("  ", &turns, &ids, &context()), None);
+    }
 
     #[test]
     fn long_messages_are_told_by_characters_or_lines() {

@@ -515,7 +515,28 @@ async fn a_deal_opens_the_conversation_in_its_address_or_the_latest(engine: Engi
     assert_eq!(missing.status().as_u16(), 404);
 }
 
+async fn older_messages_can_be_left_out_of_a_send(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    chat.fake.script([Script::ok("A1", 10, 2), Script::ok("A2", 10, 2), Script::ok("A3", 10, 2)]);
+    let (_, sent) = chat.send(None, "Q1").await;
+    let thread = sent["thread_id"].as_i64().unwrap();
+    chat.send(Some(thread), "Q2").await;
+    let (_, view) = chat.app.post(&chat.client, "/api/chat/thread", &[("thread_id", &thread.to_string())]).await;
+    let q2 = view["messages"][2]["id"].as_i64().unwrap();
+    assert_eq!(view["messages"][2]["content"], "Q2");
+    let form = [("deal_id", chat.deal_id.as_str()), ("thread_id", &thread.to_string()), ("message", "Q3"), ("from_message", &q2.to_string())];
+    let (status, body) = chat.app.post(&chat.client, "/api/chat/send", &form).await;
+    assert_eq!(status, 200, "{body}");
+    let requests = chat.fake.requests();
+    let sent: Vec<&str> = requests[2].body["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(sent, ["Q2", "A2", "Q3"], "Q1 and A1 left out");
+    assert_eq!(body["dropped"], 2, "and counted as not sent");
+    let (_, view) = chat.app.post(&chat.client, "/api/chat/thread", &[("thread_id", &thread.to_string())]).await;
+    assert_eq!(view["messages"].as_array().unwrap().len(), 6, "nothing is deleted");
+}
+
 on_both_engines!(
+    older_messages_can_be_left_out_of_a_send,
     a_deal_opens_the_conversation_in_its_address_or_the_latest,
     conversations_can_be_renamed_searched_deleted_and_restored,
     claude_titles_a_conversation_after_its_first_exchange_and_every_fifth_message,
