@@ -127,7 +127,36 @@ async fn a_missing_deal_page_answers_404_and_says_so(engine: Engine) {
     }
 }
 
+/// The page's HTML once the server has rendered it all, without the empty comments
+/// (`<!>`) that mark where hydration finds each dynamic text.
+async fn page(app: &TestApp, client: &reqwest::Client, path: &str) -> (u16, String) {
+    let response = client.get(format!("{}{path}", app.base)).send().await.unwrap();
+    let status = response.status().as_u16();
+    let html = response.text().await.unwrap();
+    assert!(html.contains("</html>"), "{path}: the page is complete");
+    (status, html.replace("<!>", ""))
+}
+
+async fn a_missing_deal_page_shows_only_the_notice_and_the_way_back(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let client = app.signed_in("ana@firm.com", UserRole::Analyst).await;
+    let (_, id) = app.post(&client, "/api/deals/create", &GOOD_DEAL).await;
+    let (status, html) = page(&app, &client, &format!("/deals/{}", id.as_i64().unwrap())).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"role="tablist""#), "a deal has its tabs: {html}");
+    for path in ["/deals/999999", "/deals/abc"] {
+        let (status, html) = page(&app, &client, path).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(html.contains("That deal does not exist"), "{path}: {html}");
+        assert!(html.contains(r#"<a href="/deals">Back to the deals</a>"#), "{path}: {html}");
+        for workspace in [r#"role="tablist""#, r#"role="tab""#, "Sales comps", r#"data-testid="tab-panel""#, r#"data-testid="meters""#] {
+            assert!(!html.contains(workspace), "{path} shows no {workspace}: {html}");
+        }
+    }
+}
+
 on_both_engines!(
+    a_missing_deal_page_shows_only_the_notice_and_the_way_back,
     creating_a_deal_needs_a_session,
     bad_deal_input_is_invalid_and_stores_nothing,
     deals_are_created_read_and_updated,
