@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use super::chart::{self, Bar};
 use super::{Dashboard, RefusalRow, UsageReport, UsageRow, UsageSums, refusal_label};
 use crate::format::{format_tokens, format_usd};
+use crate::ui::SortHeader;
 
 /// How a table row is marked (e.g. a user over budget): a class for the row and a badge.
 #[derive(Clone, Debug, PartialEq)]
@@ -183,7 +184,7 @@ fn UsageTable(
     };
     // Each header boxed: the table's full view type is otherwise too deep for the release
     // build of the browser bundle.
-    let header = move |column: Column, label: &'static str| view! { <SortHeader column label sort/> }.into_any();
+    let header = move |column: Column, label: &'static str| view! { <SortHeader column label sort numeric=column != Column::Label/> }.into_any();
     view! {
         <section class="usage-table" data-testid=format!("table-{}", title.to_lowercase().replace(' ', "-"))>
             <div class="table-head">
@@ -249,17 +250,6 @@ fn RefusalsTable(rows: Vec<RefusalRow>) -> impl IntoView {
             <div class="table-head"><h2>"Refused calls"</h2></div>
             {body}
         </section>
-    }
-}
-
-/// A column header that sorts by its column (ascending, then descending).
-#[component]
-fn SortHeader(column: Column, label: &'static str, sort: RwSignal<(Column, bool)>) -> impl IntoView {
-    view! {
-        <th class=if column == Column::Label { "" } else { "num" }
-            aria-sort=move || match sort.get() { (c, true) if c == column => "descending", (c, false) if c == column => "ascending", _ => "none" }>
-            <button type="button" class="sort" on:click=move |_| sort.update(|(c, d)| { *d = *c == column && !*d; *c = column; })>{label}</button>
-        </th>
     }
 }
 
