@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::{BudgetState, BudgetStatus, BudgetUse, DealBudget, FirmLevel, Limit, LimitKind, Unit};
+use super::{BudgetState, BudgetStatus, BudgetUse, DealBudget, FirmLevel, FirmMonthBudget, Limit, LimitKind, Unit};
 use crate::format::{format_dollars, format_tokens};
 use crate::usage::Window;
 
@@ -136,6 +136,25 @@ pub fn BudgetBadge(budget: DealBudget) -> impl IntoView {
         BudgetState::Ok => view! { <span class="muted small">{format!("{pct}%")}</span> }.into_any(),
         BudgetState::Warning => view! { <span class="badge warn" data-testid="budget-warning">{format!("Warning · {pct}% used")}</span> }.into_any(),
         BudgetState::Blocked => view! { <span class="badge blocked" data-testid="budget-blocked">"Blocked · budget used up"</span> }.into_any(),
+    }
+}
+
+/// The firm's monthly spending cap against the month's spend, as a card among the usage
+/// dashboard's totals: what is left of it, by how much it is overrun, or that none is set.
+#[component]
+pub fn FirmMonthCard(budget: FirmMonthBudget) -> impl IntoView {
+    let (headline, detail) = budget.describe();
+    let over = budget.cap_microusd.is_some_and(|cap| budget.spent_microusd > cap);
+    let bar = budget.share_spent().map(|share| view! {
+        <progress aria-label="Firm spend this month against its cap" max="1000" value=((share * 1000.0).round() as u64).to_string()></progress>
+    });
+    view! {
+        <div class=if over { "firm-budget over" } else { "firm-budget" } data-testid="firm-budget">
+            <dt>"Remaining firm budget"</dt>
+            <dd>{headline}</dd>
+            {bar}
+            <span class="small muted">{detail}</span>
+        </div>
     }
 }
 
@@ -290,3 +309,4 @@ pub fn BudgetUseTable(title: String, rows: Vec<BudgetUse>, warn_ratio: f64, test
         </section>
     }
 }
+

@@ -18,9 +18,15 @@ pub struct RowMark {
 }
 
 /// The whole dashboard of one range; rows of `users` and `deals` with a mark (keyed by
-/// the row's key) are highlighted.
+/// the row's key) are highlighted, and `more_totals` (cards the page adds, such as the
+/// firm's budget) stand after the range's own totals.
 #[component]
-pub fn DashboardView(d: Dashboard, user_marks: Vec<(String, RowMark)>, deal_marks: Vec<(String, RowMark)>) -> impl IntoView {
+pub fn DashboardView(
+    d: Dashboard,
+    user_marks: Vec<(String, RowMark)>,
+    deal_marks: Vec<(String, RowMark)>,
+    more_totals: Option<AnyView>,
+) -> impl IntoView {
     let t = d.by_day.totals.clone();
     let refused = d.refusals.iter().map(|r| r.count.max(0) as u64).sum::<u64>();
     let chart = chart::daily_chart(&d.from, &d.to, &d.by_day.rows);
@@ -49,6 +55,7 @@ pub fn DashboardView(d: Dashboard, user_marks: Vec<(String, RowMark)>, deal_mark
                 <div data-testid="projection"><dt>{format!("Projected for {}", p.month)}</dt><dd>{format_usd(p.month_end_microusd)}</dd>
                     <span class="small muted">{format!("{} so far, {} a day", format_usd(p.month_to_date_microusd), format_usd(p.per_day_microusd))}</span></div>
             })}
+            {more_totals}
         </dl>
         {(t.default_priced_calls > 0).then(|| view! {
             <p class="notice warn">{format!("{} calls were priced at the default rates because their model has no configured price.", t.default_priced_calls)}</p>

@@ -299,7 +299,59 @@ async fn a_user_or_deal_has_its_own_breakdown_and_budget_trouble_is_flagged(engi
     assert_eq!((status, kind(&serde_json::from_str(&body).unwrap())), (400, "invalid"));
 }
 
+/// `/admin/tokens` as an admin sees it, rendered in full.
+async fn tokens_page(app: &TestApp, admin: &reqwest::Client) -> String {
+    let response = admin.get(format!("{}/admin/tokens", app.base)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("</html>"));
+    html
+}
+
+/// The "Remaining firm budget" card's markup.
+fn firm_card(html: &str) -> &str {
+    let at = html.find(r#"data-testid="firm-budget""#).unwrap_or_else(|| panic!("no firm budget card: {html}"));
+    &html[at..at + html[at..].find("</div>").unwrap()]
+}
+
+async fn the_dashboard_says_what_is_left_of_the_firms_monthly_cap(engine: Engine) {
+    use crate::support::world::{World, settings};
+    let w = World::start(engine, settings()).await;
+    let (_, ana) = w.analyst("ana@firm.com").await;
+    let month = app::usage::month_of(&app::time::utc_date(app::time::now_millis())).to_string();
+
+    // No cap: said so, with the month's spend.
+    w.seed(ana, Some(w.deal), 0, 1_000, 4_000_000).await;
+    let (status, flags) = w.app.post(&w.admin, "/api/admin/budget/flags", &[]).await;
+    assert_eq!(status, 200, "{flags}");
+    assert_eq!(flags["firm_month"], json!({"month": month, "spent_microusd": 4_000_000, "cap_microusd": null}));
+    let html = tokens_page(&w.app, &w.admin).await;
+    let card = firm_card(&html);
+    assert!(card.contains("Remaining firm budget") && card.contains("No firm cap set"), "{card}");
+    assert!(card.contains(&format!("$4.00 spent in {month}")), "{card}");
+    assert!(!card.contains("<progress"), "no bar without a cap: {card}");
+    assert!(html.contains(r#"data-testid="projection""#), "the month's projection stays: {html}");
+
+    // A $10 monthly cap (as set, whatever ratio enforces it): what is left of it, with a named bar.
+    w.set_limits(&[("firm_monthly_usd", "10"), ("firm_enforce_percent", "70")]).await;
+    let (_, flags) = w.app.post(&w.admin, "/api/admin/budget/flags", &[]).await;
+    assert_eq!(flags["firm_month"]["cap_microusd"], 10_000_000);
+    let html = tokens_page(&w.app, &w.admin).await;
+    let card = firm_card(&html);
+    assert!(card.contains("$6.00 of $10.00 left"), "{card}");
+    assert!(card.contains(r#"<progress aria-label="Firm spend this month against its cap" max="1000" value="400">"#), "{card}");
+
+    // Spent past it: over by how much. Last month's spend does not count.
+    w.seed(ana, Some(w.deal), 40, 1_000, 50_000_000).await;
+    w.seed(ana, Some(w.deal), 0, 1_000, 8_500_000).await;
+    let html = tokens_page(&w.app, &w.admin).await;
+    let card = firm_card(&html);
+    assert!(card.contains("Over by $2.50"), "{card}");
+    assert!(card.contains(&format!("$12.50 spent in {month} against a cap of $10.00")), "{card}");
+}
+
 on_both_engines!(
+    the_dashboard_says_what_is_left_of_the_firms_monthly_cap,
     a_user_or_deal_has_its_own_breakdown_and_budget_trouble_is_flagged,
     totals_equal_what_claude_reported_per_user_deal_and_day,
     csv_is_valid_and_matches_json,
