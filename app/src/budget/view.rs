@@ -102,13 +102,23 @@ pub fn BudgetMeter(limit: Limit, warn_ratio: f64) -> impl IntoView {
         _ => "the month",
     };
     let forecast = limit.forecast.map(|f| f.describe(amount, period));
+    let (bar_max, bar_value) = bar_of(&meter);
     view! {
         <div class=class data-testid=testid>
             <span class="meter-label">{label.clone()}</span>
-            <progress aria-label=label max=meter.limit.to_string() value=meter.committed().min(meter.limit).to_string()></progress>
+            <progress aria-label=label max=bar_max.to_string() value=bar_value.to_string()></progress>
             <span class="small">{text}</span>
             {forecast.map(|text| view! { <span class="forecast small muted" data-testid="forecast">{text}</span> })}
         </div>
+    }
+}
+
+/// A meter's bar as `<progress>` takes it (`max`, `value`). A limit of nothing is all
+/// used: a `max` of 0 is invalid, and browsers would draw it as an empty bar.
+fn bar_of(meter: &super::Meter) -> (u64, u64) {
+    match meter.limit {
+        0 => (1, 1),
+        limit => (limit, meter.committed().min(limit)),
     }
 }
 
@@ -310,3 +320,15 @@ pub fn BudgetUseTable(title: String, rows: Vec<BudgetUse>, warn_ratio: f64, test
     }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::bar_of;
+    use crate::budget::Meter;
+
+    #[test]
+    fn a_meter_bar_is_full_when_used_up_and_for_a_limit_of_nothing() {
+        assert_eq!(bar_of(&Meter { used: 30, reserved: 10, limit: 100 }), (100, 40));
+        assert_eq!(bar_of(&Meter { used: 300, reserved: 0, limit: 100 }), (100, 100), "an overrun is a full bar");
+        assert_eq!(bar_of(&Meter { used: 0, reserved: 0, limit: 0 }), (1, 1), "a $0 budget is used up, never an empty bar");
+    }
+}

@@ -350,8 +350,44 @@ async fn the_dashboard_says_what_is_left_of_the_firms_monthly_cap(engine: Engine
     assert!(card.contains(&format!("$12.50 spent in {month} against a cap of $10.00")), "{card}");
 }
 
+/// Every bar on the pages that show budgets is named for assistive technology and has a
+/// valid scale; a budget of nothing is drawn used up, not empty.
+async fn every_budget_bar_is_named_and_a_zero_budget_is_full(engine: Engine) {
+    use crate::support::world::{World, settings, user_id};
+    let w = World::start(engine, settings()).await;
+    let ana = w.app.signed_in("ana@firm.com", UserRole::Analyst).await;
+    let id = user_id(&w.app, "ana@firm.com").await.to_string();
+    w.admin_ok("/api/admin/users/monthly", &[("user_id", &id), ("monthly_usd", "0")]).await;
+    w.set_limits(&[("firm_monthly_usd", "10")]).await;
+    let mut bars = 0;
+    for (client, path) in [(&ana, "/my-usage".to_string()), (&w.admin, "/admin/tokens".to_string()), (&ana, format!("/deals/{}", w.deal))] {
+        let response = client.get(format!("{}{path}", w.app.base)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let html = response.text().await.unwrap();
+        for bar in html.split("<progress").skip(1) {
+            let tag = &bar[..bar.find('>').unwrap()];
+            assert!(tag.contains(r#"aria-label=""#) && !tag.contains(r#"aria-label="""#), "{path}: an unnamed bar: {tag}");
+            let max: u64 = tag.split(r#"max=""#).nth(1).and_then(|m| m[..m.find('"')?].parse().ok()).unwrap_or(0);
+            assert!(max > 0, "{path}: a bar with no scale: {tag}");
+            bars += 1;
+        }
+        // A bar drawn some other way needs its role, value and name spelled out.
+        for role in [r#"role="progressbar""#, r#"role="meter""#] {
+            for (at, _) in html.match_indices(role) {
+                let tag = &html[html[..at].rfind('<').unwrap()..at + html[at..].find('>').unwrap()];
+                assert!(tag.contains("aria-valuenow") && (tag.contains("aria-label") || tag.contains("aria-labelledby")), "{path}: {tag}");
+            }
+        }
+        if path == "/my-usage" {
+            assert!(html.contains(r#"<progress aria-label="Your budget this month" max="1" value="1">"#), "a $0 budget is used up: {html}");
+        }
+    }
+    assert!(bars >= 4, "the pages drew their bars ({bars})");
+}
+
 on_both_engines!(
     the_dashboard_says_what_is_left_of_the_firms_monthly_cap,
+    every_budget_bar_is_named_and_a_zero_budget_is_full,
     a_user_or_deal_has_its_own_breakdown_and_budget_trouble_is_flagged,
     totals_equal_what_claude_reported_per_user_deal_and_day,
     csv_is_valid_and_matches_json,
