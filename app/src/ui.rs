@@ -1,5 +1,5 @@
-//! Small pieces every view uses: the error notice, the text of a `<textarea>`, and
-//! copying to the clipboard.
+//! Small pieces every view uses: the error notice, the text of a `<textarea>`, copying
+//! to the clipboard, and the header of a sortable table column.
 
 use leptos::prelude::*;
 
@@ -14,6 +14,37 @@ pub fn ErrorNotice(error: AppError) -> impl IntoView {
             <span>{error.message}</span>
             {sign_in.then(|| view! { " " <a href="/login">"Sign in"</a> })}
         </div>
+    }
+}
+
+/// A column header that orders its table by `column`: ascending on the first press, then
+/// each press turns the order round. `aria-sort` tells assistive technology which column
+/// orders the rows and which way; `numeric` right-aligns it over figures.
+#[component]
+pub fn SortHeader<C>(column: C, label: &'static str, sort: RwSignal<(C, bool)>, #[prop(optional)] numeric: bool) -> impl IntoView
+where
+    C: Copy + PartialEq + Send + Sync + 'static,
+{
+    view! {
+        <th class=if numeric { "num" } else { "" } aria-sort=move || aria_sort(sort.get(), column)>
+            <button type="button" class="sort" on:click=move |_| sort.update(|current| *current = next_sort(*current, column))>{label}</button>
+        </th>
+    }
+}
+
+/// The order after pressing `column`'s header: another column sorts ascending first; the
+/// column in force turns round.
+pub fn next_sort<C: PartialEq>((current, descending): (C, bool), column: C) -> (C, bool) {
+    let descending = current == column && !descending;
+    (column, descending)
+}
+
+/// `aria-sort` of `column`'s header while the table is ordered by `current`.
+pub fn aria_sort<C: PartialEq>((current, descending): (C, bool), column: C) -> &'static str {
+    match (current == column, descending) {
+        (false, _) => "none",
+        (true, false) => "ascending",
+        (true, true) => "descending",
     }
 }
 
@@ -45,7 +76,18 @@ pub fn textarea_text(text: String) -> String {
 
 #[cfg(all(test, feature = "ssr"))]
 mod tests {
-    use super::textarea_text;
+    use super::{aria_sort, next_sort, textarea_text};
+
+    #[test]
+    fn a_sort_header_sorts_ascending_first_then_turns_round() {
+        assert_eq!(next_sort(("name", false), "price"), ("price", false));
+        assert_eq!(next_sort(("name", true), "price"), ("price", false));
+        assert_eq!(next_sort(("price", false), "price"), ("price", true));
+        assert_eq!(next_sort(("price", true), "price"), ("price", false));
+        assert_eq!(aria_sort(("price", true), "price"), "descending");
+        assert_eq!(aria_sort(("price", false), "price"), "ascending");
+        assert_eq!(aria_sort(("price", true), "name"), "none");
+    }
 
     #[test]
     fn textarea_text_cannot_close_its_element() {

@@ -233,6 +233,9 @@ pub async fn require_sign_in(State(state): State<AppState>, session: Session, re
             Err(_) => false,
         };
         if !exists {
+            // The page then shows the notice alone, without the deal's tabs.
+            let mut req = req;
+            req.extensions_mut().insert(app::pages::deal::DealNotFound);
             let mut response = next.run(req).await;
             *response.status_mut() = StatusCode::NOT_FOUND;
             return response;

@@ -15,6 +15,7 @@ pub mod view;
 use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
+use crate::format::format_dollars;
 use crate::limits::Limits;
 use crate::usage::Window;
 
@@ -448,6 +449,44 @@ pub struct BudgetFlags {
     pub firm: Vec<(Limit, FirmLevel)>,
     /// Requests larger than this are refused at a cap's critical level.
     pub firm_critical_max_request_tokens: u64,
+    /// The firm's monthly spending cap against this month's spend (None only from an
+    /// older server).
+    #[serde(default)]
+    pub firm_month: Option<FirmMonthBudget>,
+}
+
+/// The firm's monthly spending cap (`limits.firm_monthly_usd`, as set, before any
+/// enforce ratio) against what every call this calendar month has cost so far.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FirmMonthBudget {
+    /// `YYYY-MM` in `time.zone`.
+    pub month: String,
+    /// Micro-dollars recorded this month.
+    pub spent_microusd: u64,
+    /// Micro-dollars; None when no monthly cap is set.
+    pub cap_microusd: Option<u64>,
+}
+
+impl FirmMonthBudget {
+    /// The headline and the line under it: "$X of $Y left", "Over by $Z", or "No firm
+    /// cap set", with what was spent.
+    pub fn describe(&self) -> (String, String) {
+        let money = |micro: u64| format_dollars(i64::try_from(micro).unwrap_or(i64::MAX));
+        let spent = money(self.spent_microusd);
+        match self.cap_microusd {
+            None => ("No firm cap set".into(), format!("{spent} spent in {}", self.month)),
+            Some(cap) if self.spent_microusd > cap => (
+                format!("Over by {}", money(self.spent_microusd - cap)),
+                format!("{spent} spent in {} against a cap of {}", self.month, money(cap)),
+            ),
+            Some(cap) => (format!("{} of {} left", money(cap - self.spent_microusd), money(cap)), format!("{spent} spent in {}", self.month)),
+        }
+    }
+
+    /// The share of the cap spent, at most 1 (a cap of nothing is all spent).
+    pub fn share_spent(&self) -> Option<f64> {
+        self.cap_microusd.map(|cap| if cap == 0 { 1.0 } else { (self.spent_microusd as f64 / cap as f64).min(1.0) })
+    }
 }
 
 /// Parses an admin's budget field: empty means "back to the default".
@@ -636,6 +675,23 @@ pub struct DealBudget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_firm_month_says_what_is_left_of_its_cap_or_by_how_much_it_is_over() {
+        let month = |spent: u64, cap: Option<u64>| FirmMonthBudget { month: "2025-06".into(), spent_microusd: spent, cap_microusd: cap };
+        assert_eq!(month(4_000_000, Some(10_000_000)).describe(), ("$6.00 of $10.00 left".into(), "$4.00 spent in 2025-06".into()));
+        assert_eq!(month(0, Some(2_500_000_000)).describe().0, "$2,500.00 of $2,500.00 left");
+        assert_eq!(month(10_000_000, Some(10_000_000)).describe().0, "$0.00 of $10.00 left");
+        assert_eq!(
+            month(12_345_678, Some(10_000_000)).describe(),
+            ("Over by $2.35".into(), "$12.35 spent in 2025-06 against a cap of $10.00".into())
+        );
+        assert_eq!(month(7_000_000, None).describe(), ("No firm cap set".into(), "$7.00 spent in 2025-06".into()));
+        assert_eq!(month(5, None).share_spent(), None);
+        assert_eq!(month(5_000_000, Some(10_000_000)).share_spent(), Some(0.5));
+        assert_eq!(month(20_000_000, Some(10_000_000)).share_spent(), Some(1.0));
+        assert_eq!(month(0, Some(0)).share_spent(), Some(1.0), "a cap of nothing is all spent");
+    }
 
     fn at_percent(pct: u64) -> Meter {
         Meter { used: pct * 10_000, reserved: 0, limit: 1_000_000 }

@@ -270,7 +270,23 @@ pub async fn flags(state: &AppState) -> Result<BudgetFlags, AppError> {
     let deals = deal_budgets(state).await?.into_iter().filter(|(_, d)| d.state != BudgetState::Ok).map(|(id, d)| (id.to_string(), d.state)).collect();
     let (caps, levels) = firm_caps(state, now).await?;
     let firm = caps.into_iter().filter(|(_, level)| *level != FirmLevel::Normal).collect();
-    Ok(BudgetFlags { users, deals, firm, firm_critical_max_request_tokens: levels.critical_max_request_tokens })
+    let firm_month = Some(firm_month(state, now).await?);
+    Ok(BudgetFlags { users, deals, firm, firm_critical_max_request_tokens: levels.critical_max_request_tokens, firm_month })
+}
+
+/// The firm's monthly spending cap in force (as set: the enforce ratio aside) against the
+/// month's spend so far, from the firm's month counter.
+pub async fn firm_month(state: &AppState, now: i64) -> Result<super::FirmMonthBudget, AppError> {
+    let settings = &state.settings;
+    let day = local_day(now, settings.time.tz());
+    let mut conn = state.db.pool.acquire().await?;
+    let limits = limits_in_force(&mut conn, &settings.limits).await?;
+    let (_, spent) = crate::usage::store::counter(&mut conn, &CounterKey::firm(Window::Month, now, &day)).await?;
+    Ok(super::FirmMonthBudget {
+        month: month_of(&day).to_string(),
+        spent_microusd: spent.max(0) as u64,
+        cap_microusd: (limits.firm_monthly_usd > 0.0).then(|| micro(limits.firm_monthly_usd)),
+    })
 }
 
 /// The firm's caps that are set, where they stand, and their levels.

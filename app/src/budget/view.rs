@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::{BudgetState, BudgetStatus, BudgetUse, DealBudget, FirmLevel, Limit, LimitKind, Unit};
+use super::{BudgetState, BudgetStatus, BudgetUse, DealBudget, FirmLevel, FirmMonthBudget, Limit, LimitKind, Unit};
 use crate::format::{format_dollars, format_tokens};
 use crate::usage::Window;
 
@@ -102,13 +102,23 @@ pub fn BudgetMeter(limit: Limit, warn_ratio: f64) -> impl IntoView {
         _ => "the month",
     };
     let forecast = limit.forecast.map(|f| f.describe(amount, period));
+    let (bar_max, bar_value) = bar_of(&meter);
     view! {
         <div class=class data-testid=testid>
             <span class="meter-label">{label.clone()}</span>
-            <progress aria-label=label max=meter.limit.to_string() value=meter.committed().min(meter.limit).to_string()></progress>
+            <progress aria-label=label max=bar_max.to_string() value=bar_value.to_string()></progress>
             <span class="small">{text}</span>
             {forecast.map(|text| view! { <span class="forecast small muted" data-testid="forecast">{text}</span> })}
         </div>
+    }
+}
+
+/// A meter's bar as `<progress>` takes it (`max`, `value`). A limit of nothing is all
+/// used: a `max` of 0 is invalid, and browsers would draw it as an empty bar.
+fn bar_of(meter: &super::Meter) -> (u64, u64) {
+    match meter.limit {
+        0 => (1, 1),
+        limit => (limit, meter.committed().min(limit)),
     }
 }
 
@@ -136,6 +146,25 @@ pub fn BudgetBadge(budget: DealBudget) -> impl IntoView {
         BudgetState::Ok => view! { <span class="muted small">{format!("{pct}%")}</span> }.into_any(),
         BudgetState::Warning => view! { <span class="badge warn" data-testid="budget-warning">{format!("Warning · {pct}% used")}</span> }.into_any(),
         BudgetState::Blocked => view! { <span class="badge blocked" data-testid="budget-blocked">"Blocked · budget used up"</span> }.into_any(),
+    }
+}
+
+/// The firm's monthly spending cap against the month's spend, as a card among the usage
+/// dashboard's totals: what is left of it, by how much it is overrun, or that none is set.
+#[component]
+pub fn FirmMonthCard(budget: FirmMonthBudget) -> impl IntoView {
+    let (headline, detail) = budget.describe();
+    let over = budget.cap_microusd.is_some_and(|cap| budget.spent_microusd > cap);
+    let bar = budget.share_spent().map(|share| view! {
+        <progress aria-label="Firm spend this month against its cap" max="1000" value=((share * 1000.0).round() as u64).to_string()></progress>
+    });
+    view! {
+        <div class=if over { "firm-budget over" } else { "firm-budget" } data-testid="firm-budget">
+            <dt>"Remaining firm budget"</dt>
+            <dd>{headline}</dd>
+            {bar}
+            <span class="small muted">{detail}</span>
+        </div>
     }
 }
 
@@ -288,5 +317,18 @@ pub fn BudgetUseTable(title: String, rows: Vec<BudgetUse>, warn_ratio: f64, test
                 .into_any()
             }}
         </section>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::bar_of;
+    use crate::budget::Meter;
+
+    #[test]
+    fn a_meter_bar_is_full_when_used_up_and_for_a_limit_of_nothing() {
+        assert_eq!(bar_of(&Meter { used: 30, reserved: 10, limit: 100 }), (100, 40));
+        assert_eq!(bar_of(&Meter { used: 300, reserved: 0, limit: 100 }), (100, 100), "an overrun is a full bar");
+        assert_eq!(bar_of(&Meter { used: 0, reserved: 0, limit: 0 }), (1, 1), "a $0 budget is used up, never an empty bar");
     }
 }

@@ -96,6 +96,54 @@ pub struct DealSummary {
     pub budget: crate::budget::DealBudget,
 }
 
+/// A column the deals list can be ordered by.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DealColumn {
+    Name,
+    Type,
+    Address,
+    AskingPrice,
+    Updated,
+}
+
+impl DealColumn {
+    /// Ascending order in this column: text in any case, prices low to high, dates old
+    /// to new.
+    fn compare(self, a: &Deal, b: &Deal) -> std::cmp::Ordering {
+        match self {
+            DealColumn::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+            DealColumn::Type => a.property_type.label().cmp(b.property_type.label()),
+            DealColumn::Address => a.address.to_lowercase().cmp(&b.address.to_lowercase()),
+            DealColumn::AskingPrice => a.asking_price.cmp(&b.asking_price),
+            DealColumn::Updated => a.updated_on.cmp(&b.updated_on),
+        }
+    }
+}
+
+/// Whether a deal is found by a search: every word of `query` appears, in any case, in
+/// one of the fields the list shows as text (name, type, address, last-updated date). An
+/// empty query finds every deal.
+pub fn matches_search(deal: &Deal, query: &str) -> bool {
+    let fields = [deal.name.as_str(), deal.property_type.label(), deal.address.as_str(), deal.updated_on.as_str()].map(str::to_lowercase);
+    query.to_lowercase().split_whitespace().all(|word| fields.iter().any(|field| field.contains(word)))
+}
+
+/// The deals a search finds, ordered by `column`. The sort is stable, so ties keep the
+/// server's order (most recently changed first); a deal without an asking price comes
+/// last whichever way prices are ordered.
+pub fn search_and_sort(deals: &[DealSummary], query: &str, column: DealColumn, descending: bool) -> Vec<DealSummary> {
+    let mut found: Vec<DealSummary> = deals.iter().filter(|d| matches_search(&d.deal, query)).cloned().collect();
+    found.sort_by(|a, b| {
+        let (a, b) = (&a.deal, &b.deal);
+        if column == DealColumn::AskingPrice && a.asking_price.is_none() != b.asking_price.is_none() {
+            return a.asking_price.is_none().cmp(&b.asking_price.is_none());
+        }
+        let order = column.compare(a, b);
+        if descending { order.reverse() } else { order }
+    });
+    found
+}
+
 /// Validated fields of a deal, ready to store.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DealInput {
@@ -211,6 +259,65 @@ mod tests {
         assert!(parse_price("1e9").is_err());
         assert!(parse_price("M").is_err());
         assert!(parse_price("999bn").is_err());
+    }
+
+    fn summary(id: i64, name: &str, address: &str, kind: PropertyType, price: Option<i64>, updated_on: &str) -> DealSummary {
+        DealSummary {
+            deal: Deal {
+                id,
+                name: name.into(),
+                address: address.into(),
+                property_type: kind,
+                asking_price: price,
+                notes: "never searched: the list does not show notes".into(),
+                created_by: "ana@firm.com".into(),
+                updated_on: updated_on.into(),
+            },
+            budget: crate::budget::DealBudget { used: 0, limit: 1_000_000, state: crate::budget::BudgetState::Ok },
+        }
+    }
+
+    /// As the server lists them: most recently changed first.
+    fn listed() -> Vec<DealSummary> {
+        vec![
+            summary(3, "Route 9 Logistics", "88 Commerce Way, Marlborough", PropertyType::Industrial, Some(31_200_000), "2025-03-02"),
+            summary(2, "maple Grove Apartments", "1450 Maple Grove Dr, Austin", PropertyType::Multifamily, None, "2025-03-01"),
+            summary(1, "Harbor Point", "200 Harbor Point Blvd, Baltimore", PropertyType::Office, Some(86_500_000), "2025-03-01"),
+        ]
+    }
+
+    fn ids(list: &[DealSummary]) -> Vec<i64> {
+        list.iter().map(|d| d.deal.id).collect()
+    }
+
+    #[test]
+    fn search_finds_every_word_in_any_shown_field_in_any_case() {
+        let all = listed();
+        let found = |q: &str| ids(&search_and_sort(&all, q, DealColumn::Updated, true));
+        assert_eq!(found(""), vec![3, 2, 1], "an empty search finds everything, in the server's order");
+        assert_eq!(found("   "), vec![3, 2, 1]);
+        assert_eq!(found("HARBOR"), vec![1]);
+        assert_eq!(found("baltimore"), vec![1], "the address");
+        assert_eq!(found("multifamily"), vec![2], "the type");
+        assert_eq!(found("2025-03-01"), vec![2, 1], "the date shown");
+        assert_eq!(found("point baltimore"), vec![1], "words may match different fields");
+        assert_eq!(found("harbor austin"), Vec::<i64>::new(), "every word must match");
+        assert_eq!(found("never searched"), Vec::<i64>::new(), "notes are not shown, so not searched");
+        assert_eq!(found("<script>"), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn sorts_by_each_column_both_ways_with_missing_prices_last() {
+        let all = listed();
+        let sorted = |column, descending| ids(&search_and_sort(&all, "", column, descending));
+        assert_eq!(sorted(DealColumn::Name, false), vec![1, 2, 3], "names in any case");
+        assert_eq!(sorted(DealColumn::Name, true), vec![3, 2, 1]);
+        assert_eq!(sorted(DealColumn::Type, false), vec![3, 2, 1]);
+        assert_eq!(sorted(DealColumn::Address, false), vec![2, 1, 3]);
+        assert_eq!(sorted(DealColumn::AskingPrice, false), vec![3, 1, 2]);
+        assert_eq!(sorted(DealColumn::AskingPrice, true), vec![1, 3, 2], "no price is last either way");
+        assert_eq!(sorted(DealColumn::Updated, true), vec![3, 2, 1], "ties keep the server's order");
+        assert_eq!(sorted(DealColumn::Updated, false), vec![2, 1, 3]);
     }
 
     #[test]

@@ -1,35 +1,62 @@
-//! Deal components: the list's table, the fields of the create and edit forms, and a
+//! Deal components: the list's searchable, sortable table, the fields of the create and edit forms, and a
 //! deal's header. Pages (`pages/deals.rs`, `pages/deal.rs`) put them together.
 
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use super::{Deal, DealSummary, PropertyType};
+use super::{Deal, DealColumn, DealSummary, PropertyType, search_and_sort};
 use crate::budget::DealBudget;
 use crate::format::format_price;
-use crate::ui::textarea_text;
+use crate::ui::{SortHeader, textarea_text};
 
-/// Every deal as a table; `badge` shows a deal's budget standing (the page decides how).
+/// The deals a search finds, as a table ordered by any column's header (most recently
+/// changed first until one is pressed); `badge` shows a deal's budget standing (the page
+/// decides how). A search that finds nothing says so, quoting it.
 #[component]
-pub fn DealTable(deals: Vec<DealSummary>, badge: fn(DealBudget) -> AnyView) -> impl IntoView {
+pub fn DealTable(deals: Vec<DealSummary>, query: Signal<String>, badge: fn(DealBudget) -> AnyView) -> impl IntoView {
+    let sort = RwSignal::new((DealColumn::Updated, true));
+    let deals = StoredValue::new(deals);
+    let shown = Memo::new(move |_| {
+        let (column, descending) = sort.get();
+        query.with(|q| deals.with_value(|all| search_and_sort(all, q, column, descending)))
+    });
+    // Each header boxed: the table's full view type is otherwise too deep for the release
+    // build of the browser bundle.
+    let header = move |column: DealColumn, label: &'static str| {
+        view! { <SortHeader column label sort numeric=column == DealColumn::AskingPrice/> }.into_any()
+    };
     view! {
-        <div class="table-scroll"><table class="table deals">
-            <thead>
-                <tr><th>"Deal"</th><th>"Type"</th><th>"Address"</th><th class="num">"Asking price"</th><th>"Budget"</th><th>"Updated"</th></tr>
-            </thead>
-            <tbody>
-                {deals.into_iter().map(|DealSummary { deal: d, budget }| view! {
+        <div class="table-scroll" hidden=move || shown.with(Vec::is_empty)>
+            <table class="table deals" data-testid="deals">
+                <thead>
                     <tr>
-                        <td><A href=format!("/deals/{}", d.id)>{d.name}</A></td>
-                        <td>{d.property_type.label()}</td>
-                        <td>{d.address}</td>
-                        <td class="num">{format_price(d.asking_price)}</td>
-                        <td>{badge(budget)}</td>
-                        <td>{d.updated_on}</td>
+                        {header(DealColumn::Name, "Deal")}
+                        {header(DealColumn::Type, "Type")}
+                        {header(DealColumn::Address, "Address")}
+                        {header(DealColumn::AskingPrice, "Asking price")}
+                        <th>"Budget"</th>
+                        {header(DealColumn::Updated, "Updated")}
                     </tr>
-                }).collect_view()}
-            </tbody>
-        </table></div>
+                </thead>
+                {view! {
+                    <tbody>
+                        {move || shown.get().into_iter().map(|DealSummary { deal: d, budget }| view! {
+                            <tr data-testid="deal-row">
+                                <td><A href=format!("/deals/{}", d.id)>{d.name}</A></td>
+                                <td>{d.property_type.label()}</td>
+                                <td>{d.address}</td>
+                                <td class="num nowrap">{format_price(d.asking_price)}</td>
+                                <td>{badge(budget)}</td>
+                                <td class="nowrap">{d.updated_on}</td>
+                            </tr>
+                        }).collect_view()}
+                    </tbody>
+                }.into_any()}
+            </table>
+        </div>
+        {move || shown.with(Vec::is_empty).then(|| view! {
+            <p class="muted" role="status" data-testid="no-deals-match">{format!("No deals match “{}”.", query.get().trim())}</p>
+        })}
     }
 }
 

@@ -1,12 +1,16 @@
 //! The deal page: the deal's header, its budgets, and the Chat, Report and Sales comps
-//! tabs, composed from the features' views.
+//! tabs, composed from the features' views. A deal that does not exist (or an id that
+//! is not a number) gets only a notice and the way back to the list: no tabs.
 //!
 //! The header waits for the deal inside its own Suspense. The workspace (budgets and
 //! tabs) is its sibling, keyed by the deal id in the URL, so its resources are created
 //! once per deal and never inside the header's Suspense — where every re-run would
 //! create them anew and the page's stream would never finish. Every resource is awaited
 //! in exactly one Transition, through `Suspend`: one awaited by two boundaries can leave
-//! one of them (and the page's stream) waiting for ever.
+//! one of them (and the page's stream) waiting for ever. So that the workspace is never
+//! drawn for a deal that does not exist, the server's request guard says so before the
+//! page renders (`DealNotFound`), and the browser learns it from the server while
+//! hydrating, or from the deal's answer after a navigation.
 
 use leptos::prelude::*;
 
@@ -17,26 +21,67 @@ use crate::budget::api::get_budget_status;
 use crate::budget::view::BudgetPanel;
 use crate::chat::view::{ChatSelection, ChatTab};
 use crate::comps::view::CompsTab;
+use crate::deals::Deal;
 use crate::deals::view::DealHeader;
 use crate::reports::view::ReportTab;
+use crate::error::{AppError, ErrorKind};
 use crate::ui::ErrorNotice;
 
 #[component]
 pub fn DealPage() -> impl IntoView {
     let id = deal_id_param();
     let deal = deal_resource(id);
+    let missing = deal_missing(deal);
     view! {
         <Shell>
             <Suspense fallback=|| view! { <p class="muted">"Loading deal…"</p> }>
                 {move || Suspend::new(async move {
                     match deal.await {
-                        Err(error) => view! { <ErrorNotice error/> }.into_any(),
+                        Err(error) => view! {
+                            <ErrorNotice error/>
+                            <p data-testid="back-to-deals"><a href="/deals">"Back to the deals"</a></p>
+                        }.into_any(),
                         Ok(deal) => view! { <DealHeader deal/> }.into_any(),
                     }
                 })}
             </Suspense>
-            {move || id.get().map(|deal_id| view! { <DealWorkspace deal_id/> })}
+            {move || (!missing.get()).then(|| id.get().map(|deal_id| view! { <DealWorkspace deal_id/> }))}
         </Shell>
+    }
+}
+
+/// Put into a `/deals/{id}` request's extensions by the server's request guard, before
+/// the page renders, when no deal has that id.
+#[derive(Clone, Copy, Debug)]
+pub struct DealNotFound;
+
+/// Whether the deal in the URL is known not to exist: from the server's guard when the
+/// page is rendered there (and so, identically, while the browser hydrates it), then
+/// from the deal's own answer (a navigation in the page to a deal that is not there).
+/// Read in an effect, not in the view: the resource is awaited by the header only.
+fn deal_missing(deal: Resource<Result<Deal, AppError>>) -> RwSignal<bool> {
+    let missing = RwSignal::new(SharedValue::new(missing_on_the_server).into_inner());
+    Effect::new(move |_| {
+        if let Some(result) = deal.get() {
+            let now = matches!(result, Err(ref error) if error.kind == ErrorKind::NotFound);
+            if missing.get_untracked() != now {
+                missing.set(now);
+            }
+        }
+    });
+    missing
+}
+
+/// On the server: whether the request guard found no such deal. In the browser (a page
+/// not hydrating) nothing is known yet.
+fn missing_on_the_server() -> bool {
+    #[cfg(feature = "ssr")]
+    {
+        use_context::<axum::http::request::Parts>().is_some_and(|parts| parts.extensions.get::<DealNotFound>().is_some())
+    }
+    #[cfg(not(feature = "ssr"))]
+    {
+        false
     }
 }
 

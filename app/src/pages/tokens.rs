@@ -1,12 +1,13 @@
 //! `/admin/tokens`: who spent what, on which deal, when, and what it cost — the usage
-//! dashboard, with the users and deals in budget trouble marked.
+//! dashboard, with the users and deals in budget trouble marked and what is left of the
+//! firm's monthly cap among its totals.
 
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use super::shell::Shell;
 use crate::budget::api::{get_budget_flags, get_budget_uses};
-use crate::budget::view::{BudgetUseTable, FirmCapsBanner};
+use crate::budget::view::{BudgetUseTable, FirmCapsBanner, FirmMonthCard};
 use crate::budget::{BudgetFlags, BudgetState};
 use crate::error::ErrorKind;
 use crate::ui::ErrorNotice;
@@ -48,8 +49,9 @@ pub fn TokensPage() -> impl IntoView {
                         Err(error) => view! { <ErrorNotice error/> }.into_any(),
                         Ok(d) => {
                             let (caps, critical_max) = (flags.firm.clone(), flags.firm_critical_max_request_tokens);
+                            let firm_month = flags.firm_month.clone().map(|budget| view! { <FirmMonthCard budget/> }.into_any());
                             let (user_marks, deal_marks) = marks(flags);
-                            view! { <FirmCapsBanner caps critical_max/> <DashboardView d user_marks deal_marks/> }.into_any()
+                            view! { <FirmCapsBanner caps critical_max/> <DashboardView d user_marks deal_marks more_totals=firm_month/> }.into_any()
                         }
                     }
                 })}

@@ -7,6 +7,7 @@ use leptos::prelude::*;
 use super::chart::{self, Bar};
 use super::{Dashboard, RefusalRow, UsageReport, UsageRow, UsageSums, refusal_label};
 use crate::format::{format_tokens, format_usd};
+use crate::ui::SortHeader;
 
 /// How a table row is marked (e.g. a user over budget): a class for the row and a badge.
 #[derive(Clone, Debug, PartialEq)]
@@ -17,9 +18,15 @@ pub struct RowMark {
 }
 
 /// The whole dashboard of one range; rows of `users` and `deals` with a mark (keyed by
-/// the row's key) are highlighted.
+/// the row's key) are highlighted, and `more_totals` (cards the page adds, such as the
+/// firm's budget) stand after the range's own totals.
 #[component]
-pub fn DashboardView(d: Dashboard, user_marks: Vec<(String, RowMark)>, deal_marks: Vec<(String, RowMark)>) -> impl IntoView {
+pub fn DashboardView(
+    d: Dashboard,
+    user_marks: Vec<(String, RowMark)>,
+    deal_marks: Vec<(String, RowMark)>,
+    more_totals: Option<AnyView>,
+) -> impl IntoView {
     let t = d.by_day.totals.clone();
     let refused = d.refusals.iter().map(|r| r.count.max(0) as u64).sum::<u64>();
     let chart = chart::daily_chart(&d.from, &d.to, &d.by_day.rows);
@@ -48,6 +55,7 @@ pub fn DashboardView(d: Dashboard, user_marks: Vec<(String, RowMark)>, deal_mark
                 <div data-testid="projection"><dt>{format!("Projected for {}", p.month)}</dt><dd>{format_usd(p.month_end_microusd)}</dd>
                     <span class="small muted">{format!("{} so far, {} a day", format_usd(p.month_to_date_microusd), format_usd(p.per_day_microusd))}</span></div>
             })}
+            {more_totals}
         </dl>
         {(t.default_priced_calls > 0).then(|| view! {
             <p class="notice warn">{format!("{} calls were priced at the default rates because their model has no configured price.", t.default_priced_calls)}</p>
@@ -183,7 +191,7 @@ fn UsageTable(
     };
     // Each header boxed: the table's full view type is otherwise too deep for the release
     // build of the browser bundle.
-    let header = move |column: Column, label: &'static str| view! { <SortHeader column label sort/> }.into_any();
+    let header = move |column: Column, label: &'static str| view! { <SortHeader column label sort numeric=column != Column::Label/> }.into_any();
     view! {
         <section class="usage-table" data-testid=format!("table-{}", title.to_lowercase().replace(' ', "-"))>
             <div class="table-head">
@@ -249,17 +257,6 @@ fn RefusalsTable(rows: Vec<RefusalRow>) -> impl IntoView {
             <div class="table-head"><h2>"Refused calls"</h2></div>
             {body}
         </section>
-    }
-}
-
-/// A column header that sorts by its column (ascending, then descending).
-#[component]
-fn SortHeader(column: Column, label: &'static str, sort: RwSignal<(Column, bool)>) -> impl IntoView {
-    view! {
-        <th class=if column == Column::Label { "" } else { "num" }
-            aria-sort=move || match sort.get() { (c, true) if c == column => "descending", (c, false) if c == column => "ascending", _ => "none" }>
-            <button type="button" class="sort" on:click=move |_| sort.update(|(c, d)| { *d = *c == column && !*d; *c = column; })>{label}</button>
-        </th>
     }
 }
 

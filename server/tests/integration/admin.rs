@@ -108,7 +108,47 @@ async fn every_admin_function_refuses_analysts(engine: Engine) {
     assert_eq!(app.count("users").await, 1);
 }
 
+/// Each account is a group of its own in the users table (a `tbody`), so what one of its
+/// actions answers — an error, or a word that it is done — is drawn right below it, never
+/// at the top of the page; the refusals it would show leave the account as it was.
+async fn each_account_is_drawn_with_room_for_its_actions_outcome(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let admin = app.signed_in("root@firm.com", UserRole::Admin).await;
+    app.signed_in("ana@firm.com", UserRole::Analyst).await;
+    app.signed_in("bo@firm.com", UserRole::Analyst).await;
+    let response = admin.get(format!("{}/admin/users", app.base)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("</html>"));
+    assert_eq!(html.matches(r#"<tbody data-testid="account" class="account">"#).count(), 3, "{html}");
+    let groups: Vec<&str> = html.split(r#"<tbody data-testid="account""#).skip(1).map(|g| &g[..g.find("</tbody>").unwrap()]).collect();
+    assert_eq!(groups.len(), 3, "one group per account: {html}");
+    for email in ["root@firm.com", "ana@firm.com", "bo@firm.com"] {
+        let group = groups.iter().find(|g| g.contains(email)).unwrap_or_else(|| panic!("no group for {email}: {html}"));
+        assert_eq!(group.matches(r#"data-testid="user-row""#).count(), 1, "{email}: {group}");
+        assert!(group.contains("Set daily budget") && (group.contains("Make admin") || group.contains("Make analyst")), "{group}");
+    }
+    assert!(!html.contains(r#"data-testid="row-outcome""#), "nothing to say before any action: {html}");
+
+    // What the rows' forms answer when refused: a kind and a message to show in the row.
+    let ana = id_of(&app, "ana@firm.com").await;
+    let root = id_of(&app, "root@firm.com").await;
+    for (path, form) in [
+        ("/api/admin/users/budget", vec![("user_id", ana.as_str()), ("daily_tokens", "lots")]),
+        ("/api/admin/users/monthly", vec![("user_id", ana.as_str()), ("monthly_usd", "-5")]),
+        ("/api/admin/users/active", vec![("user_id", root.as_str()), ("active", "false")]),
+    ] {
+        let (status, body) = app.post(&admin, path, &form).await;
+        assert_eq!((status, kind(&body)), (400, "invalid"), "{path}");
+        assert!(!body["message"].as_str().unwrap().is_empty(), "{path}");
+    }
+    let (_, users) = app.post(&admin, "/api/admin/users/list", &[]).await;
+    let ana = users.as_array().unwrap().iter().find(|u| u["email"] == "ana@firm.com").unwrap();
+    assert_eq!((ana["daily_token_budget"].is_null(), ana["monthly_budget_microusd"].is_null()), (true, true));
+}
+
 on_both_engines!(
+    each_account_is_drawn_with_room_for_its_actions_outcome,
     admins_create_users_and_bad_input_stores_nothing,
     roles_activation_and_passwords_are_managed_without_locking_admins_out,
     every_admin_function_refuses_analysts,

@@ -127,7 +127,92 @@ async fn a_missing_deal_page_answers_404_and_says_so(engine: Engine) {
     }
 }
 
+/// The page's HTML once the server has rendered it all, without the empty comments
+/// (`<!>`) that mark where hydration finds each dynamic text.
+async fn page(app: &TestApp, client: &reqwest::Client, path: &str) -> (u16, String) {
+    let response = client.get(format!("{}{path}", app.base)).send().await.unwrap();
+    let status = response.status().as_u16();
+    let html = response.text().await.unwrap();
+    assert!(html.contains("</html>"), "{path}: the page is complete");
+    (status, html.replace("<!>", ""))
+}
+
+/// The text of every deal row's name link, in the order the page shows them.
+fn listed_names(html: &str) -> Vec<String> {
+    html.split(r#"data-testid="deal-row""#)
+        .skip(1)
+        .map(|row| {
+            let link = &row[row.find("<a ").unwrap()..];
+            let text = &link[link.find('>').unwrap() + 1..];
+            text[..text.find("</a>").unwrap()].to_string()
+        })
+        .collect()
+}
+
+async fn the_deals_list_is_searched_from_the_url_and_sorted_by_its_headers(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let client = app.signed_in("ana@firm.com", UserRole::Analyst).await;
+    for (name, address, price) in [
+        ("Harbor Point", "200 Harbor Point Blvd, Baltimore", "$86.5M"),
+        ("Maple Grove Apartments", "1450 Maple Grove Dr, Austin", ""),
+        ("Route 9 Logistics", "88 Commerce Way, Marlborough", "31,200,000"),
+    ] {
+        let form = [("name", name), ("address", address), ("property_type", "Office"), ("asking_price", price), ("notes", "")];
+        let (status, body) = app.post(&client, "/api/deals/create", &form).await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    // Most recently changed first, said by the Updated header; dates never wrap, prices
+    // read as money.
+    let (status, html) = page(&app, &client, "/deals").await;
+    assert_eq!(status, 200);
+    assert_eq!(listed_names(&html), ["Route 9 Logistics", "Maple Grove Apartments", "Harbor Point"]);
+    assert_eq!(html.matches(r#"aria-sort="descending""#).count(), 1, "one column orders the rows");
+    assert_eq!(html.matches(r#"aria-sort="none""#).count(), 4, "deal, type, address, price: {html}");
+    assert!(html.contains(r#"<button type="button" class="sort">Updated</button>"#), "{html}");
+    let today = app::time::utc_date(app::time::now_millis());
+    assert!(html.contains(&format!(r#"<td class="nowrap">{today}</td>"#)), "{html}");
+    assert!(html.contains(r#"<td class="num nowrap">$86,500,000</td>"#), "{html}");
+    assert!(html.contains(r#"role="search""#) && html.contains(r#"aria-label="Search deals""#), "{html}");
+
+    // A search in the URL, in any case, over the name, the address or the type.
+    let (_, html) = page(&app, &client, "/deals?q=BALTIMORE").await;
+    assert_eq!(listed_names(&html), ["Harbor Point"]);
+    assert!(html.contains(r#"value="BALTIMORE""#), "the box shows the search: {html}");
+    let (_, html) = page(&app, &client, "/deals?q=grove%20austin").await;
+    assert_eq!(listed_names(&html), ["Maple Grove Apartments"]);
+    let (_, html) = page(&app, &client, "/?q=office").await;
+    assert_eq!(listed_names(&html).len(), 3, "the home page is the same list");
+
+    // Nothing found: said, quoting the search as text, never as markup.
+    let (status, html) = page(&app, &client, "/deals?q=%3Cb%3Enowhere%3C%2Fb%3E").await;
+    assert_eq!(status, 200);
+    assert!(listed_names(&html).is_empty(), "{html}");
+    assert!(html.contains("No deals match “&lt;b&gt;nowhere&lt;/b&gt;”."), "{html}");
+    assert!(!html.contains("<b>nowhere"), "{html}");
+}
+
+async fn a_missing_deal_page_shows_only_the_notice_and_the_way_back(engine: Engine) {
+    let app = TestApp::spawn(engine).await;
+    let client = app.signed_in("ana@firm.com", UserRole::Analyst).await;
+    let (_, id) = app.post(&client, "/api/deals/create", &GOOD_DEAL).await;
+    let (status, html) = page(&app, &client, &format!("/deals/{}", id.as_i64().unwrap())).await;
+    assert_eq!(status, 200);
+    assert!(html.contains(r#"role="tablist""#), "a deal has its tabs: {html}");
+    for path in ["/deals/999999", "/deals/abc"] {
+        let (status, html) = page(&app, &client, path).await;
+        assert_eq!(status, 404, "{path}");
+        assert!(html.contains("That deal does not exist"), "{path}: {html}");
+        assert!(html.contains(r#"<a href="/deals">Back to the deals</a>"#), "{path}: {html}");
+        for workspace in [r#"role="tablist""#, r#"role="tab""#, "Sales comps", r#"data-testid="tab-panel""#, r#"data-testid="meters""#] {
+            assert!(!html.contains(workspace), "{path} shows no {workspace}: {html}");
+        }
+    }
+}
+
 on_both_engines!(
+    the_deals_list_is_searched_from_the_url_and_sorted_by_its_headers,
+    a_missing_deal_page_shows_only_the_notice_and_the_way_back,
     creating_a_deal_needs_a_session,
     bad_deal_input_is_invalid_and_stores_nothing,
     deals_are_created_read_and_updated,

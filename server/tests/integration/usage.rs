@@ -299,7 +299,95 @@ async fn a_user_or_deal_has_its_own_breakdown_and_budget_trouble_is_flagged(engi
     assert_eq!((status, kind(&serde_json::from_str(&body).unwrap())), (400, "invalid"));
 }
 
+/// `/admin/tokens` as an admin sees it, rendered in full.
+async fn tokens_page(app: &TestApp, admin: &reqwest::Client) -> String {
+    let response = admin.get(format!("{}/admin/tokens", app.base)).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("</html>"));
+    html
+}
+
+/// The "Remaining firm budget" card's markup.
+fn firm_card(html: &str) -> &str {
+    let at = html.find(r#"data-testid="firm-budget""#).unwrap_or_else(|| panic!("no firm budget card: {html}"));
+    &html[at..at + html[at..].find("</div>").unwrap()]
+}
+
+async fn the_dashboard_says_what_is_left_of_the_firms_monthly_cap(engine: Engine) {
+    use crate::support::world::{World, settings};
+    let w = World::start(engine, settings()).await;
+    let (_, ana) = w.analyst("ana@firm.com").await;
+    let month = app::usage::month_of(&app::time::utc_date(app::time::now_millis())).to_string();
+
+    // No cap: said so, with the month's spend.
+    w.seed(ana, Some(w.deal), 0, 1_000, 4_000_000).await;
+    let (status, flags) = w.app.post(&w.admin, "/api/admin/budget/flags", &[]).await;
+    assert_eq!(status, 200, "{flags}");
+    assert_eq!(flags["firm_month"], json!({"month": month, "spent_microusd": 4_000_000, "cap_microusd": null}));
+    let html = tokens_page(&w.app, &w.admin).await;
+    let card = firm_card(&html);
+    assert!(card.contains("Remaining firm budget") && card.contains("No firm cap set"), "{card}");
+    assert!(card.contains(&format!("$4.00 spent in {month}")), "{card}");
+    assert!(!card.contains("<progress"), "no bar without a cap: {card}");
+    assert!(html.contains(r#"data-testid="projection""#), "the month's projection stays: {html}");
+
+    // A $10 monthly cap (as set, whatever ratio enforces it): what is left of it, with a named bar.
+    w.set_limits(&[("firm_monthly_usd", "10"), ("firm_enforce_percent", "70")]).await;
+    let (_, flags) = w.app.post(&w.admin, "/api/admin/budget/flags", &[]).await;
+    assert_eq!(flags["firm_month"]["cap_microusd"], 10_000_000);
+    let html = tokens_page(&w.app, &w.admin).await;
+    let card = firm_card(&html);
+    assert!(card.contains("$6.00 of $10.00 left"), "{card}");
+    assert!(card.contains(r#"<progress aria-label="Firm spend this month against its cap" max="1000" value="400">"#), "{card}");
+
+    // Spent past it: over by how much. Last month's spend does not count.
+    w.seed(ana, Some(w.deal), 40, 1_000, 50_000_000).await;
+    w.seed(ana, Some(w.deal), 0, 1_000, 8_500_000).await;
+    let html = tokens_page(&w.app, &w.admin).await;
+    let card = firm_card(&html);
+    assert!(card.contains("Over by $2.50"), "{card}");
+    assert!(card.contains(&format!("$12.50 spent in {month} against a cap of $10.00")), "{card}");
+}
+
+/// Every bar on the pages that show budgets is named for assistive technology and has a
+/// valid scale; a budget of nothing is drawn used up, not empty.
+async fn every_budget_bar_is_named_and_a_zero_budget_is_full(engine: Engine) {
+    use crate::support::world::{World, settings, user_id};
+    let w = World::start(engine, settings()).await;
+    let ana = w.app.signed_in("ana@firm.com", UserRole::Analyst).await;
+    let id = user_id(&w.app, "ana@firm.com").await.to_string();
+    w.admin_ok("/api/admin/users/monthly", &[("user_id", &id), ("monthly_usd", "0")]).await;
+    w.set_limits(&[("firm_monthly_usd", "10")]).await;
+    let mut bars = 0;
+    for (client, path) in [(&ana, "/my-usage".to_string()), (&w.admin, "/admin/tokens".to_string()), (&ana, format!("/deals/{}", w.deal))] {
+        let response = client.get(format!("{}{path}", w.app.base)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let html = response.text().await.unwrap();
+        for bar in html.split("<progress").skip(1) {
+            let tag = &bar[..bar.find('>').unwrap()];
+            assert!(tag.contains(r#"aria-label=""#) && !tag.contains(r#"aria-label="""#), "{path}: an unnamed bar: {tag}");
+            let max: u64 = tag.split(r#"max=""#).nth(1).and_then(|m| m[..m.find('"')?].parse().ok()).unwrap_or(0);
+            assert!(max > 0, "{path}: a bar with no scale: {tag}");
+            bars += 1;
+        }
+        // A bar drawn some other way needs its role, value and name spelled out.
+        for role in [r#"role="progressbar""#, r#"role="meter""#] {
+            for (at, _) in html.match_indices(role) {
+                let tag = &html[html[..at].rfind('<').unwrap()..at + html[at..].find('>').unwrap()];
+                assert!(tag.contains("aria-valuenow") && (tag.contains("aria-label") || tag.contains("aria-labelledby")), "{path}: {tag}");
+            }
+        }
+        if path == "/my-usage" {
+            assert!(html.contains(r#"<progress aria-label="Your budget this month" max="1" value="1">"#), "a $0 budget is used up: {html}");
+        }
+    }
+    assert!(bars >= 4, "the pages drew their bars ({bars})");
+}
+
 on_both_engines!(
+    the_dashboard_says_what_is_left_of_the_firms_monthly_cap,
+    every_budget_bar_is_named_and_a_zero_budget_is_full,
     a_user_or_deal_has_its_own_breakdown_and_budget_trouble_is_flagged,
     totals_equal_what_claude_reported_per_user_deal_and_day,
     csv_is_valid_and_matches_json,
