@@ -128,15 +128,18 @@ mod comps {
         })
     }
 
-    /// A stored sale date: `YYYY-MM-DD` or `YYYY-MM`, a real day or month, not after today.
+    /// A stored sale date: `YYYY-MM-DD` or `YYYY-MM`, a real day or month, at most a year
+    /// after today.
     fn is_stored_sale_date(date: &str, today: chrono::NaiveDate) -> bool {
+        use chrono::Datelike;
         let parse = |text: &str| chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
         let first_day = match date.len() {
             10 => parse(date),
             7 => parse(&format!("{date}-01")),
             _ => None,
         };
-        first_day.is_some_and(|d| d <= today && d.format(if date.len() == 10 { "%Y-%m-%d" } else { "%Y-%m" }).to_string() == date)
+        let latest = chrono::NaiveDate::from_ymd_opt(today.year() + 1, today.month(), today.day()).unwrap_or(today);
+        first_day.is_some_and(|d| d <= latest && d.format(if date.len() == 10 { "%Y-%m-%d" } else { "%Y-%m" }).to_string() == date)
     }
 
     #[test]

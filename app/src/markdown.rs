@@ -18,7 +18,7 @@ pub fn parse(markdown: &str) -> Parser<'_> {
 pub fn is_figure(text: &str) -> bool {
     const UNITS: [&str; 12] = ["/sf", "psf", "sf", "bps", "mm", "bn", "yrs", "m", "k", "b", "x", "%"];
     let mut rest = text.trim().to_ascii_lowercase();
-    if !rest.chars().any(|c| c.is_ascii_digit()) {
+    if !rest.chars().any(|c| c.is_ascii_digit()) || is_date(&rest) {
         return false;
     }
     // Units may follow the number, separated by a space or not.
@@ -27,6 +27,12 @@ pub fn is_figure(text: &str) -> bool {
         rest = rest.trim_end().to_string();
     }
     rest.chars().all(|c| c.is_ascii_digit() || "$,.+-()~ ".contains(c) || c == '–' || c == '≈' || c == '×')
+}
+
+/// `YYYY-MM` or `YYYY-MM-DD`: a date, read as text, not a figure.
+fn is_date(text: &str) -> bool {
+    let parts: Vec<&str> = text.split('-').collect();
+    parts.len() >= 2 && parts.len() <= 3 && parts[0].len() == 4 && parts.iter().all(|p| !p.is_empty() && p.len() <= 4 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The events of `markdown` with each figure in a table body marked for alignment.
@@ -129,7 +135,7 @@ mod tests {
         for yes in ["$24,500,000", "6.1%", "98,000 SF", "$250/SF", "1.4x", "-3.5", "(1,200)", "$18.2M", "45 bps", "≈ $0.04"] {
             assert!(is_figure(yes), "{yes}");
         }
-        for no in ["Palm Court", "", "—", "Q1 2026 sale", "12 Palm Ave", "n/a", "5 years left"] {
+        for no in ["Palm Court", "", "—", "Q1 2026 sale", "12 Palm Ave", "n/a", "5 years left", "2024-11-15", "2025-03"] {
             assert!(!is_figure(no), "{no}");
         }
     }

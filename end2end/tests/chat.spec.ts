@@ -76,6 +76,10 @@ test('replies read as Markdown, the list follows the newest one, the box keeps f
   await expect(replies.last()).not.toContainText('|---|');
   // The box has the focus again, and Send is back 2 s after the send (not after the reply).
   await expect(box).toBeFocused();
+  // Claude's title arrives after the reply; the conversation is not rendered anew under
+  // the analyst's cursor, so the box keeps the focus.
+  await expect(page.getByTestId('thread-title')).toHaveText(/^Cap rate sensitivity for Markdown Plaza/);
+  await expect(box).toBeFocused();
   const back = await page.evaluate(() => (window as unknown as { sendBack: Promise<number> }).sendBack);
   test.info().annotations.push({ type: 'Send back after the send', description: `${Math.round(back)} ms` });
   expect(back).toBeGreaterThan(1900);

@@ -61,11 +61,11 @@ pub async fn delete_thread(thread_id: i64, restore: Option<bool>) -> Result<i64,
 }
 
 /// Lets Claude title the conversation when it is due (after its first exchange, then
-/// every 5th message): a tracked, budgeted call (operation `title`). Returns the title,
-/// new or as it was; a failed or refused titling keeps the old title and is not an error
-/// the analyst needs to see (the browser ignores it).
+/// every 5th message, unless the analyst named it): a tracked, budgeted call (operation
+/// `title`). Returns the new title, or None when it was not retitled (a failed or refused
+/// titling is not an error the analyst needs to see).
 #[server(prefix = "/api", endpoint = "chat/title")]
-pub async fn title_thread(thread_id: i64) -> Result<String, AppError> {
+pub async fn title_thread(thread_id: i64) -> Result<Option<String>, AppError> {
     let ctx = crate::auth::service::require_user().await?;
     let state = crate::state::app_state()?;
     crate::state::run_to_completion(super::service::title(state, ctx, thread_id)).await

@@ -155,20 +155,21 @@ const TITLE_MESSAGES: usize = 10;
 
 /// Whether a conversation of `messages` messages, last titled at `titled_at`, is due a
 /// title by Claude: after its first exchange, then each time it passes a multiple of
-/// `TITLE_EVERY` messages.
+/// `TITLE_EVERY` messages; never once the analyst has named it (`titled_at` -1).
 pub fn title_due(messages: i64, titled_at: i64) -> bool {
-    messages >= 2 && (titled_at == 0 || messages / TITLE_EVERY > titled_at / TITLE_EVERY)
+    titled_at >= 0 && messages >= 2 && (titled_at == 0 || messages / TITLE_EVERY > titled_at / TITLE_EVERY)
 }
 
 /// Claude titles the conversation when it is due (see `title_due`), through the gateway
-/// like any call (operation `title`: budgeted, recorded). Returns the title, new or as
-/// it was: a refused or failed call keeps the old title and is only logged, so titling
-/// never fails the chat. The due point is claimed first, so each is titled once.
-pub async fn title(state: AppState, ctx: Ctx, thread_id: i64) -> Result<String, AppError> {
+/// like any call (operation `title`: budgeted, recorded). Returns the new title, or None
+/// when the conversation was not retitled: not due, named by the analyst, or the call
+/// refused or failed (only logged, so titling never fails the chat). The due point is
+/// claimed first, so each is titled once.
+pub async fn title(state: AppState, ctx: Ctx, thread_id: i64) -> Result<Option<String>, AppError> {
     let thread = own_thread(&state, &ctx, thread_id, false).await?;
     let (messages, titled_at) = store::title_state(&state.db, thread_id).await?;
     if !title_due(messages, titled_at) || !store::claim_title(&state.db, thread_id, messages).await? {
-        return Ok(thread.title);
+        return Ok(None);
     }
     let deal = crate::deals::store::get(&state.db, thread.deal_id).await?.ok_or_else(|| AppError::not_found("deal"))?;
     let (turns, _) = store::recent_turns(&state.db, thread_id, TITLE_MESSAGES, None).await?;
@@ -193,15 +194,12 @@ pub async fn title(state: AppState, ctx: Ctx, thread_id: i64) -> Result<String, 
     let estimate = estimate_request_tokens(&request.system, request.messages.iter().map(|t| t.content.as_str()));
     match call_claude(&state, &ctx, thread.deal_id, Operation::Title, &request, estimate).await {
         Ok((reply, _)) => match model_title(&reply.text) {
-            Some(title) => {
-                store::rename_thread(&state.db, thread_id, &title).await?;
-                Ok(title)
-            }
-            None => Ok(thread.title),
+            Some(title) if store::retitle_thread(&state.db, thread_id, &thread.title, &title).await? => Ok(Some(title)),
+            _ => Ok(None),
         },
         Err(err) => {
             tracing::info!(thread_id, kind = err.kind.as_str(), "conversation not titled");
-            Ok(thread.title)
+            Ok(None)
         }
     }
 }
@@ -220,5 +218,6 @@ mod tests {
         assert!(!title_due(9, 6));
         assert!(title_due(10, 6));
         assert!(!title_due(10, 10), "each due point once");
+        assert!(!title_due(2, -1) && !title_due(10, -1), "never once the analyst named it");
     }
 }

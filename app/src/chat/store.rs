@@ -209,10 +209,23 @@ pub async fn latest_thread(db: &Db, deal_id: i64, user_id: i64) -> Result<Option
     Ok(row.map(|(id,)| id))
 }
 
-/// Renames a conversation.
+/// The analyst renames a conversation: from then on Claude never retitles it
+/// (`titled_at_messages` -1).
 pub async fn rename_thread(db: &Db, thread_id: i64, title: &str) -> Result<(), AppError> {
-    sqlx::query("UPDATE chat_threads SET title = $1 WHERE id = $2").bind(title).bind(thread_id).execute(&db.pool).await?;
+    sqlx::query("UPDATE chat_threads SET title = $1, titled_at_messages = -1 WHERE id = $2").bind(title).bind(thread_id).execute(&db.pool).await?;
     Ok(())
+}
+
+/// Claude's title replaces `old` — unless the analyst renamed the conversation while
+/// Claude was writing. Whether it did.
+pub async fn retitle_thread(db: &Db, thread_id: i64, old: &str, title: &str) -> Result<bool, AppError> {
+    let done = sqlx::query("UPDATE chat_threads SET title = $1 WHERE id = $2 AND title = $3 AND titled_at_messages >= 0")
+        .bind(title)
+        .bind(thread_id)
+        .bind(old)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
 
 /// Hides a conversation (`deleted`) or brings it back.
@@ -237,9 +250,10 @@ pub async fn title_state(db: &Db, thread_id: i64) -> Result<(i64, i64), AppError
 }
 
 /// Claims the titling of a conversation at `messages` messages: true for the one caller
-/// that moves the mark there (one statement, so two instances never both title it).
+/// that moves the mark there (one statement, so two instances never both title it);
+/// never for a conversation the analyst has named.
 pub async fn claim_title(db: &Db, thread_id: i64, messages: i64) -> Result<bool, AppError> {
-    let done = sqlx::query("UPDATE chat_threads SET titled_at_messages = $1 WHERE id = $2 AND titled_at_messages < $1")
+    let done = sqlx::query("UPDATE chat_threads SET titled_at_messages = $1 WHERE id = $2 AND titled_at_messages >= 0 AND titled_at_messages < $1")
         .bind(messages)
         .bind(thread_id)
         .execute(&db.pool)

@@ -38,14 +38,27 @@ impl ChatSelection {
 #[component]
 pub fn ChatTab(deal_id: i64, budget: Signal<Option<BudgetStatus>>, calls: RwSignal<u64>, selection: ChatSelection) -> impl IntoView {
     let ChatSelection { thread: selected, resume } = selection;
+    // The conversation deleted last, until it is restored or another is picked; after a
+    // delete the tab shows a new conversation, not the next most recent one.
+    let deleted = RwSignal::new(None::<(i64, String)>);
+    Effect::new(move |_| {
+        if deleted.with(Option::is_some) {
+            resume.set(false);
+        }
+    });
     let send = ServerAction::<SendChatMessage>::new();
     // Bumped when a conversation is renamed, titled, deleted or restored.
     let changed = RwSignal::new(0u64);
+    // Bumped when Claude retitles a conversation: only the list is read again (the open
+    // conversation is not rendered anew under the analyst's cursor); `retitled` carries
+    // the new title to the open conversation's heading.
+    let listed = RwSignal::new(0u64);
+    let retitled = RwSignal::new(None::<(i64, String)>);
     let search = RwSignal::new(String::new());
     let context = Resource::new(move || send.version().get(), move |_| get_chat_context(deal_id));
     let threads = Resource::new(
-        move || (send.version().get(), changed.get(), search.get()),
-        move |(_, _, search)| list_threads(deal_id, (!search.trim().is_empty()).then_some(search)),
+        move || (send.version().get(), changed.get(), listed.get(), search.get()),
+        move |(_, _, _, search)| list_threads(deal_id, (!search.trim().is_empty()).then_some(search)),
     );
     let thread = Resource::new(
         move || (selected.get(), resume.get(), send.version().get(), changed.get()),
@@ -74,15 +87,15 @@ pub fn ChatTab(deal_id: i64, budget: Signal<Option<BudgetStatus>>, calls: RwSign
         };
         replace_address(&address);
     });
-    let composer = ComposerState::new(send, selected, context, calls, changed);
+    let composer = ComposerState::new(send, selected, context, calls, listed, retitled);
     let pick = move |id: Option<i64>| {
         resume.set(false);
+        deleted.set(None);
         selected.set(id);
         composer.dropped.set(0);
         send.clear();
     };
-    // The conversation deleted last, until it is restored or another is picked.
-    let deleted = RwSignal::new(None::<(i64, String)>);
+
     let restore = ServerAction::<DeleteThread>::new();
     Effect::new(move |_| {
         if let Some(Ok(id)) = restore.value().get() {
@@ -129,7 +142,7 @@ pub fn ChatTab(deal_id: i64, budget: Signal<Option<BudgetStatus>>, calls: RwSign
                     {move || Suspend::new(async move {
                         let context = context.await;
                         let thread = thread.await;
-                        view! { <Conversation deal_id budget context thread composer deleted changed/> }
+                        view! { <Conversation deal_id budget context thread composer deleted changed retitled/> }
                     })}
                 </Transition>
             </section>
@@ -172,7 +185,8 @@ impl ComposerState {
         selected: RwSignal<Option<i64>>,
         context: Resource<Result<ChatContext, AppError>>,
         calls: RwSignal<u64>,
-        changed: RwSignal<u64>,
+        listed: RwSignal<u64>,
+        retitled: RwSignal<Option<(i64, String)>>,
     ) -> Self {
         let draft = RwSignal::new(String::new());
         let in_flight = RwSignal::new(None::<String>);
@@ -216,13 +230,15 @@ impl ComposerState {
                 limited.set(result.limited);
                 model_note.set(result.model_note);
                 in_flight.set(None);
-                announce.set(format!("Claude replied: {}", result.reply.content));
+                announce.set(format!("Claude replied: {}", spoken(&result.reply.content)));
                 // Claude titles the conversation when it is due; a failure only keeps
-                // the old title.
+                // the old title. A title call spends budget: the page reads it again.
                 let thread_id = result.thread_id;
                 leptos::task::spawn_local(async move {
-                    if title_thread(thread_id).await.is_ok() {
-                        changed.update(|n| *n += 1);
+                    if let Ok(Some(title)) = title_thread(thread_id).await {
+                        retitled.set(Some((thread_id, title)));
+                        listed.update(|n| *n += 1);
+                        calls.update(|n| *n += 1);
                     }
                 });
             }
@@ -265,9 +281,10 @@ fn Conversation(
     composer: ComposerState,
     deleted: RwSignal<Option<(i64, String)>>,
     changed: RwSignal<u64>,
+    retitled: RwSignal<Option<(i64, String)>>,
 ) -> impl IntoView {
     let head = match &thread {
-        Ok(Some(t)) if t.mine => Some(view! { <ThreadHead thread_id=t.id title=t.title.clone() selected=composer.selected deleted changed/> }.into_any()),
+        Ok(Some(t)) if t.mine => Some(view! { <ThreadHead thread_id=t.id title=t.title.clone() selected=composer.selected deleted changed retitled/> }.into_any()),
         Ok(Some(t)) => Some(view! { <h3 class="thread-heading">{t.title.clone()}</h3> }.into_any()),
         _ => None,
     };
@@ -491,21 +508,25 @@ fn ThreadHead(
     selected: RwSignal<Option<i64>>,
     deleted: RwSignal<Option<(i64, String)>>,
     changed: RwSignal<u64>,
+    retitled: RwSignal<Option<(i64, String)>>,
 ) -> impl IntoView {
     let renaming = RwSignal::new(false);
     let rename = ServerAction::<RenameThread>::new();
     let delete = ServerAction::<DeleteThread>::new();
     let typed = RwSignal::new(title.clone());
-    let title = StoredValue::new(title);
+    let loaded = StoredValue::new(title);
+    // The title as loaded, or as Claude has since rewritten it.
+    let title = move || retitled.with(|r| r.as_ref().filter(|(id, _)| *id == thread_id).map(|(_, t)| t.clone())).unwrap_or_else(|| loaded.get_value());
     Effect::new(move |_| {
         if let Some(Ok(_)) = rename.value().get() {
             renaming.set(false);
+            retitled.set(None);
             changed.update(|n| *n += 1);
         }
     });
     Effect::new(move |_| {
         if let Some(Ok(id)) = delete.value().get() {
-            deleted.set(Some((id, title.get_value())));
+            deleted.set(Some((id, title())));
             selected.set(None);
             changed.update(|n| *n += 1);
         }
@@ -526,8 +547,8 @@ fn ThreadHead(
                 }.into_any()
             } else {
                 view! {
-                    <h3 class="thread-heading" data-testid="thread-title">{title.get_value()}</h3>
-                    <button type="button" class="link-button" on:click=move |_| { typed.set(title.get_value()); renaming.set(true); }>"Rename"</button>
+                    <h3 class="thread-heading" data-testid="thread-title">{title}</h3>
+                    <button type="button" class="link-button" on:click=move |_| { typed.set(title()); renaming.set(true); }>"Rename"</button>
                     <button type="button" class="link-button" on:click=move |_| { delete.dispatch(DeleteThread { thread_id, restore: None }); }>"Delete"</button>
                 }.into_any()
             }}
@@ -664,6 +685,14 @@ fn replace_address(address: &str) {
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = address;
+}
+
+/// A reply as a screen reader should hear it: Markdown's marks dropped, at most 300
+/// characters (the reply itself is on the page).
+fn spoken(markdown: &str) -> String {
+    let plain: String = markdown.chars().filter(|c| !matches!(c, '*' | '#' | '|' | '`' | '_' | '>')).collect();
+    let plain = plain.split_whitespace().filter(|w| !w.chars().all(|c| c == '-' || c == ':')).collect::<Vec<_>>().join(" ");
+    if plain.chars().count() > 300 { format!("{}…", plain.chars().take(300).collect::<String>()) } else { plain }
 }
 
 /// Messages longer than this many characters or lines start collapsed.

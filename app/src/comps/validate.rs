@@ -146,8 +146,9 @@ fn parse_number(raw: &str, units: &[&str]) -> Result<Option<f64>, ()> {
 }
 
 /// `YYYY-MM-DD`, or `YYYY-MM` when only the month is known: kept at the precision the
-/// text gave (a month is not made its first day). A real date from 1950 to today: a comp
-/// is a sale that has happened, and a month has happened once its first day has.
+/// text gave (a month is not made its first day). A real date from 1950 to a year from
+/// today: a comp is a sale that has happened or is under contract to close (a month
+/// counts from its first day), and rows stored under that rule stay editable.
 fn parse_date(raw: &str, today: NaiveDate) -> Result<Option<String>, String> {
     let text = raw.trim();
     if text.is_empty() {
@@ -169,8 +170,9 @@ fn parse_date(raw: &str, today: NaiveDate) -> Result<Option<String>, String> {
     if first.year() < 1950 {
         return Err("the sale date is not plausible (1950 or later)".to_string());
     }
-    if first > today {
-        return Err("the sale date is in the future".to_string());
+    let latest = today.with_year(today.year() + 1).unwrap_or(today);
+    if first > latest {
+        return Err("the sale date is more than a year in the future".to_string());
     }
     Ok(Some(first.format(if day.is_some() { "%Y-%m-%d" } else { "%Y-%m" }).to_string()))
 }
@@ -234,14 +236,17 @@ mod tests {
             ("2024-2-29", Some("2024-02-29")),
             ("2026-11", Some("2026-11")),
             ("2026-11-23", Some("2026-11-23")),
+            ("2026-11-24", Some("2026-11-24")),
+            ("2027-11-23", Some("2027-11-23")),
+            ("2027-11", Some("2027-11")),
             ("1950-01", Some("1950-01")),
         ] {
             assert_eq!(date(raw).unwrap().as_deref(), stored, "{raw:?}");
         }
         for (raw, why) in [
-            ("2026-11-24", "in the future"),
-            ("2026-12", "in the future"),
-            ("2031-01-01", "in the future"),
+            ("2027-11-24", "more than a year in the future"),
+            ("2027-12", "more than a year in the future"),
+            ("2031-01-01", "more than a year in the future"),
             ("2025-02-29", "does not exist"),
             ("2025-13", "does not exist"),
             ("2025-13-45", "does not exist"),

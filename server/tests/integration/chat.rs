@@ -445,18 +445,35 @@ async fn claude_titles_a_conversation_after_its_first_exchange_and_every_fifth_m
     let rows = chat.usage().await;
     assert_eq!((rows[1].2.as_str(), rows[1].12.as_str()), ("title", "ok"), "a tracked call of its own");
 
-    // Not due again until the conversation passes 5 messages: no call.
+    // Not due again until the conversation passes 5 messages: no call, no new title.
     let (_, again) = chat.app.post(&chat.client, "/api/chat/title", &[("thread_id", &thread)]).await;
-    assert_eq!(again, "Harbor Point cap rate");
+    assert_eq!(again, Value::Null);
     assert_eq!(chat.fake.requests().len(), 2);
     chat.fake.script([Script::ok("A2", 100, 10), Script::ok("A3", 100, 10), Script::status(400)]);
     chat.send(Some(thread.parse().unwrap()), "And the NOI?").await;
     chat.send(Some(thread.parse().unwrap()), "And the risks?").await;
     // Due at 6 messages; Claude fails: the old title stays, the chat is not failed.
     let (status, kept) = chat.app.post(&chat.client, "/api/chat/title", &[("thread_id", &thread)]).await;
-    assert_eq!((status, kept.as_str()), (200, Some("Harbor Point cap rate")));
+    assert_eq!((status, kept), (200, Value::Null));
     assert_eq!(chat.fake.requests().len(), 5);
     assert_eq!(chat.usage().await.last().unwrap().2, "title");
+    let (_, view) = chat.app.post(&chat.client, "/api/chat/thread", &[("thread_id", &thread)]).await;
+    assert_eq!(view["title"], "Harbor Point cap rate");
+}
+
+async fn a_title_the_analyst_gives_is_never_replaced_by_claude(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    chat.fake.script([Script::ok("A1", 100, 10), Script::ok("A2", 100, 10), Script::ok("A3", 100, 10), Script::ok("Claude's idea", 50, 6)]);
+    let (_, sent) = chat.send(None, "What is the cap rate?").await;
+    let thread = sent["thread_id"].as_i64().unwrap();
+    chat.app.post(&chat.client, "/api/chat/rename", &[("thread_id", &thread.to_string()), ("title", "My own name")]).await;
+    chat.send(Some(thread), "And the NOI?").await;
+    chat.send(Some(thread), "And the risks?").await;
+    let (status, title) = chat.app.post(&chat.client, "/api/chat/title", &[("thread_id", &thread.to_string())]).await;
+    assert_eq!((status, title), (200, Value::Null));
+    assert_eq!(chat.fake.requests().len(), 3, "no title call for a conversation the analyst named");
+    let (_, view) = chat.app.post(&chat.client, "/api/chat/thread", &[("thread_id", &thread.to_string())]).await;
+    assert_eq!(view["title"], "My own name");
 }
 
 async fn a_deal_opens_the_conversation_in_its_address_or_the_latest(engine: Engine) {
@@ -536,6 +553,7 @@ async fn older_messages_can_be_left_out_of_a_send(engine: Engine) {
 }
 
 on_both_engines!(
+    a_title_the_analyst_gives_is_never_replaced_by_claude,
     older_messages_can_be_left_out_of_a_send,
     a_deal_opens_the_conversation_in_its_address_or_the_latest,
     conversations_can_be_renamed_searched_deleted_and_restored,

@@ -275,7 +275,7 @@ async fn sales_added_by_hand_are_validated_like_edits(engine: Engine) {
     for (changes, why) in [
         (vec![("cap_rate", "45")], "cap rate"),
         (vec![("sale_date", "2025-13")], "sale date"),
-        (vec![("sale_date", "2999-01")], "in the future"),
+        (vec![("sale_date", "2999-01")], "more than a year in the future"),
         (vec![("sale_date", "March 2025")], "sale date"),
         (vec![("property_name", ""), ("address", "")], "neither a property name nor an address"),
         (vec![("sale_price", "lots")], "sale price"),
