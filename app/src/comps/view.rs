@@ -222,7 +222,7 @@ fn CompsTable(
                 </tr>
             </thead>
             <tbody>
-                {list.into_iter().map(|comp| view! { <CompRow deal_id comp sources open deleting delete/> }).collect_view()}
+                {list.into_iter().map(|comp| view! { <CompRow deal_id comp sources open deleting delete/> }.into_any()).collect_view()}
             </tbody>
             <tfoot>
                 <tr class="summary" data-testid="comps-summary">

@@ -156,7 +156,7 @@ pub fn UsersAdmin() -> impl IntoView {
                                 <thead><tr><th>"Email"</th><th>"Role"</th><th>"Status"</th><th class="num">"Daily budget"</th><th class="num">"Monthly budget"</th><th class="num">"Spent this month"</th><th>"Last Claude use"</th><th>"Model choice"</th><th>"Since"</th><th>"Manage"</th></tr></thead>
                                 {users.into_iter().map(|u| {
                                     let actions = rows.of(u.id);
-                                    view! { <UserRow u actions/> }
+                                    view! { <UserRow u actions/> }.into_any()
                                 }).collect_view()}
                             </table></div>
                         }.into_any(),
@@ -172,23 +172,8 @@ fn UserRow(u: UserSummary, actions: RowActions) -> impl IntoView {
     let id = u.id;
     let other_role = if u.role == crate::auth::UserRole::Admin { "analyst" } else { "admin" };
     let outcome_id = format!("user-{id}-outcome");
-    // The account and its outcome row share a `tbody`, so the message stays with its row.
-    view! {
-        <tbody class="account" data-testid="account">
-        <tr aria-describedby={
-            let outcome_id = outcome_id.clone();
-            move || actions.outcome.with(Option::is_some).then(|| outcome_id.clone())
-        } class=if u.active { "" } else { "inactive" } data-testid="user-row">
-            <td>{u.email.clone()}</td>
-            <td>{u.role.as_str()}</td>
-            <td>{if u.active { "active" } else { "deactivated" }}</td>
-            <td class="num">{u.daily_token_budget.map_or("default".to_string(), |b| format_tokens(b.max(0) as u64))}</td>
-            <td class="num" data-testid="monthly-budget">{u.monthly_budget_microusd.map_or("default".to_string(), format_dollars)}</td>
-            <td class="num">{format_dollars(u.spent_this_month_microusd as i64)}</td>
-            <td class="nowrap">{u.last_used_on.clone().unwrap_or_else(|| "never".into())}</td>
-            <td data-testid="model-choice-setting">{match u.model_choice { None => "as the firm", Some(true) => "on", Some(false) => "off" }}</td>
-            <td>{u.created_on}</td>
-            <td>
+    // Boxed: the whole row in one type overflows the release build's query depth.
+    let manage = view! {
                 <details>
                     <summary>"Manage"</summary>
                     <div class="manage">
@@ -229,11 +214,30 @@ fn UserRow(u: UserSummary, actions: RowActions) -> impl IntoView {
                         </ActionForm>
                     </div>
                 </details>
-            </td>
+    }
+    .into_any();
+    // The account and its outcome row share a `tbody`, so the message stays with its row.
+    view! {
+        <tbody class="account" data-testid="account">
+        <tr aria-describedby={
+            let outcome_id = outcome_id.clone();
+            move || actions.outcome.with(Option::is_some).then(|| outcome_id.clone())
+        } class=if u.active { "" } else { "inactive" } data-testid="user-row">
+            <td>{u.email.clone()}</td>
+            <td>{u.role.as_str()}</td>
+            <td>{if u.active { "active" } else { "deactivated" }}</td>
+            <td class="num">{u.daily_token_budget.map_or("default".to_string(), |b| format_tokens(b.max(0) as u64))}</td>
+            <td class="num" data-testid="monthly-budget">{u.monthly_budget_microusd.map_or("default".to_string(), format_dollars)}</td>
+            <td class="num">{format_dollars(u.spent_this_month_microusd as i64)}</td>
+            <td class="nowrap">{u.last_used_on.clone().unwrap_or_else(|| "never".into())}</td>
+            <td data-testid="model-choice-setting">{match u.model_choice { None => "as the firm", Some(true) => "on", Some(false) => "off" }}</td>
+            <td>{u.created_on}</td>
+            <td>{manage}</td>
         </tr>
         {view! { <RowOutcomeView outcome=actions.outcome id=outcome_id/> }.into_any()}
         </tbody>
     }
+    .into_any()
 }
 
 /// The row below an account: its last action's error (an alert, until one of its actions
