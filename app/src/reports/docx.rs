@@ -9,7 +9,7 @@
 use docx_rs::{
     AlignmentType, BreakType, Docx, Paragraph, Run, RunFonts, Shading, Style, StyleType, Table, TableCell, TableRow,
 };
-use pulldown_cmark::{Event, HeadingLevel, Tag, TagEnd};
+use pulldown_cmark::{Alignment, Event, HeadingLevel, Tag, TagEnd};
 
 use super::ReportVersion;
 use crate::markdown::{is_figure, parse};
@@ -77,6 +77,8 @@ struct TableBuild {
     cells: Vec<TableCell>,
     in_head: bool,
     cell_text: String,
+    /// Each column's alignment as the Markdown gives it (as the page honours it).
+    alignments: Vec<Alignment>,
 }
 
 #[derive(Default)]
@@ -160,9 +162,9 @@ impl Writer {
                     .add_run(Run::new().add_text(marker));
                 self.paragraph = Some(p);
             }
-            Tag::Table(_) => {
+            Tag::Table(alignments) => {
                 self.flush();
-                self.table = Some(TableBuild::default());
+                self.table = Some(TableBuild { alignments, ..TableBuild::default() });
             }
             Tag::TableHead => {
                 if let Some(t) = &mut self.table {
@@ -290,7 +292,14 @@ impl Writer {
     fn end_cell(&mut self) {
         let p = self.paragraph.take().unwrap_or_default();
         let Some(t) = &mut self.table else { return };
-        let p = if !t.in_head && is_figure(&t.cell_text) { p.align(AlignmentType::Right) } else { p };
+        // The column's own alignment if the Markdown gives one, else figures to the right.
+        let p = match t.alignments.get(t.cells.len()) {
+            Some(Alignment::Left) => p.align(AlignmentType::Left),
+            Some(Alignment::Center) => p.align(AlignmentType::Center),
+            Some(Alignment::Right) => p.align(AlignmentType::Right),
+            _ if !t.in_head && is_figure(&t.cell_text) => p.align(AlignmentType::Right),
+            _ => p,
+        };
         let mut cell = TableCell::new().add_paragraph(p);
         if t.in_head {
             cell = cell.shading(Shading::new().fill("E7ECF2"));
@@ -381,6 +390,15 @@ mod tests {
         assert!(doc.contains(">Palm Court<") && doc.contains(">$18.2M<"), "{doc}");
         assert!(doc.contains(r#"<w:jc w:val="right" />"#) || doc.contains(r#"<w:jc w:val="right"/>"#), "a figure is right-aligned: {doc}");
         assert!(parts["word/styles.xml"].contains("Heading 2"));
+    }
+
+    #[test]
+    fn a_column_aligned_in_the_markdown_keeps_its_alignment() {
+        let bytes = memo_docx("D", &memo("| Note | Price |\n|:-:|---|\n| 12 | $1M |\n")).unwrap();
+        let doc = &parts(&bytes)["word/document.xml"];
+        let jc = |v: &str| doc.matches(&format!("<w:jc w:val=\"{v}\" />")).count() + doc.matches(&format!("<w:jc w:val=\"{v}\"/>")).count();
+        assert_eq!(jc("center"), 2, "the centred column, header and body: {doc}");
+        assert_eq!(jc("right"), 1, "the figure in the unaligned column: {doc}");
     }
 
     #[test]

@@ -38,11 +38,7 @@ async fn download(state: &AppState, session: &Session, id: &str, format: Format)
     let id: i64 = id.trim().parse().map_err(|_| AppError::invalid("A memo version's id is a number."))?;
     let deal_id = super::store::deal_of(&state.db, id).await?.ok_or_else(|| AppError::not_found("memo version"))?;
     let deal = crate::deals::store::get(&state.db, deal_id).await?.ok_or_else(|| AppError::not_found("deal"))?;
-    let memo = super::store::list(&state.db, deal_id)
-        .await?
-        .into_iter()
-        .find(|v| v.id == id)
-        .ok_or_else(|| AppError::not_found("memo version"))?;
+    let memo = super::store::get(&state.db, deal_id, id).await?.ok_or_else(|| AppError::not_found("memo version"))?;
     let name = file_name(&deal.name, &memo);
     let (content_type, body, extension) = match format {
         Format::Markdown => ("text/markdown; charset=utf-8", memo.markdown.clone().into_bytes(), "md"),

@@ -23,12 +23,23 @@ pub async fn insert(db: &Db, deal_id: i64, author_id: i64, markdown: &str, usage
 /// Every version of the deal's memo, newest first, numbered from 1, with the tokens,
 /// cost and model of the call that wrote it (from the ledger).
 pub async fn list(db: &Db, deal_id: i64) -> Result<Vec<ReportVersion>, AppError> {
+    versions(db, deal_id, None).await
+}
+
+/// One version of a deal's memo, numbered as in the list.
+pub async fn get(db: &Db, deal_id: i64, report_id: i64) -> Result<Option<ReportVersion>, AppError> {
+    Ok(versions(db, deal_id, Some(report_id)).await?.pop())
+}
+
+async fn versions(db: &Db, deal_id: i64, only: Option<i64>) -> Result<Vec<ReportVersion>, AppError> {
     let rows: Vec<(i64, i64, String, String, Option<i64>, i64)> = sqlx::query_as(
         "SELECT r.id, r.created_at, u.email, r.markdown, r.usage_id, \
          (SELECT COUNT(*) FROM reports o WHERE o.deal_id = r.deal_id AND o.id <= r.id) \
-         FROM reports r JOIN users u ON u.id = r.author_id WHERE r.deal_id = $1 ORDER BY r.id DESC",
+         FROM reports r JOIN users u ON u.id = r.author_id WHERE r.deal_id = $1 AND r.id >= $2 AND r.id <= $3 ORDER BY r.id DESC",
     )
     .bind(deal_id)
+    .bind(only.unwrap_or(i64::MIN))
+    .bind(only.unwrap_or(i64::MAX))
     .fetch_all(&db.pool)
     .await?;
     let usage_ids: Vec<i64> = rows.iter().filter_map(|r| r.4).collect();

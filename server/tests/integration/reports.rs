@@ -107,6 +107,15 @@ async fn a_memo_downloads_as_markdown_and_as_a_word_document(engine: Engine) {
     }
     assert!(document.contains("<w:tbl>") && document.contains(">Bayview Commons<"), "the comps table");
 
+    // An older version still downloads as itself once a newer one exists.
+    let (_, newer) = app.post(&client, "/api/reports/generate", &[("deal_id", &deal)]).await;
+    assert_eq!(newer["version"], 2);
+    let old = get(format!("/api/reports/{id}/markdown")).await.unwrap();
+    assert_eq!(old.headers()["content-disposition"], "attachment; filename=\"memo-harbor-point-tampa-v1.md\"");
+    let newer_id = newer["id"].as_i64().unwrap();
+    let new = get(format!("/api/reports/{newer_id}/markdown")).await.unwrap();
+    assert_eq!(new.headers()["content-disposition"], "attachment; filename=\"memo-harbor-point-tampa-v2.md\"");
+
     // Signed-in users only; a clear error for a bad or unknown id.
     let anonymous = reqwest::Client::new().get(format!("{}/api/reports/{id}/docx", app.base)).send().await.unwrap();
     assert_eq!(anonymous.status().as_u16(), 401);
@@ -114,7 +123,7 @@ async fn a_memo_downloads_as_markdown_and_as_a_word_document(engine: Engine) {
     assert_eq!(bad.status().as_u16(), 400);
     let body: Value = bad.json().await.unwrap();
     assert_eq!(kind(&body), "invalid");
-    let missing = get(format!("/api/reports/{}/markdown", id + 1000)).await.unwrap();
+    let missing = get(format!("/api/reports/{}/markdown", newer_id + 1000)).await.unwrap();
     assert_eq!(missing.status().as_u16(), 404);
 }
 
