@@ -126,11 +126,7 @@ pub async fn preflight(
     raw_input_estimate: u64,
 ) -> Result<Preflight, AppError> {
     let now = now_millis();
-    let status = crate::budget::service::status(state, ctx, deal_id).await?;
-    let limits = {
-        let mut conn = state.db.pool.acquire().await?;
-        crate::budget::service::limits_in_force(&mut conn, &state.settings.limits).await?
-    };
+    let (status, limits) = crate::budget::service::status_and_limits(state, ctx, deal_id).await?;
     let (names, first) = match &status.model_choice {
         Some(choice) => (choice.tiers.clone(), choice.pick(&status.limits).0.min(choice.tiers.len().saturating_sub(1))),
         None => (vec![request.model.clone()], 0),

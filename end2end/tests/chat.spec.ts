@@ -1,5 +1,5 @@
 import { expect, test } from '@playwright/test';
-import { ANALYST, hydrated, signIn } from './helpers';
+import { ANALYST, hydrated, newDeal, signIn } from './helpers';
 
 test('an analyst holds a two-message conversation with the offline model and finds it after a reload', async ({ page }) => {
   await signIn(page, ANALYST);
@@ -40,11 +40,7 @@ test('an analyst holds a two-message conversation with the offline model and fin
 test('replies read as Markdown, the list follows the newest one, the box keeps focus and a refused send keeps its draft', async ({ page, context }) => {
   await context.grantPermissions(['clipboard-read', 'clipboard-write']);
   await signIn(page, ANALYST);
-  await page.getByRole('link', { name: 'New deal' }).click();
-  await page.getByLabel('Name').fill(`Markdown Plaza ${Date.now()}`);
-  await page.getByRole('button', { name: 'Create deal' }).click();
-  await expect(page.getByTestId('deal-name')).toContainText('Markdown Plaza');
-  await hydrated(page);
+  await newDeal(page, 'Markdown Plaza');
   const box = page.getByLabel('Message');
   const send = page.getByTestId('send');
   const replies = page.getByTestId('reply');
@@ -128,12 +124,7 @@ test('replies read as Markdown, the list follows the newest one, the box keeps f
 
 test('Claude titles conversations; analysts rename, search, delete and restore them', async ({ page }) => {
   await signIn(page, ANALYST);
-  await page.getByRole('link', { name: 'New deal' }).click();
-  const deal = `Thread Yard ${Date.now()}`;
-  await page.getByLabel('Name').fill(deal);
-  await page.getByRole('button', { name: 'Create deal' }).click();
-  await expect(page.getByTestId('deal-name')).toContainText('Thread Yard');
-  await hydrated(page);
+  const deal = await newDeal(page, 'Thread Yard');
   const box = page.getByLabel('Message');
   const send = page.getByTestId('send');
   const list = page.locator('.thread-list');
@@ -184,10 +175,7 @@ test('Claude titles conversations; analysts rename, search, delete and restore t
 
 test('a very long message starts collapsed and opens with Show more', async ({ page }) => {
   await signIn(page, ANALYST);
-  await page.getByRole('link', { name: 'New deal' }).click();
-  await page.getByLabel('Name').fill(`Long Note Plaza ${Date.now()}`);
-  await page.getByRole('button', { name: 'Create deal' }).click();
-  await hydrated(page);
+  await newDeal(page, 'Long Note Plaza');
   await page.getByLabel('Message').fill(`Please review these lease notes: ${'tenant pays its share of taxes and insurance; '.repeat(60)}`);
   await page.getByTestId('send').click();
   await expect(page.getByTestId('reply')).toHaveCount(1);
@@ -205,12 +193,7 @@ test('a very long message starts collapsed and opens with Show more', async ({ p
 
 test('the address names the open conversation: reloads and tab switches keep it, and a deal resumes its latest', async ({ page }) => {
   await signIn(page, ANALYST);
-  await page.getByRole('link', { name: 'New deal' }).click();
-  const deal = `Address Court ${Date.now()}`;
-  await page.getByLabel('Name').fill(deal);
-  await page.getByRole('button', { name: 'Create deal' }).click();
-  await expect(page.getByTestId('deal-name')).toContainText('Address Court');
-  await hydrated(page);
+  const deal = await newDeal(page, 'Address Court');
   const dealUrl = page.url();
   const box = page.getByLabel('Message');
   const send = page.getByTestId('send');
@@ -252,10 +235,7 @@ test('the address names the open conversation: reloads and tab switches keep it,
 
 test('the pre-flight breaks the estimate down and offers to leave older messages out', async ({ page }) => {
   await signIn(page, ANALYST);
-  await page.getByRole('link', { name: 'New deal' }).click();
-  await page.getByLabel('Name').fill(`Lean Context Park ${Date.now()}`);
-  await page.getByRole('button', { name: 'Create deal' }).click();
-  await hydrated(page);
+  await newDeal(page, 'Lean Context Park');
   const box = page.getByLabel('Message');
   const send = page.getByTestId('send');
   const preflight = page.getByTestId('preflight');

@@ -1,6 +1,6 @@
 import { readFileSync } from 'fs';
 import { expect, Page, test } from '@playwright/test';
-import { ANALYST, hydrated, signIn } from './helpers';
+import { ANALYST, hydrated, newDeal, signIn } from './helpers';
 
 // Read by the offline model: a month-only date, a full date, and another month.
 const BROKER_TEXT = `Comparable sales:
@@ -14,12 +14,7 @@ const BROKER_TEXT = `Comparable sales:
 /** Signs in, creates a fresh deal and opens its Sales comps tab. */
 async function openCompsOfNewDeal(page: Page, name: string) {
   await signIn(page, ANALYST);
-  await page.getByRole('link', { name: 'New deal' }).click();
-  await page.getByLabel('Name').fill(`${name} ${Date.now()}`);
-  await page.getByLabel('Asking price (USD)').fill('20M');
-  await page.getByRole('button', { name: 'Create deal' }).click();
-  await expect(page.getByTestId('deal-name')).toContainText(name);
-  await hydrated(page);
+  await newDeal(page, name, '20M');
   await page.getByRole('tab', { name: 'Sales comps' }).click();
 }
 

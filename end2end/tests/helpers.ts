@@ -26,6 +26,21 @@ export async function signIn(page: Page, who: { email: string; password: string 
 }
 
 /**
+ * Creates a deal named `prefix` and a timestamp (so runs never collide), opens it and
+ * waits for hydration; returns the full name.
+ */
+export async function newDeal(page: Page, prefix: string, askingPrice?: string): Promise<string> {
+  const name = `${prefix} ${Date.now()}`;
+  await page.getByRole('link', { name: 'New deal' }).click();
+  await page.getByLabel('Name').fill(name);
+  if (askingPrice) await page.getByLabel('Asking price (USD)').fill(askingPrice);
+  await page.getByRole('button', { name: 'Create deal' }).click();
+  await expect(page.getByTestId('deal-name')).toContainText(prefix);
+  await hydrated(page);
+  return name;
+}
+
+/**
  * The files of a zip archive (a .docx) by name, as text: read from its central
  * directory, each stored or deflated. Enough to check a document's XML parts.
  */

@@ -1,6 +1,6 @@
 import { readFileSync } from 'fs';
 import { expect, test } from '@playwright/test';
-import { ANALYST, hydrated, signIn, unzipText } from './helpers';
+import { ANALYST, newDeal, signIn, unzipText } from './helpers';
 
 const BROKER_TEXT = `1. Bayview Commons, 40 Bay St, Tampa, FL — sold March 2025 for $24,500,000; 98,000 SF; 6.1% cap rate.
 
@@ -9,11 +9,7 @@ const BROKER_TEXT = `1. Bayview Commons, 40 Bay St, Tampa, FL — sold March 202
 test('the memo: estimate first, then copy, print, download as Word and compare versions', async ({ page, context }) => {
   await context.grantPermissions(['clipboard-read', 'clipboard-write']);
   await signIn(page, ANALYST);
-  await page.getByRole('link', { name: 'New deal' }).click();
-  await page.getByLabel('Name').fill(`Memo Tower ${Date.now()}`);
-  await page.getByRole('button', { name: 'Create deal' }).click();
-  await expect(page.getByTestId('deal-name')).toContainText('Memo Tower');
-  await hydrated(page);
+  await newDeal(page, 'Memo Tower');
   await page.getByRole('tab', { name: 'Sales comps' }).click();
   await page.getByLabel('Broker or offering-memorandum text').fill(BROKER_TEXT);
   await page.getByRole('button', { name: 'Extract' }).click();

@@ -110,6 +110,12 @@ pub fn limits_of(standing: &Standing, overrides: &Overrides, is_admin: bool, set
 
 /// The caller's budgets on a deal as they stand now.
 pub async fn status(state: &AppState, ctx: &Ctx, deal_id: i64) -> Result<BudgetStatus, AppError> {
+    Ok(status_and_limits(state, ctx, deal_id).await?.0)
+}
+
+/// `status`, and the firm's limits in force it was decided with (for a pre-flight that
+/// must apply the same per-request cap).
+pub async fn status_and_limits(state: &AppState, ctx: &Ctx, deal_id: i64) -> Result<(BudgetStatus, Limits), AppError> {
     let now = now_millis();
     let settings = &state.settings;
     let day = local_day(now, settings.time.tz());
@@ -125,7 +131,7 @@ pub async fn status(state: &AppState, ctx: &Ctx, deal_id: i64) -> Result<BudgetS
     let deal = all.iter().find(|l| l.kind == LimitKind::DealTokens).map(|l| l.meter).unwrap_or_default();
     let c = &settings.claude;
     let alert = latest_alert_message(state, ctx, &day).await?;
-    Ok(BudgetStatus {
+    let status = BudgetStatus {
         deal_state: deal.state(settings.budget.warn_ratio),
         limits: all,
         warn_ratio: settings.budget.warn_ratio,
@@ -134,7 +140,8 @@ pub async fn status(state: &AppState, ctx: &Ctx, deal_id: i64) -> Result<BudgetS
         smallest_call_tokens: u64::from(c.max_tokens_chat.min(c.max_tokens_report).min(c.max_tokens_extraction).min(limits.min_useful_output_tokens)),
         alert,
         model_choice: model_choice(&limits, &overrides),
-    })
+    };
+    Ok((status, limits))
 }
 
 /// Budget-aware model choice for a user, when it applies: their own setting, else the firm's.
