@@ -30,6 +30,8 @@ pub enum DbError {
     Connect(sqlx::Error),
     #[error("database migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database migration failed: rebuilding usage_records: {0}")]
+    Rebuild(sqlx::Error),
 }
 
 impl Db {
@@ -66,10 +68,60 @@ impl Db {
     /// Applies the engine's migrations; the server refuses to start if this fails.
     pub async fn migrate(&self) -> Result<(), DbError> {
         match self.engine {
-            Engine::Sqlite => sqlx::migrate!("../migrations/sqlite").run(&self.pool).await?,
+            Engine::Sqlite => {
+                sqlx::migrate!("../migrations/sqlite").run(&self.pool).await?;
+                self.widen_sqlite_operations().await.map_err(DbError::Rebuild)?;
+            }
             Engine::Postgres => sqlx::migrate!("../migrations/postgres").run(&self.pool).await?,
         }
         Ok(())
+    }
+
+    /// Lets SQLite's usage ledger record the operations added since its table was made
+    /// (`summary`): its CHECK is widened by rebuilding the table — SQLite's documented
+    /// procedure, with foreign keys off, which a migration's transaction cannot do — in
+    /// one transaction, keeping every row, id and index. Does nothing once done.
+    async fn widen_sqlite_operations(&self) -> Result<(), sqlx::Error> {
+        self.rewrite_sqlite_usage_check("'extraction', 'title')", "'extraction', 'title', 'summary')").await.map(|_| ())
+    }
+
+    /// Rebuilds SQLite's usage_records with `from` replaced by `to` in its definition, if
+    /// it has `from`; returns whether it did. (For `migrate`, and for the test that
+    /// proves the rebuild keeps every row on an older database.)
+    pub async fn rewrite_sqlite_usage_check(&self, from: &str, to: &str) -> Result<bool, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        let (table,): (String,) = sqlx::query_as("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'usage_records'").fetch_one(&mut *conn).await?;
+        if !table.contains(from) {
+            return Ok(false);
+        }
+        let indexes: Vec<(String,)> = sqlx::query_as("SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_records' AND sql IS NOT NULL")
+            .fetch_all(&mut *conn)
+            .await?;
+        // The definition from its column list on (a renamed table's name is quoted).
+        let columns = table.find('(').map_or("", |at| &table[at..]);
+        let rebuilt = format!("CREATE TABLE usage_records_rebuilt {}", columns.replace(from, to));
+        sqlx::query("PRAGMA foreign_keys = OFF").execute(&mut *conn).await?;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
+        let mut steps = vec![rebuilt, "INSERT INTO usage_records_rebuilt SELECT * FROM usage_records".into(), "DROP TABLE usage_records".into()];
+        steps.push("ALTER TABLE usage_records_rebuilt RENAME TO usage_records".into());
+        steps.extend(indexes.into_iter().map(|(sql,)| sql));
+        let mut done = Ok(());
+        for step in &steps {
+            if let Err(err) = sqlx::query(step).execute(&mut *conn).await {
+                done = Err(err);
+                break;
+            }
+        }
+        if done.is_ok() {
+            let dangling: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check").fetch_all(&mut *conn).await?;
+            if !dangling.is_empty() {
+                done = Err(sqlx::Error::Protocol(format!("rebuilding usage_records left foreign keys dangling in {dangling:?}")));
+            }
+        }
+        let end = if done.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        sqlx::query(end).execute(&mut *conn).await?;
+        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+        done.map(|()| true)
     }
 
     /// A transaction that will write: on SQLite it takes the write lock at once (`BEGIN

@@ -67,7 +67,7 @@ mod offline_model {
         fuzz("offline_model", (any_text(80), any_text(40), 1u32..5000), |(user, deal, max_tokens)| {
             let system = format!("You are an analyst.\nDeal: {deal}\nProperty type: {deal}\nAsking price: {deal}\n| {deal} |\n");
             let turns = vec![Turn { role: Speaker::User, content: user.clone() }];
-            for (operation, tool) in [(Operation::Chat, None), (Operation::Report, None), (Operation::Extraction, Some(()))] {
+            for (operation, tool) in [(Operation::Chat, None), (Operation::Report, None), (Operation::Title, None), (Operation::Summary, None), (Operation::Extraction, Some(()))] {
                 let request = ClaudeRequest {
                     model: "m".into(),
                     max_tokens,

@@ -20,7 +20,7 @@ use crate::auth::service::Ctx;
 use crate::budget::{Admission, CallSize, LimitKind, admit as decide};
 use crate::claude::estimate::{calibration_factor, corrected};
 use crate::claude::pricing::{TokenUsage, cost_microusd};
-use crate::claude::types::{CallMeta, ClaudeReply, ClaudeRequest, ModelSwap, Reservation, Settlement};
+use crate::claude::types::{CallMeta, ClaudeReply, ClaudeRequest, ModelSwap, Reservation, Settlement, Streaming};
 use crate::claude::Operation;
 use crate::db::Db;
 use crate::error::{AppError, ErrorKind};
@@ -333,11 +333,17 @@ impl Admitted {
 
     /// Calls Claude with the admitted `max_tokens`; the reservation is settled however
     /// the call ends, and the thresholds the call crossed raise their alerts.
-    pub async fn call(mut self, state: &AppState, ctx: &Ctx, request: &ClaudeRequest) -> Result<ClaudeReply, AppError> {
+    pub async fn call(self, state: &AppState, ctx: &Ctx, request: &ClaudeRequest) -> Result<ClaudeReply, AppError> {
+        self.call_streamed(state, ctx, request, None).await
+    }
+
+    /// `call`, with the reply streamed to `streaming` when given (see
+    /// `ClaudeClient::call_streamed`).
+    pub async fn call_streamed(mut self, state: &AppState, ctx: &Ctx, request: &ClaudeRequest, streaming: Option<Streaming>) -> Result<ClaudeReply, AppError> {
         let mut request = request.clone();
         request.max_tokens = self.max_tokens;
         request.model = self.model.clone();
-        let outcome = state.claude.call(&self.meta, &request).await;
+        let outcome = state.claude.call_streamed(&self.meta, &request, streaming).await;
         match outcome.settlement {
             // The last record released the reservation with it.
             Settlement::Settled => self.armed = false,

@@ -146,6 +146,7 @@ pub async fn seed(db: &Db, settings: &Settings, records: usize, days: i64, one_d
             outcome: outcome.to_string(),
             request_id: Some(format!("req_seed_{n}")),
             usage_unknown: false,
+            stopped: false,
             created_at,
             day: local_day(created_at, zone),
         };

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::{ChatContext, SendResult, ThreadSummary, ThreadView};
+use super::{ChatContext, ChatMessage, SendResult, ThreadSummary, ThreadView};
 use crate::error::AppError;
 
 /// Sends a message (to a new thread when `thread_id` is absent) and returns Claude's reply.
@@ -20,7 +20,66 @@ pub async fn send_chat_message(
     let ctx = crate::auth::service::require_user().await?;
     let state = crate::state::app_state()?;
     let model = if best_model.unwrap_or(false) { crate::gateway::ModelRequest::Best } else { crate::gateway::ModelRequest::Budgeted };
-    crate::state::run_to_completion(super::service::send(state, ctx, deal_id, thread_id, message, model, from_message)).await
+    crate::state::run_to_completion(super::service::send(state, ctx, deal_id, thread_id, message, model, from_message, None)).await
+}
+
+/// `send_chat_message`, with Claude's reply streamed as it is written: one JSON
+/// `SendEvent` per line — `started` (the conversation, so the reply can be stopped),
+/// `delta`s, then `done` with the stored reply, or `failed`. The send runs on a task
+/// of its own: if the browser goes away the reply is still read whole and saved with
+/// its usage.
+#[server(prefix = "/api", endpoint = "chat/stream", output = leptos::server_fn::codec::StreamingText)]
+pub async fn stream_chat_message(
+    deal_id: i64,
+    thread_id: Option<i64>,
+    message: String,
+    best_model: Option<bool>,
+    from_message: Option<i64>,
+) -> Result<leptos::server_fn::codec::TextStream<AppError>, AppError> {
+    use futures::StreamExt;
+    use super::SendEvent;
+    let ctx = crate::auth::service::require_user().await?;
+    let state = crate::state::app_state()?;
+    let model = if best_model.unwrap_or(false) { crate::gateway::ModelRequest::Best } else { crate::gateway::ModelRequest::Budgeted };
+    let (events, receiver) = tokio::sync::mpsc::unbounded_channel();
+    let last = events.clone();
+    tokio::spawn(async move {
+        let result = super::service::send(state, ctx, deal_id, thread_id, message, model, from_message, Some(events)).await;
+        let _ = last.send(match result {
+            Ok(result) => SendEvent::Done { result },
+            Err(error) => SendEvent::Failed { error },
+        });
+    });
+    let lines = futures::stream::unfold(receiver, |mut receiver| async move { receiver.recv().await.map(|event| (event, receiver)) })
+        .map(|event| Ok(event.to_line()));
+    Ok(leptos::server_fn::codec::TextStream::new(lines))
+}
+
+/// Stops the reply being streamed in one of the caller's conversations: what Claude
+/// wrote until then is kept, marked stopped, and billed exactly.
+#[server(prefix = "/api", endpoint = "chat/stop")]
+pub async fn stop_chat_reply(thread_id: i64) -> Result<(), AppError> {
+    let ctx = crate::auth::service::require_user().await?;
+    let state = crate::state::app_state()?;
+    super::service::request_stop(&state, &ctx, thread_id).await
+}
+
+/// Claude summarises one of the caller's conversations so far (operation `summary`,
+/// budgeted and recorded); later sends continue from the summary. Returns it.
+#[server(prefix = "/api", endpoint = "chat/summarise")]
+pub async fn summarise_thread(thread_id: i64) -> Result<ChatMessage, AppError> {
+    let ctx = crate::auth::service::require_user().await?;
+    let state = crate::state::app_state()?;
+    crate::state::run_to_completion(super::service::summarise(state, ctx, thread_id)).await
+}
+
+/// Pins (or unpins) a message of one of the caller's conversations: every later send
+/// carries it, however long the conversation grows.
+#[server(prefix = "/api", endpoint = "chat/pin")]
+pub async fn pin_message(thread_id: i64, message_id: i64, pinned: bool) -> Result<(), AppError> {
+    let ctx = crate::auth::service::require_user().await?;
+    let state = crate::state::app_state()?;
+    super::service::pin(&state, &ctx, thread_id, message_id, pinned).await
 }
 
 /// The caller's threads on a deal (every thread for admins); with `search`, those whose
@@ -119,7 +178,10 @@ async fn thread_view(
     let page = super::page_size(state.settings.history.max_messages);
     let limit = limit.map_or(page, |l| (l as usize).clamp(1, super::MAX_PAGE));
     let (messages, has_earlier) = super::store::thread_messages(&state.db, thread_id, before, limit).await?;
+    let (summary, pinned) = super::store::summary_and_pins(&state.db, thread_id).await?;
     Ok(ThreadView {
+        summary,
+        pinned,
         id: thread.id,
         deal_id: thread.deal_id,
         title: thread.title,

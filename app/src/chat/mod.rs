@@ -45,6 +45,16 @@ pub struct ChatMessage {
     /// For Claude's replies: the Markdown rendered to sanitised HTML (as memos are).
     #[serde(default)]
     pub html: Option<String>,
+    /// A reply the analyst stopped: the text written until then.
+    #[serde(default)]
+    pub stopped: bool,
+    /// A summary of the conversation before it (Claude's, on the analyst's request):
+    /// later calls send it instead of the messages it sums up.
+    #[serde(default)]
+    pub summary: bool,
+    /// Pinned by the analyst: every later call sends it, however long the conversation.
+    #[serde(default)]
+    pub pinned: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,6 +78,12 @@ pub struct ThreadView {
     pub messages: Vec<ChatMessage>,
     /// Whether older messages exist before this page.
     pub has_earlier: bool,
+    /// The latest summary and every pinned message, wherever they are in the thread:
+    /// with the page they let the browser plan the next call as the server will.
+    #[serde(default)]
+    pub summary: Option<ChatMessage>,
+    #[serde(default)]
+    pub pinned: Vec<ChatMessage>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -103,6 +119,134 @@ pub struct ChatContext {
     #[serde(default)]
     pub tier_rates: Vec<(String, crate::claude::pricing::Rates)>,
     pub cooldown_seconds: u64,
+}
+
+/// One event of a streamed send, one JSON object per line of the stream.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendEvent {
+    /// The message is stored (in a new conversation when it had none): from now on the
+    /// reply can be stopped through this conversation.
+    Started { thread_id: i64 },
+    /// A piece of Claude's reply, as it is written.
+    Delta { text: String },
+    /// The reply, stored.
+    Done { result: SendResult },
+    /// The send was refused or failed; nothing more comes.
+    Failed { error: crate::error::AppError },
+}
+
+impl SendEvent {
+    /// The event as one line of the stream: JSON with every non-ASCII character escaped,
+    /// so however the bytes are split on the way, no piece cuts a character in two.
+    pub fn to_line(&self) -> String {
+        let json = serde_json::to_string(self).unwrap_or_else(|_| r#"{"failed":{"error":{"kind":"internal","message":"The reply could not be sent."}}}"#.into());
+        let mut line = String::with_capacity(json.len() + 1);
+        for c in json.chars() {
+            if c.is_ascii() {
+                line.push(c);
+            } else {
+                let mut units = [0u16; 2];
+                for unit in c.encode_utf16(&mut units) {
+                    line.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+        }
+        line.push('\n');
+        line
+    }
+}
+
+/// Most a summary call may write.
+pub const SUMMARY_MAX_TOKENS: u32 = 800;
+/// Least the earlier turns of a send must cost before summarising them is suggested.
+pub const MIN_SUMMARY_SAVING_TOKENS: u64 = 600;
+
+/// A stored message as the call window sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WindowTurn {
+    pub id: i64,
+    pub turn: crate::claude::history::Turn,
+    pub pinned: bool,
+}
+
+/// What a send carries besides the deal's facts: the context block added to the system
+/// prompt (the latest summary, and the pinned messages the window would otherwise leave
+/// out), and the window of turns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CallPlan {
+    pub context: String,
+    /// The raw estimate of the context block (0 when there is none).
+    pub context_tokens: u64,
+    pub window: crate::claude::history::HistoryWindow,
+}
+
+/// Plans a send, on the server and in the browser alike. `turns`: the messages after the
+/// latest summary (and after the ones the analyst left out), ending with the new one;
+/// `older_pinned`: pinned messages before them. The window is built as always; any
+/// pinned message it leaves out moves into the context block, and the window is built
+/// again with the larger system prompt, until no pinned message is left out.
+pub fn plan_call(
+    system_tokens: u64,
+    summary: Option<&str>,
+    older_pinned: &[crate::claude::history::Turn],
+    turns: &[WindowTurn],
+    max_messages: usize,
+    max_input_tokens: u64,
+) -> Result<CallPlan, crate::claude::history::WindowError> {
+    use crate::claude::estimate::estimate_text_tokens;
+    let plain: Vec<crate::claude::history::Turn> = turns.iter().map(|t| t.turn.clone()).collect();
+    let mut pinned = older_pinned.to_vec();
+    let mut moved = 0;
+    loop {
+        let context = context_block(summary, &pinned);
+        let context_tokens = if context.is_empty() { 0 } else { estimate_text_tokens(&context) };
+        let window = crate::claude::history::build_window(system_tokens + context_tokens, &plain, max_messages, max_input_tokens)?;
+        let dropped = window.dropped.min(turns.len());
+        let newly: Vec<_> = turns[moved.min(dropped)..dropped].iter().filter(|t| t.pinned).map(|t| t.turn.clone()).collect();
+        if newly.is_empty() {
+            return Ok(CallPlan { context, context_tokens, window });
+        }
+        pinned.extend(newly);
+        moved = dropped;
+    }
+}
+
+/// The context block: the summary the conversation continues from, and pinned messages.
+pub fn context_block(summary: Option<&str>, pinned: &[crate::claude::history::Turn]) -> String {
+    let mut block = String::new();
+    if let Some(summary) = summary {
+        block.push_str("\nSummary of the conversation so far (its earlier messages are not repeated):\n");
+        block.push_str(summary.trim());
+        block.push('\n');
+    }
+    if !pinned.is_empty() {
+        block.push_str("\nMessages the analyst pinned from earlier in this conversation:\n");
+        for turn in pinned {
+            let who = if turn.role == Speaker::User { "Analyst" } else { "Claude" };
+            block.push_str(&format!("{who}: {}\n", turn.content.trim()));
+        }
+    }
+    block
+}
+
+/// The summary call's system prompt and its one message: the transcript since the last
+/// summary (which it starts from), each message as "Analyst: …" or "Claude: …".
+pub fn summary_prompt(deal_name: &str, previous: Option<&str>, turns: &[crate::claude::history::Turn]) -> (String, String) {
+    let system = format!(
+        "You summarise a conversation between an analyst and Claude about a commercial real-estate deal, so that \
+         Claude can continue it from the summary alone. Keep every figure, assumption, decision and open question; \
+         drop pleasantries. At most 300 words, in Markdown.\nDeal: {deal_name}\n"
+    );
+    let mut transcript = String::from("Summarise this conversation:\n\n");
+    if let Some(previous) = previous {
+        transcript.push_str(&format!("Summary of what came before: {}\n\n", previous.trim()));
+    }
+    for turn in turns {
+        let who = if turn.role == Speaker::User { "Analyst" } else { "Claude" };
+        transcript.push_str(&format!("{who}: {}\n", turn.content.trim()));
+    }
+    (system, transcript)
 }
 
 /// The system prompt for chats about `deal`: the assistant's brief and the deal's facts.
@@ -159,6 +303,43 @@ pub fn thread_title(first_message: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::claude::history::Turn;
+
+    fn turn(id: i64, role: Speaker, words: usize, pinned: bool) -> WindowTurn {
+        WindowTurn { id, turn: Turn { role, content: format!("m{id} {}", "word ".repeat(words)) }, pinned }
+    }
+
+    #[test]
+    fn a_pinned_message_the_window_leaves_out_is_sent_in_the_context_block() {
+        let mut turns: Vec<WindowTurn> = (1..=8).map(|i| turn(i, if i % 2 == 1 { Speaker::User } else { Speaker::Assistant }, 50, i == 2)).collect();
+        turns.push(turn(9, Speaker::User, 5, false));
+        let plan = plan_call(100, None, &[], &turns, 4, 100_000).unwrap();
+        assert!(plan.window.dropped >= 2);
+        assert!(plan.context.contains("pinned") && plan.context.contains("Claude: m2 "), "{}", plan.context);
+        assert!(!plan.context.contains("m1 "), "only the pinned one");
+        assert!(plan.window.estimated_input_tokens >= 100 + plan.context_tokens);
+        // A pinned message the window sends anyway is not sent twice.
+        let plan = plan_call(100, None, &[], &turns[6..], 4, 100_000).unwrap();
+        assert!(plan.context.is_empty());
+    }
+
+    #[test]
+    fn the_summary_and_older_pins_lead_the_context_block() {
+        let turns = vec![turn(10, Speaker::User, 3, false)];
+        let older = vec![Turn { role: Speaker::User, content: "Use a 6.25% exit cap".into() }];
+        let plan = plan_call(100, Some("We agreed NOI is $4.1M."), &older, &turns, 20, 100_000).unwrap();
+        assert!(plan.context.find("Summary").unwrap() < plan.context.find("Analyst: Use a 6.25% exit cap").unwrap());
+        assert!(plan.context.contains("We agreed NOI is $4.1M."));
+        assert_eq!(plan.window.messages.len(), 1);
+    }
+
+    #[test]
+    fn stream_lines_are_ascii_json_that_reads_back() {
+        let event = SendEvent::Delta { text: "Cap rate — 6.1% İ 😀\n| a |".into() };
+        let line = event.to_line();
+        assert!(line.is_ascii() && line.ends_with('\n') && line.matches('\n').count() == 1);
+        assert_eq!(serde_json::from_str::<SendEvent>(line.trim_end()).unwrap(), event);
+    }
 
     #[test]
     fn titles_are_one_short_line() {

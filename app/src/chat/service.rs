@@ -2,17 +2,30 @@
 //! client, store the reply. Runs on a task of its own so a dropped request still
 //! finishes the call and saves the reply and its usage.
 
-use super::{MAX_MESSAGE_CHARS, SendResult, TITLE_EVERY, model_title, store, system_prompt, thread_title};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{CallPlan, ChatMessage, MAX_MESSAGE_CHARS, SUMMARY_MAX_TOKENS, SendEvent, SendResult, TITLE_EVERY, WindowTurn, model_title, plan_call, store, summary_prompt, system_prompt, thread_title};
 use crate::auth::service::Ctx;
-use crate::claude::types::{ClaudeRequest, StopReason};
+use crate::claude::types::{ClaudeRequest, StopReason, Streaming};
 use crate::gateway::{ModelRequest, admit_as, call_claude};
 use crate::claude::estimate::{estimate_request_tokens, estimate_text_tokens};
-use crate::claude::history::{HistoryWindow, Turn, WindowError, build_window};
+use crate::claude::history::{Turn, WindowError};
 use crate::claude::{Operation, Speaker};
 use crate::error::{AppError, ErrorKind};
 use crate::state::AppState;
 
+/// How often a streaming send looks for a Stop asked for through its conversation.
+const STOP_POLL: Duration = Duration::from_millis(150);
+
+/// Where a streamed send's events go (the browser's stream; it may be gone).
+pub type Events = tokio::sync::mpsc::UnboundedSender<SendEvent>;
+
 /// `from_message`: the analyst left the thread's messages before this one out of the call.
+/// Claude's reply is always streamed; its pieces go to `events` when given. A Stop asked
+/// for through the conversation (`request_stop`) ends it early: what was written is kept,
+/// marked stopped, and billed exactly.
+#[allow(clippy::too_many_arguments)]
 pub async fn send(
     state: AppState,
     ctx: Ctx,
@@ -21,6 +34,7 @@ pub async fn send(
     message: String,
     model: ModelRequest,
     from_message: Option<i64>,
+    events: Option<Events>,
 ) -> Result<SendResult, AppError> {
     let message = checked_message(&message)?;
     let deal = crate::deals::store::get(&state.db, deal_id).await?.ok_or_else(|| AppError::not_found("deal"))?;
@@ -28,7 +42,7 @@ pub async fn send(
         check_author(&state, &ctx, deal_id, id).await?;
     }
     let system = system_prompt(&deal);
-    let window = chat_window(&state, &system, thread_id, &message, from_message).await?;
+    let plan = chat_window(&state, &system, thread_id, &message, from_message).await?;
     if let Err(refusal) = claim_cooldown(&state, &ctx).await {
         crate::usage::service::record_refusal(&state, ctx.user_id, Some(deal_id), Operation::Chat.as_str(), refusal.kind).await;
         return Err(refusal);
@@ -36,11 +50,11 @@ pub async fn send(
     let request = ClaudeRequest {
         model: state.settings.claude.model.clone(),
         max_tokens: state.settings.claude.max_tokens_chat,
-        system,
-        messages: window.messages,
+        system: format!("{system}{}", plan.context),
+        messages: plan.window.messages,
         tool: None,
     };
-    let admitted = admit_as(&state, &ctx, deal_id, Operation::Chat, &request, window.estimated_input_tokens, model).await?;
+    let admitted = admit_as(&state, &ctx, deal_id, Operation::Chat, &request, plan.window.estimated_input_tokens, model).await?;
     let model_note = match admitted.model() {
         (chosen, Some(asked)) => Some(format!("Answered by {chosen} instead of {asked}: your budgets are running low.")),
         _ => None,
@@ -53,13 +67,62 @@ pub async fn send(
         }
     };
     let limited = admitted.limited_note();
-    let reply = admitted.call(&state, &ctx, &request).await?;
+    let started_at = crate::time::now_millis();
+    if let Some(events) = &events {
+        let _ = events.send(SendEvent::Started { thread_id });
+    }
+    let streaming = Streaming { on_text: relay(events), stop: watch_for_stop(&state, thread_id, started_at) };
+    let reply = admitted.call_streamed(&state, &ctx, &request, Some(streaming)).await?;
     let mut text = reply.text;
-    if reply.stop_reason == Some(StopReason::MaxTokens) {
+    if reply.stopped && text.trim().is_empty() {
+        text = "[Stopped before Claude wrote anything.]".into();
+    }
+    if reply.stop_reason == Some(StopReason::MaxTokens) && !reply.stopped {
         text.push_str("\n\n[Reply cut short: it reached the length limit.]");
     }
-    let reply_id = store::insert_message(&state.db, thread_id, Speaker::Assistant, &text, reply.usage_record_id).await?;
-    Ok(SendResult { thread_id, reply: store::message(&state.db, reply_id).await?, dropped: window.dropped, limited, model_note })
+    let reply_id = store::insert_reply(&state.db, thread_id, &text, reply.usage_record_id, reply.stopped).await?;
+    Ok(SendResult { thread_id, reply: store::message(&state.db, reply_id).await?, dropped: plan.window.dropped, limited, model_note })
+}
+
+/// Hands each piece of the reply to the browser's stream, while there is one.
+fn relay(events: Option<Events>) -> Arc<dyn Fn(&str) + Send + Sync> {
+    Arc::new(move |text: &str| {
+        if let Some(events) = &events {
+            // A browser that went away is no reason to stop: the reply is read whole.
+            let _ = events.send(SendEvent::Delta { text: text.to_string() });
+        }
+    })
+}
+
+/// A signal that turns true when a Stop is asked for in `thread_id` after `since`. The
+/// request is read from the database, so a Stop reaches the reply whichever instance
+/// took it; the watch ends with the call.
+fn watch_for_stop(state: &AppState, thread_id: i64, since: i64) -> tokio::sync::watch::Receiver<bool> {
+    let (stop, watch) = tokio::sync::watch::channel(false);
+    let db = state.db.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.closed() => return,
+                _ = tokio::time::sleep(STOP_POLL) => {}
+            }
+            match store::stop_requested_at(&db, thread_id).await {
+                Ok(Some(at)) if at >= since => {
+                    stop.send_replace(true);
+                    return;
+                }
+                Ok(_) => {}
+                Err(err) => tracing::warn!(message = %err.message, thread_id, "could not look for a Stop"),
+            }
+        }
+    });
+    watch
+}
+
+/// Asks the reply being streamed in one of the caller's conversations to stop.
+pub async fn request_stop(state: &AppState, ctx: &Ctx, thread_id: i64) -> Result<(), AppError> {
+    own_thread(state, ctx, thread_id, false).await?;
+    store::request_stop(&state.db, thread_id, crate::time::now_millis()).await
 }
 
 /// The message trimmed, refused when empty or over `MAX_MESSAGE_CHARS`.
@@ -85,27 +148,34 @@ async fn check_author(state: &AppState, ctx: &Ctx, deal_id: i64, thread_id: i64)
     }
 }
 
-/// The turns sent with the new message. Built before anything is stored, so a refusal
-/// stores nothing; it holds at most `max_messages` turns counting the new one, and only
-/// those are read from the thread.
-async fn chat_window(state: &AppState, system: &str, thread_id: Option<i64>, message: &str, from: Option<i64>) -> Result<HistoryWindow, AppError> {
+/// The turns sent with the new message, and the context block (the latest summary,
+/// pinned messages) sent with the deal's facts. Built before anything is stored, so a
+/// refusal stores nothing; it holds at most `max_messages` turns counting the new one,
+/// only those are read from the thread, and none from before its latest summary.
+async fn chat_window(state: &AppState, system: &str, thread_id: Option<i64>, message: &str, from: Option<i64>) -> Result<CallPlan, AppError> {
     let limit = state.settings.history.max_input_tokens;
     let alone = estimate_request_tokens(system, [message]);
     if alone > limit {
         return Err(too_long(alone, limit));
     }
     let max_messages = state.settings.history.max_messages as usize;
-    let (mut thread, older) = match thread_id {
-        Some(id) => store::recent_turns(&state.db, id, max_messages.saturating_sub(1), from).await?,
-        None => (Vec::new(), 0),
+    let (summary, mut thread, older, pinned) = match thread_id {
+        Some(id) => {
+            let summary = store::latest_summary(&state.db, id).await?;
+            let from = from.max(summary.as_ref().map(|(sid, _)| sid + 1));
+            let (turns, older) = store::recent_turns(&state.db, id, max_messages.saturating_sub(1), from).await?;
+            let pinned = store::pinned_before(&state.db, id, turns.first().map_or(i64::MAX, |t| t.id)).await?;
+            (summary.map(|(_, text)| text), turns, older, pinned)
+        }
+        None => (None, Vec::new(), 0, Vec::new()),
     };
-    thread.push(Turn { role: Speaker::User, content: message.to_string() });
-    let mut window = build_window(estimate_text_tokens(system), &thread, max_messages, limit).map_err(|e| match e {
+    thread.push(WindowTurn { id: i64::MAX, turn: Turn { role: Speaker::User, content: message.to_string() }, pinned: false });
+    let mut plan = plan_call(estimate_text_tokens(system), summary.as_deref(), &pinned, &thread, max_messages, limit).map_err(|e| match e {
         WindowError::TooLong { estimated, limit } => too_long(estimated, limit),
         WindowError::NoUserMessage => AppError::internal("chat window", e),
     })?;
-    window.dropped += older;
-    Ok(window)
+    plan.window.dropped += older;
+    Ok(plan)
 }
 
 /// Stores the user's message, in a new thread when there is none yet; returns the thread.
@@ -175,6 +245,7 @@ pub async fn title(state: AppState, ctx: Ctx, thread_id: i64) -> Result<Option<S
     let (turns, _) = store::recent_turns(&state.db, thread_id, TITLE_MESSAGES, None).await?;
     let transcript: Vec<String> = turns
         .iter()
+        .map(|t| &t.turn)
         .map(|t| {
             let who = if t.role == Speaker::User { "Analyst" } else { "Claude" };
             format!("{who}: {}", t.content.chars().take(TITLE_EXCERPT_CHARS).collect::<String>())
@@ -202,6 +273,57 @@ pub async fn title(state: AppState, ctx: Ctx, thread_id: i64) -> Result<Option<S
             Ok(None)
         }
     }
+}
+
+/// Messages a summary call reads at most (the newest since the last summary).
+const SUMMARY_MESSAGES: usize = 200;
+
+/// Claude summarises the conversation since its last summary (operation `summary`,
+/// through the gateway: budgeted and recorded). The summary is kept as a message the
+/// analyst can read; later calls send it instead of the messages before it. The
+/// transcript is cut, oldest first, to fit one call.
+pub async fn summarise(state: AppState, ctx: Ctx, thread_id: i64) -> Result<ChatMessage, AppError> {
+    let thread = own_thread(&state, &ctx, thread_id, false).await?;
+    let deal = crate::deals::store::get(&state.db, thread.deal_id).await?.ok_or_else(|| AppError::not_found("deal"))?;
+    let previous = store::latest_summary(&state.db, thread_id).await?;
+    let (turns, _) = store::recent_turns(&state.db, thread_id, SUMMARY_MESSAGES, previous.as_ref().map(|(id, _)| id + 1)).await?;
+    if turns.len() < 2 {
+        return Err(AppError::invalid("There is nothing new to summarise yet: send a message first."));
+    }
+    let mut turns: Vec<Turn> = turns.into_iter().map(|t| t.turn).collect();
+    let limit = state.settings.history.max_input_tokens;
+    let previous = previous.map(|(_, text)| text);
+    let (system, transcript) = loop {
+        let (system, transcript) = summary_prompt(&deal.name, previous.as_deref(), &turns);
+        if estimate_request_tokens(&system, [transcript.as_str()]) <= limit || turns.len() <= 1 {
+            break (system, transcript);
+        }
+        turns.remove(0);
+    };
+    let request = ClaudeRequest {
+        model: state.settings.claude.model.clone(),
+        max_tokens: SUMMARY_MAX_TOKENS,
+        system,
+        messages: vec![Turn { role: Speaker::User, content: transcript }],
+        tool: None,
+    };
+    let estimate = estimate_request_tokens(&request.system, request.messages.iter().map(|t| t.content.as_str()));
+    if estimate > limit {
+        return Err(too_long(estimate, limit));
+    }
+    let (reply, _) = call_claude(&state, &ctx, thread.deal_id, Operation::Summary, &request, estimate).await?;
+    let text = reply.text.trim();
+    if text.is_empty() {
+        return Err(AppError::new(ErrorKind::UpstreamError, "Claude returned an empty summary. Please try again."));
+    }
+    let id = store::insert_summary(&state.db, thread_id, text, reply.usage_record_id).await?;
+    store::message(&state.db, id).await
+}
+
+/// Pins or unpins a message of one of the caller's conversations.
+pub async fn pin(state: &AppState, ctx: &Ctx, thread_id: i64, message_id: i64, pinned: bool) -> Result<(), AppError> {
+    own_thread(state, ctx, thread_id, false).await?;
+    if store::set_pinned(&state.db, thread_id, message_id, pinned).await? { Ok(()) } else { Err(AppError::not_found("message")) }
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 //! Chat threads and messages in the database.
 
-use super::{ChatMessage, ThreadSummary};
+use super::{ChatMessage, ThreadSummary, WindowTurn};
 use crate::claude::Speaker;
 use crate::claude::history::Turn;
 use crate::db::Db;
@@ -87,17 +87,33 @@ pub async fn list_threads(db: &Db, deal_id: i64, user_id: Option<i64>, search: O
 
 /// Appends a message and marks the thread as just updated; returns the message id.
 pub async fn insert_message(db: &Db, thread_id: i64, role: Speaker, content: &str, usage_id: Option<i64>) -> Result<i64, AppError> {
+    insert(db, thread_id, role, content, usage_id, false, "message").await
+}
+
+/// Appends Claude's reply (`stopped`: the analyst stopped it early).
+pub async fn insert_reply(db: &Db, thread_id: i64, content: &str, usage_id: Option<i64>, stopped: bool) -> Result<i64, AppError> {
+    insert(db, thread_id, Speaker::Assistant, content, usage_id, stopped, "message").await
+}
+
+/// Appends a summary of the conversation so far, written by Claude.
+pub async fn insert_summary(db: &Db, thread_id: i64, content: &str, usage_id: Option<i64>) -> Result<i64, AppError> {
+    insert(db, thread_id, Speaker::Assistant, content, usage_id, false, "summary").await
+}
+
+async fn insert(db: &Db, thread_id: i64, role: Speaker, content: &str, usage_id: Option<i64>, stopped: bool, kind: &str) -> Result<i64, AppError> {
     let now = now_millis();
     let mut tx = db.begin_write().await?;
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO chat_messages (thread_id, role, content, usage_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        "INSERT INTO chat_messages (thread_id, role, content, usage_id, created_at, stopped, kind) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
     )
     .bind(thread_id)
     .bind(role.as_str())
     .bind(content)
     .bind(usage_id)
     .bind(now)
+    .bind(i64::from(stopped))
+    .bind(kind)
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query("UPDATE chat_threads SET updated_at = $1 WHERE id = $2")
@@ -110,11 +126,13 @@ pub async fn insert_message(db: &Db, thread_id: i64, role: Speaker, content: &st
 }
 
 /// The newest `limit` messages of a thread as turns, oldest first — only those from
-/// message `from` on, when given (the analyst left older ones out) — and how many older
-/// ones there are: a send reads only what its window can hold, however long the thread.
-pub async fn recent_turns(db: &Db, thread_id: i64, limit: usize, from: Option<i64>) -> Result<(Vec<Turn>, usize), AppError> {
-    let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT role, content FROM chat_messages WHERE thread_id = $1 AND id >= $3 ORDER BY id DESC LIMIT $2",
+/// message `from` on, when given (the analyst left older ones out, or a summary sums
+/// them up) — and how many older ones there are: a send reads only what its window can
+/// hold, however long the thread. Summaries are not turns.
+pub async fn recent_turns(db: &Db, thread_id: i64, limit: usize, from: Option<i64>) -> Result<(Vec<WindowTurn>, usize), AppError> {
+    let rows: Vec<(i64, String, String, i64)> = sqlx::query_as(
+        "SELECT id, role, content, pinned FROM chat_messages WHERE thread_id = $1 AND id >= $3 AND kind = 'message' \
+         ORDER BY id DESC LIMIT $2",
     )
     .bind(thread_id)
     .bind(limit as i64)
@@ -130,27 +148,95 @@ pub async fn recent_turns(db: &Db, thread_id: i64, limit: usize, from: Option<i6
     let turns = rows
         .into_iter()
         .rev()
-        .map(|(role, content)| {
+        .map(|(id, role, content, pinned)| {
             let role = Speaker::parse(&role).ok_or_else(|| AppError::internal("unknown chat role", &role))?;
-            Ok(Turn { role, content })
+            Ok(WindowTurn { id, turn: Turn { role, content }, pinned: pinned != 0 })
         })
         .collect::<Result<Vec<_>, AppError>>()?;
     Ok((turns, older))
 }
 
-type MessageTuple = (i64, String, String, i64, Option<i64>);
+/// The thread's latest summary: its message id and text.
+pub async fn latest_summary(db: &Db, thread_id: i64) -> Result<Option<(i64, String)>, AppError> {
+    Ok(sqlx::query_as("SELECT id, content FROM chat_messages WHERE thread_id = $1 AND kind = 'summary' ORDER BY id DESC LIMIT 1")
+        .bind(thread_id)
+        .fetch_optional(&db.pool)
+        .await?)
+}
 
-const SELECT_MESSAGE: &str = "SELECT m.id, m.role, m.content, m.created_at, m.usage_id FROM chat_messages m";
+/// The thread's pinned messages before message `before`, oldest first.
+pub async fn pinned_before(db: &Db, thread_id: i64, before: i64) -> Result<Vec<Turn>, AppError> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT role, content FROM chat_messages WHERE thread_id = $1 AND pinned = 1 AND kind = 'message' AND id < $2 ORDER BY id",
+    )
+    .bind(thread_id)
+    .bind(before)
+    .fetch_all(&db.pool)
+    .await?;
+    rows.into_iter()
+        .map(|(role, content)| Ok(Turn { role: Speaker::parse(&role).ok_or_else(|| AppError::internal("unknown chat role", &role))?, content }))
+        .collect()
+}
+
+/// The latest summary and every pinned message of a thread, as shown.
+pub async fn summary_and_pins(db: &Db, thread_id: i64) -> Result<(Option<ChatMessage>, Vec<ChatMessage>), AppError> {
+    let rows: Vec<MessageTuple> = sqlx::query_as(&format!(
+        "{SELECT_MESSAGE} WHERE m.thread_id = $1 AND (m.pinned = 1 OR m.id = \
+         (SELECT MAX(s.id) FROM chat_messages s WHERE s.thread_id = $1 AND s.kind = 'summary')) ORDER BY m.id"
+    ))
+    .bind(thread_id)
+    .fetch_all(&db.pool)
+    .await?;
+    let (summaries, pinned): (Vec<ChatMessage>, Vec<ChatMessage>) = messages_from_rows(db, rows).await?.into_iter().partition(|m| m.summary);
+    Ok((summaries.into_iter().last(), pinned))
+}
+
+/// Pins or unpins one message of a thread; false when the thread has no such message.
+pub async fn set_pinned(db: &Db, thread_id: i64, message_id: i64, pinned: bool) -> Result<bool, AppError> {
+    let done = sqlx::query("UPDATE chat_messages SET pinned = $1 WHERE id = $2 AND thread_id = $3 AND kind = 'message'")
+        .bind(i64::from(pinned))
+        .bind(message_id)
+        .bind(thread_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Asks whichever instance streams a reply in this thread to stop it.
+pub async fn request_stop(db: &Db, thread_id: i64, now: i64) -> Result<(), AppError> {
+    sqlx::query("UPDATE chat_threads SET stop_requested_at = $1 WHERE id = $2").bind(now).bind(thread_id).execute(&db.pool).await?;
+    Ok(())
+}
+
+/// When a Stop was last asked for in this thread.
+pub async fn stop_requested_at(db: &Db, thread_id: i64) -> Result<Option<i64>, AppError> {
+    let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT stop_requested_at FROM chat_threads WHERE id = $1").bind(thread_id).fetch_optional(&db.pool).await?;
+    Ok(row.and_then(|r| r.0))
+}
+
+type MessageTuple = (i64, String, String, i64, Option<i64>, i64, String, i64);
+
+const SELECT_MESSAGE: &str = "SELECT m.id, m.role, m.content, m.created_at, m.usage_id, m.stopped, m.kind, m.pinned FROM chat_messages m";
 
 /// Messages from rows, with the usage of Claude's replies from the ledger.
 async fn messages_from_rows(db: &Db, rows: Vec<MessageTuple>) -> Result<Vec<ChatMessage>, AppError> {
     let usage_ids: Vec<i64> = rows.iter().filter_map(|r| r.4).collect();
     let mut usage = crate::usage::store::reply_usage(db, &usage_ids).await?;
     rows.into_iter()
-        .map(|(id, role, content, created_at, usage_id)| {
+        .map(|(id, role, content, created_at, usage_id, stopped, kind, pinned)| {
             let role = Speaker::parse(&role).ok_or_else(|| AppError::internal("unknown chat role", &role))?;
             let html = (role == Speaker::Assistant).then(|| crate::markdown::markdown_to_safe_html(&content));
-            Ok(ChatMessage { id, role, content, sent_at: utc_minute(created_at), usage: usage_id.and_then(|u| usage.remove(&u)), html })
+            Ok(ChatMessage {
+                id,
+                role,
+                content,
+                sent_at: utc_minute(created_at),
+                usage: usage_id.and_then(|u| usage.remove(&u)),
+                html,
+                stopped: stopped != 0,
+                summary: kind == "summary",
+                pinned: pinned != 0,
+            })
         })
         .collect()
 }
@@ -241,7 +327,7 @@ pub async fn set_thread_deleted(db: &Db, thread_id: i64, deleted: bool) -> Resul
 /// How many messages a conversation has, and how many it had when Claude last titled it.
 pub async fn title_state(db: &Db, thread_id: i64) -> Result<(i64, i64), AppError> {
     let row: (i64, i64) = sqlx::query_as(
-        "SELECT (SELECT COUNT(*) FROM chat_messages m WHERE m.thread_id = t.id), t.titled_at_messages FROM chat_threads t WHERE t.id = $1",
+        "SELECT (SELECT COUNT(*) FROM chat_messages m WHERE m.thread_id = t.id AND m.kind = 'message'), t.titled_at_messages FROM chat_threads t WHERE t.id = $1",
     )
     .bind(thread_id)
     .fetch_one(&db.pool)

@@ -11,7 +11,7 @@ use super::pricing::TokenUsage;
 use super::recorder::{AttemptRecord, CallEnd, UsageRecorder};
 use super::retry::RetryPolicy;
 use super::transport::{self, ApiKey, AttemptError};
-use super::types::{CallMeta, CallOutcome, ClaudeReply, ClaudeRequest, Settlement};
+use super::types::{CallMeta, CallOutcome, ClaudeReply, ClaudeRequest, Settlement, Streaming};
 use crate::error::{AppError, ErrorKind};
 
 pub use super::transport::{ANTHROPIC_VERSION, DEFAULT_BASE_URL};
@@ -80,10 +80,18 @@ impl ClaudeClient {
     /// Calls Claude with retries, recording every attempt that reached it; the last
     /// attempt's record settles the reservation in `meta`.
     pub async fn call(&self, meta: &CallMeta, request: &ClaudeRequest) -> CallOutcome {
+        self.call_streamed(meta, request, None).await
+    }
+
+    /// `call`, with the reply streamed to `streaming` when given. Retried only before
+    /// Claude's first byte (an error status, a failed connection); a stream that breaks
+    /// after the 200 is recorded with what it had billed and not retried. A stopped
+    /// reply is recorded as `stopped`, with the input and the output written until then.
+    pub async fn call_streamed(&self, meta: &CallMeta, request: &ClaudeRequest, mut streaming: Option<Streaming>) -> CallOutcome {
         let mut retry = 0;
         loop {
             let started = Instant::now();
-            let result = self.attempt(meta, request).await;
+            let result = self.attempt(meta, request, streaming.as_mut()).await;
             let mut attempt = AttemptRecord {
                 model: request.model.clone(),
                 usage: TokenUsage::default(),
@@ -91,10 +99,15 @@ impl ClaudeClient {
                 outcome: Outcome::Ok,
                 request_id: None,
                 usage_unknown: false,
+                stopped: false,
             };
             let failure = match result {
                 Ok(mut reply) => {
+                    if reply.model.is_empty() {
+                        reply.model = request.model.clone();
+                    }
                     attempt.model = reply.model.clone();
+                    attempt.stopped = reply.stopped;
                     attempt.usage = reply.usage;
                     attempt.request_id = reply.request_id.clone();
                     let (id, settlement) = self.record(meta, &attempt, CallEnd::Final).await;
@@ -120,6 +133,23 @@ impl ClaudeClient {
                         // the call was allowed to use.
                         attempt.usage = meta.conservative_usage(request.max_tokens);
                         attempt.usage_unknown = true;
+                    }
+                    let (_, settlement) = self.record(meta, &attempt, CallEnd::Final).await;
+                    return CallOutcome { result: Err(AppError::new(ErrorKind::UpstreamError, UPSTREAM_MESSAGE)), settlement };
+                }
+                AttemptError::Broken { request_id, detail, usage, model } => {
+                    tracing::error!(%detail, ?request_id, "Claude's streamed reply broke off: not retried");
+                    attempt.outcome = Outcome::Error;
+                    attempt.request_id = request_id;
+                    if let Some(model) = model.filter(|m| !m.is_empty()) {
+                        attempt.model = model;
+                    }
+                    match usage {
+                        Some(usage) => attempt.usage = usage,
+                        None => {
+                            attempt.usage = meta.conservative_usage(request.max_tokens);
+                            attempt.usage_unknown = true;
+                        }
                     }
                     let (_, settlement) = self.record(meta, &attempt, CallEnd::Final).await;
                     return CallOutcome { result: Err(AppError::new(ErrorKind::UpstreamError, UPSTREAM_MESSAGE)), settlement };
@@ -155,15 +185,26 @@ impl ClaudeClient {
         }
     }
 
-    async fn attempt(&self, meta: &CallMeta, request: &ClaudeRequest) -> Result<ClaudeReply, AttemptError> {
+    async fn attempt(&self, meta: &CallMeta, request: &ClaudeRequest, streaming: Option<&mut Streaming>) -> Result<ClaudeReply, AttemptError> {
         match &self.endpoint {
             Endpoint::Offline { delay } => {
                 tokio::time::sleep(*delay).await;
-                Ok(super::offline::reply(meta.operation, request))
+                let reply = super::offline::reply(meta.operation, request);
+                match streaming {
+                    // Writing at about 40 pieces per thinking time (15 ms a word by default).
+                    Some(streaming) => Ok(super::offline::stream(reply, *delay / 40, streaming).await),
+                    None => Ok(reply),
+                }
             }
             Endpoint::Http { base_url, api_key } => {
-                let body = transport::request_body(&user_token(&self.user_key, meta.user_id), request);
-                transport::send(&self.http, base_url, api_key, &body).await
+                let mut body = transport::request_body(&user_token(&self.user_key, meta.user_id), request);
+                match streaming {
+                    Some(streaming) => {
+                        body["stream"] = serde_json::Value::Bool(true);
+                        transport::send_streaming(&self.http, base_url, api_key, &body, streaming).await
+                    }
+                    None => transport::send(&self.http, base_url, api_key, &body).await,
+                }
             }
         }
     }

@@ -18,6 +18,8 @@ pub mod price_book;
 #[cfg(feature = "ssr")]
 pub mod recorder;
 #[cfg(feature = "ssr")]
+pub mod sse;
+#[cfg(feature = "ssr")]
 pub mod transport;
 #[cfg(feature = "ssr")]
 pub mod types;
@@ -58,6 +60,7 @@ pub enum Operation {
     Report,
     Extraction,
     Title,
+    Summary,
 }
 
 impl Operation {
@@ -67,6 +70,7 @@ impl Operation {
             Operation::Report => "report",
             Operation::Extraction => "extraction",
             Operation::Title => "title",
+            Operation::Summary => "summary",
         }
     }
 }

@@ -21,6 +21,7 @@ pub fn reply(operation: Operation, request: &ClaudeRequest) -> ClaudeReply {
         (_, Some(_)) => (String::new(), Some(extract_sales(question))),
         (Operation::Report, None) => (memo(&facts, &request.system), None),
         (Operation::Title, None) => (title(question, &facts), None),
+        (Operation::Summary, None) => (summary(question, &facts), None),
         _ => (answer(question, turn, &facts), None),
     };
     let tool_tokens = request.tool.as_ref().map_or(0, |t| estimate_text_tokens(&t.input_schema.to_string()));
@@ -35,6 +36,7 @@ pub fn reply(operation: Operation, request: &ClaudeRequest) -> ClaudeReply {
         model: OFFLINE_MODEL.into(),
         usage: TokenUsage { input_tokens, output_tokens, ..Default::default() },
         usage_record_id: None,
+        stopped: false,
     }
 }
 
@@ -84,6 +86,28 @@ fn title(transcript: &str, deal: &DealFacts) -> String {
     format!("{topic} for {}", deal.name)
 }
 
+/// A summary of a transcript ("Analyst: …" and "Claude: …" lines): what was asked, in
+/// order, and how long the conversation was.
+fn summary(transcript: &str, deal: &DealFacts) -> String {
+    let asked: Vec<String> = transcript
+        .lines()
+        .filter_map(|l| l.strip_prefix("Analyst: "))
+        .map(|q| {
+            let q: String = q.chars().take(90).collect();
+            format!("- The analyst asked: {}", q.trim())
+        })
+        .collect();
+    let answers = transcript.lines().filter(|l| l.starts_with("Claude: ")).count();
+    let shown = asked.len().min(6);
+    format!(
+        "Conversation about {} so far ({} questions, {answers} answers):\n\n{}\n\nClaude answered each with the deal's facts; \
+         no figures were agreed beyond those in the deal notes.\n\n(Offline model — simulated summary.)",
+        deal.name,
+        asked.len(),
+        asked[asked.len() - shown..].join("\n"),
+    )
+}
+
 fn answer(question: &str, turn: usize, deal: &DealFacts) -> String {
     let q = question.to_lowercase();
     let name = &deal.name;
@@ -93,7 +117,9 @@ fn answer(question: &str, turn: usize, deal: &DealFacts) -> String {
         format!("the {} asking price", deal.asking_price)
     };
     let kind = if deal.property_type.is_empty() { "property".to_string() } else { deal.property_type.to_lowercase() };
-    let body = if q.contains("table") || q.contains("sensitivity") {
+    let body = if q.contains("in detail") || q.contains("walk me through") {
+        walkthrough(name, &price, &kind)
+    } else if q.contains("table") || q.contains("sensitivity") {
         let rows: String = [5.5f64, 6.0, 6.5, 7.0]
             .iter()
             .map(|cap| {
@@ -135,6 +161,62 @@ fn answer(question: &str, turn: usize, deal: &DealFacts) -> String {
         )
     };
     format!("{body}\n\n(Offline model — simulated reply {turn} in this conversation; no Claude call was made.)")
+}
+
+/// A long answer (about 300 words), for questions asked "in detail".
+fn walkthrough(name: &str, price: &str, kind: &str) -> String {
+    let steps = [
+        ("Rent roll", "Tie every lease to the rent roll: base rent, escalations, expiries, options and any free rent still to burn off. Mark leases that expire within the hold and price the downtime."),
+        ("Operating statements", "Rebuild three years of operating statements line by line. Normalise vacancy and credit loss to market, add a management fee if the seller self-manages, and replace one-off savings with run-rate costs."),
+        ("Net operating income", "Take stabilised NOI from the cleaned statements, not the broker's pro forma. Reconcile the two and explain every difference larger than one percent of revenue."),
+        ("Capital plan", "Walk the roof, the mechanical systems and the parking. Put a reserve per square foot into the model and a separate line for known projects with contractor quotes."),
+        ("Pricing", "Test the asking price three ways: a direct cap on in-place NOI, a five-year discounted cash flow with an exit cap at least 50 basis points above going-in, and price per square foot against recent comparable sales."),
+        ("Debt", "Size the loan on debt yield and coverage, not only loan to value. If the debt floats, run the cash flows with the forward curve and with rates 200 basis points higher."),
+        ("Returns", "Report levered and unlevered IRR, equity multiple and cash-on-cash by year. Show how each moves with exit cap, rent growth and downtime."),
+        ("Recommendation", "Proceed only if the deal clears the fund's hurdle in the downside case; otherwise set the bid where it does."),
+    ];
+    let body: Vec<String> = steps.iter().enumerate().map(|(i, (head, text))| format!("{}. **{head}.** {text}", i + 1)).collect();
+    format!("Here is how I would underwrite {name}, a {kind} at {price}, step by step:\n\n{}", body.join("\n\n"))
+}
+
+/// A reply streamed as Claude streams one: a piece (a word and the space after it) every
+/// `interval`, handed to `streaming`; when it asks to stop, the reply ends there, billed
+/// for the text written.
+pub async fn stream(mut reply: ClaudeReply, interval: std::time::Duration, streaming: &mut super::types::Streaming) -> ClaudeReply {
+    let text = std::mem::take(&mut reply.text);
+    let mut written = 0;
+    let mut watching = true;
+    for piece in pieces(&text) {
+        if *streaming.stop.borrow() {
+            reply.text = text[..written].to_string();
+            reply.usage.output_tokens = estimate_text_tokens(&reply.text);
+            reply.stopped = true;
+            return reply;
+        }
+        (streaming.on_text)(piece);
+        written += piece.len();
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            changed = streaming.stop.changed(), if watching => watching = changed.is_ok(),
+        }
+    }
+    reply.text = text;
+    reply
+}
+
+/// `text` in pieces: each word with the white space after it.
+pub fn pieces(text: &str) -> impl Iterator<Item = &str> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let word_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+        let end = rest[word_end..].find(|c: char| !c.is_whitespace()).map_or(rest.len(), |n| word_end + n);
+        let (piece, tail) = rest.split_at(end);
+        rest = tail;
+        Some(piece)
+    })
 }
 
 /// A deterministic memo in Markdown from the deal facts and the comps table.
@@ -293,6 +375,38 @@ mod tests {
             messages: vec![Turn { role: Speaker::User, content: question.into() }],
             tool: None,
         }
+    }
+
+    #[test]
+    fn a_reply_streams_in_pieces_that_make_it_whole() {
+        for text in ["", "one", "  lead and trail  ", "a\n\nb | c |\n", "İ é 中😀 x"] {
+            assert_eq!(pieces(text).collect::<String>(), text);
+        }
+        assert_eq!(pieces("Cap rate  is\n6%").collect::<Vec<_>>(), ["Cap ", "rate  ", "is\n", "6%"]);
+    }
+
+    #[tokio::test]
+    async fn a_stopped_stream_keeps_and_bills_what_was_written() {
+        let whole = reply(Operation::Chat, &request("Walk me through the underwriting in detail"));
+        assert!(whole.text.split_whitespace().count() > 250, "a long answer to stop");
+        let (stop, watch) = tokio::sync::watch::channel(false);
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let sink = seen.clone();
+        let on_text = std::sync::Arc::new(move |t: &str| {
+            let mut seen = sink.lock().unwrap();
+            seen.push_str(t);
+            if seen.split_whitespace().count() == 10 {
+                stop.send_replace(true);
+            }
+        });
+        let mut streaming = crate::claude::types::Streaming { on_text, stop: watch };
+        let stopped = stream(whole.clone(), std::time::Duration::ZERO, &mut streaming).await;
+        assert!(stopped.stopped);
+        assert_eq!(stopped.text, *seen.lock().unwrap());
+        assert_eq!(stopped.text.split_whitespace().count(), 10);
+        assert_eq!(stopped.usage.output_tokens, estimate_text_tokens(&stopped.text));
+        assert_eq!(stopped.usage.input_tokens, whole.usage.input_tokens, "the whole input is billed");
+        assert!(stopped.usage.output_tokens < whole.usage.output_tokens);
     }
 
     #[test]

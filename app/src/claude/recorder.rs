@@ -19,6 +19,8 @@ pub struct AttemptRecord {
     /// Claude answered (and billed) but how much could not be read: `usage` is then the
     /// call's conservative estimate, never zero.
     pub usage_unknown: bool,
+    /// The analyst stopped the streamed reply: `usage` is what was written until then.
+    pub stopped: bool,
 }
 
 /// Whether an attempt ends its call.

@@ -9,12 +9,15 @@ use serde_json::Value;
 
 use super::pricing::TokenUsage;
 use super::retry::{is_retryable_status, parse_retry_after};
-use super::types::{ClaudeReply, ClaudeRequest, StopReason};
+use super::sse::{SseDecoder, StreamedReply};
+use super::types::{ClaudeReply, ClaudeRequest, StopReason, Streaming};
 
 pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 /// Largest response body read (a 128k-token reply is well under 1 MiB of JSON).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Largest event stream read (a 128k-token reply in small deltas is about 10 MiB).
+pub const MAX_STREAM_BYTES: usize = 64 * 1024 * 1024;
 
 /// The API key: never logged, never serialised.
 #[derive(Clone)]
@@ -43,10 +46,111 @@ pub enum AttemptError {
     /// Other 4xx (nothing billed), or a 200 whose body could not be read or understood
     /// (`usage_unknown`: billed, amount unknown). Never retried.
     Fatal { request_id: Option<String>, detail: String, usage_unknown: bool },
+    /// A streamed reply that broke after the 200: an `error` event, a dropped connection,
+    /// an event that makes no sense. Billed: `usage` is what its events had billed (None
+    /// before `message_start`, when the amount is unknown). Never retried.
+    Broken { request_id: Option<String>, detail: String, usage: Option<TokenUsage>, model: Option<String> },
 }
 
 /// Sends one attempt and reads its answer.
 pub async fn send(http: &reqwest::Client, base_url: &str, api_key: &ApiKey, body: &Value) -> Result<ClaudeReply, AttemptError> {
+    let (mut response, request_id) = open(http, base_url, api_key, body).await?;
+    let bytes = read_capped(&mut response, MAX_BODY_BYTES)
+        .await
+        .map_err(|detail| AttemptError::Fatal { request_id: request_id.clone(), usage_unknown: true, detail })?;
+    let parsed: ApiResponse = serde_json::from_slice(&bytes).map_err(|e| AttemptError::Fatal {
+        request_id: request_id.clone(),
+        usage_unknown: true,
+        detail: format!("malformed response body ({e}): {}", snippet(&bytes)),
+    })?;
+    Ok(parsed.into_reply(request_id))
+}
+
+/// Sends one streamed attempt (`"stream": true` in `body`) and reads its events as they
+/// come, handing each piece of text to `streaming`. Once Claude has answered 200 the
+/// call is billed: a stream that breaks after that is `Broken` (never retried), with
+/// what its events had billed by then. When `streaming.stop` turns true the stream is
+/// closed as soon as its input is known (`message_start`), and the reply so far comes
+/// back `stopped`, billed for the input and the output written until then.
+pub async fn send_streaming(
+    http: &reqwest::Client,
+    base_url: &str,
+    api_key: &ApiKey,
+    body: &Value,
+    streaming: &mut Streaming,
+) -> Result<ClaudeReply, AttemptError> {
+    let (mut response, request_id) = open(http, base_url, api_key, body).await?;
+    let broken = |reply: &StreamedReply, detail: String| AttemptError::Broken {
+        request_id: request_id.clone(),
+        usage: reply.usage(),
+        model: reply.model.clone(),
+        detail,
+    };
+    let mut decoder = SseDecoder::default();
+    let mut reply = StreamedReply::default();
+    let mut stopping = *streaming.stop.borrow();
+    let mut watching = true;
+    let mut received = 0usize;
+    loop {
+        if stopping && reply.started() {
+            // Dropping the response closes the connection: Claude stops writing.
+            drop(response);
+            return Ok(streamed_reply(reply, request_id.clone(), true));
+        }
+        let chunk = tokio::select! {
+            chunk = response.chunk() => chunk,
+            changed = streaming.stop.changed(), if watching && !stopping => {
+                match changed {
+                    Ok(()) => stopping = *streaming.stop.borrow_and_update(),
+                    // Nobody can ask to stop any more.
+                    Err(_) => watching = false,
+                }
+                continue;
+            }
+        };
+        let chunk = match chunk {
+            Ok(Some(chunk)) => chunk,
+            Ok(None) => return Err(broken(&reply, "the stream ended before message_stop".into())),
+            Err(e) => return Err(broken(&reply, format!("reading the stream: {e}"))),
+        };
+        received += chunk.len();
+        if received > MAX_STREAM_BYTES {
+            return Err(broken(&reply, format!("stream over {MAX_STREAM_BYTES} bytes")));
+        }
+        let events = decoder.feed(&chunk).map_err(|detail| broken(&reply, detail))?;
+        for event in events {
+            match reply.apply(&event) {
+                Ok(Some(text)) => (streaming.on_text)(&text),
+                Ok(None) => {}
+                Err(e) => return Err(broken(&reply, e.to_string())),
+            }
+            if reply.finished {
+                if !reply.started() {
+                    return Err(broken(&reply, "message_stop without message_start".into()));
+                }
+                return Ok(streamed_reply(reply, request_id.clone(), false));
+            }
+        }
+    }
+}
+
+/// The reply a stream built, `stopped` early or whole.
+fn streamed_reply(reply: StreamedReply, request_id: Option<String>, stopped: bool) -> ClaudeReply {
+    ClaudeReply {
+        usage: reply.usage().unwrap_or_default(),
+        model: reply.model.unwrap_or_default(),
+        text: reply.text,
+        tool_input: None,
+        stop_reason: reply.stop_reason,
+        request_id,
+        usage_record_id: None,
+        stopped,
+    }
+}
+
+/// Sends one attempt; returns the 2xx response (its body unread) with its request id,
+/// or why the attempt failed, its error body read for the log.
+async fn open(http: &reqwest::Client, base_url: &str, api_key: &ApiKey, body: &Value) -> Result<(reqwest::Response, Option<String>), AttemptError> {
     let mut response = http
         .post(format!("{base_url}/v1/messages"))
         .header("x-api-key", &api_key.0)
@@ -59,28 +163,25 @@ pub async fn send(http: &reqwest::Client, base_url: &str, api_key: &ApiKey, body
     let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
     let request_id = header("request-id");
     let retry_after = header("retry-after").as_deref().and_then(parse_retry_after);
-    let answered = (200..300).contains(&status);
+    if (200..300).contains(&status) {
+        return Ok((response, request_id));
+    }
     let bytes = match read_capped(&mut response, MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
-        Err(detail) if answered => return Err(AttemptError::Fatal { request_id, usage_unknown: true, detail }),
         Err(detail) => return Err(AttemptError::Retryable { request_id, retry_after: None, reached: true, detail }),
     };
-    let snippet = || String::from_utf8_lossy(&bytes[..bytes.len().min(500)]).into_owned();
     if status == 429 {
-        return Err(AttemptError::Busy { request_id, detail: snippet() });
+        return Err(AttemptError::Busy { request_id, detail: snippet(&bytes) });
     }
     if is_retryable_status(status) {
-        return Err(AttemptError::Retryable { request_id, retry_after, reached: true, detail: format!("HTTP {status}: {}", snippet()) });
+        return Err(AttemptError::Retryable { request_id, retry_after, reached: true, detail: format!("HTTP {status}: {}", snippet(&bytes)) });
     }
-    if !answered {
-        return Err(AttemptError::Fatal { request_id, usage_unknown: false, detail: format!("HTTP {status}: {}", snippet()) });
-    }
-    let parsed: ApiResponse = serde_json::from_slice(&bytes).map_err(|e| AttemptError::Fatal {
-        request_id: request_id.clone(),
-        usage_unknown: true,
-        detail: format!("malformed response body ({e}): {}", snippet()),
-    })?;
-    Ok(parsed.into_reply(request_id))
+    Err(AttemptError::Fatal { request_id, usage_unknown: false, detail: format!("HTTP {status}: {}", snippet(&bytes)) })
+}
+
+/// The start of a body, for the log.
+fn snippet(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&bytes[..bytes.len().min(500)]).into_owned()
 }
 
 /// The body, or why it could not be read whole: dropped, timed out, or over `cap`.
@@ -185,6 +286,7 @@ impl ApiResponse {
             },
             request_id,
             usage_record_id: None,
+            stopped: false,
         }
     }
 }

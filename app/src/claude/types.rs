@@ -60,6 +60,22 @@ pub struct ClaudeReply {
     pub request_id: Option<String>,
     /// Id of the usage record of the successful attempt (None if it could not be written).
     pub usage_record_id: Option<i64>,
+    /// A streamed reply the analyst stopped: `text` is what was written until then, and
+    /// `usage` what that cost.
+    pub stopped: bool,
+}
+
+/// A call whose reply is streamed: each piece of text goes to `on_text` as Claude writes
+/// it, and the reply ends early once `stop` turns true.
+pub struct Streaming {
+    pub on_text: std::sync::Arc<dyn Fn(&str) + Send + Sync>,
+    pub stop: tokio::sync::watch::Receiver<bool>,
+}
+
+impl std::fmt::Debug for Streaming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Streaming").field("stop", &*self.stop.borrow()).finish_non_exhaustive()
+    }
 }
 
 /// The budget reservation a call was admitted with.

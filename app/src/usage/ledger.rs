@@ -82,6 +82,7 @@ impl Ledger {
             outcome: outcome.to_string(),
             request_id: base.request_id,
             usage_unknown: base.usage_unknown,
+            stopped: base.stopped,
             created_at: now,
             day: local_day(now, self.zone),
         }
@@ -145,6 +146,7 @@ impl Ledger {
                 latency_ms: (now_millis() - taken.created_at).max(0) as u64,
                 request_id: None,
                 usage_unknown: true,
+                stopped: false,
                 swap: None,
             };
             let usage = TokenUsage { input_tokens: taken.input_tokens, output_tokens: taken.output_tokens, ..Default::default() };
@@ -169,6 +171,7 @@ struct RecordBase {
     latency_ms: u64,
     request_id: Option<String>,
     usage_unknown: bool,
+    stopped: bool,
     swap: Option<ModelSwap>,
 }
 
@@ -196,6 +199,7 @@ impl UsageRecorder for Ledger {
             latency_ms: attempt.latency_ms,
             request_id: attempt.request_id.clone(),
             usage_unknown: attempt.usage_unknown,
+            stopped: attempt.stopped,
             swap: meta.swap.clone(),
         };
         self.refresh_prices().await;

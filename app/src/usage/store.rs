@@ -52,6 +52,8 @@ pub struct NewRecord {
     pub outcome: String,
     pub request_id: Option<String>,
     pub usage_unknown: bool,
+    /// The analyst stopped the streamed reply; its usage is what was written until then.
+    pub stopped: bool,
     pub created_at: i64,
     /// `YYYY-MM-DD` of `created_at` in `time.zone`.
     pub day: String,
@@ -103,8 +105,8 @@ pub fn placeholders(first: usize, count: usize) -> String {
 /// The columns of a usage record as written, in the order `bind_record` binds them.
 const RECORD_COLUMNS: &str = "user_id, deal_id, operation, model, input_tokens, output_tokens, cache_creation_tokens, \
      cache_read_tokens, estimated_input_tokens, cost_microusd, default_price, latency_ms, outcome, request_id, \
-     usage_unknown, created_at, cache_creation_1h_tokens, requested_model, savings_microusd";
-const RECORD_WIDTH: usize = 19;
+     usage_unknown, created_at, cache_creation_1h_tokens, requested_model, savings_microusd, stopped";
+const RECORD_WIDTH: usize = 20;
 
 type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
 
@@ -130,6 +132,7 @@ fn bind_record<'q>(query: AnyQuery<'q>, r: &'q NewRecord) -> AnyQuery<'q> {
         .bind(r.usage.cache_creation_1h_input_tokens as i64)
         .bind(r.requested_model.as_str())
         .bind(r.savings_microusd)
+        .bind(i64::from(r.stopped))
 }
 
 /// Writes a record with its daily aggregate, its four rollups and its counters, on a

@@ -12,7 +12,7 @@ use crate::support::fake_claude::{FakeClaude, Script};
 use crate::support::{Engine, TestApp, kind, test_settings};
 
 /// Fast retries for tests: 10 ms backoff, 1 s timeout, retry-after capped at 1 s.
-fn fast_settings() -> Settings {
+pub(crate) fn fast_settings() -> Settings {
     let mut s = test_settings();
     s.claude.backoff_base_ms = 10;
     s.claude.backoff_max_ms = 40;
@@ -22,20 +22,20 @@ fn fast_settings() -> Settings {
     s
 }
 
-struct Chat {
-    app: TestApp,
-    fake: FakeClaude,
-    client: reqwest::Client,
-    user_id: i64,
-    deal_id: String,
+pub(crate) struct Chat {
+    pub(crate) app: TestApp,
+    pub(crate) fake: FakeClaude,
+    pub(crate) client: reqwest::Client,
+    pub(crate) user_id: i64,
+    pub(crate) deal_id: String,
 }
 
 impl Chat {
-    async fn start(engine: Engine) -> Chat {
+    pub(crate) async fn start(engine: Engine) -> Chat {
         Self::start_with(engine, fast_settings()).await
     }
 
-    async fn start_with(engine: Engine, settings: Settings) -> Chat {
+    pub(crate) async fn start_with(engine: Engine, settings: Settings) -> Chat {
         let fake = FakeClaude::start().await;
         let app = TestApp::spawn_with(engine, settings, fake.endpoint()).await;
         let client = app.signed_in("ana@firm.com", UserRole::Analyst).await;
@@ -52,7 +52,7 @@ impl Chat {
         Chat { app, fake, client, user_id, deal_id: id.as_i64().unwrap().to_string() }
     }
 
-    async fn send(&self, thread: Option<i64>, message: &str) -> (u16, Value) {
+    pub(crate) async fn send(&self, thread: Option<i64>, message: &str) -> (u16, Value) {
         let thread = thread.map(|t| t.to_string());
         let mut form = vec![("deal_id", self.deal_id.as_str()), ("message", message)];
         if let Some(t) = &thread {

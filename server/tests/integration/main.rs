@@ -8,6 +8,7 @@ mod admin;
 mod auth;
 mod budget;
 mod chat;
+mod chat_stream;
 mod cli;
 mod crash;
 mod deals;

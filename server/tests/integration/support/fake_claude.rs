@@ -38,6 +38,12 @@ pub enum Script {
     DropMidBody,
     /// 200 and the start of the body at once; the rest only after this long.
     SlowBody(Duration),
+    /// 200, streamed (the request must ask for a stream): `message_start` with `input`
+    /// tokens, then one `content_block_delta` per piece, each piece one output token.
+    /// `usage_each`: a `message_delta` with the output so far after each piece (else
+    /// only at the end). `pause_after`: after that many pieces, nothing for that long.
+    /// `error_after`: after that many pieces an `error` event (overloaded) ends it.
+    Stream { pieces: Vec<String>, input: u64, usage_each: bool, pause_after: Option<(usize, Duration)>, error_after: Option<usize> },
 }
 
 impl Script {
@@ -47,6 +53,11 @@ impl Script {
 
     pub fn status(status: u16) -> Script {
         Script::Status { status, retry_after: None }
+    }
+
+    /// A streamed reply of `pieces` ("w1 ", "w2 ", …), `input` tokens in.
+    pub fn stream(pieces: usize, input: u64) -> Script {
+        Script::Stream { pieces: (1..=pieces).map(|i| format!("w{i} ")).collect(), input, usage_each: false, pause_after: None, error_after: None }
     }
 }
 
@@ -137,7 +148,131 @@ async fn messages(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byt
     });
     // Like Claude, never write more than `max_tokens`.
     let max_tokens = inner.requests.lock().unwrap()[n - 1].body["max_tokens"].as_u64().unwrap_or(u64::MAX);
+    let streamed = inner.requests.lock().unwrap()[n - 1].body["stream"] == json!(true);
+    if streamed {
+        return answer_streamed(script, n, request_id, counted, max_tokens).await;
+    }
+    assert!(!matches!(script, Script::Stream { .. }), "a Stream script answers only a request that asks for a stream");
     answer(script, n, request_id, counted, max_tokens).await
+}
+
+/// One server-sent event.
+fn event(name: &str, data: Value) -> String {
+    format!("event: {name}\ndata: {data}\n\n")
+}
+
+/// A 200 event stream whose parts go out after their delays.
+fn event_stream(request_id: String, parts: Vec<(Duration, Result<String, ()>)>) -> Response {
+    let body = futures::stream::iter(parts).then(|(delay, part)| async move {
+        tokio::time::sleep(delay).await;
+        part.map(Bytes::from).map_err(|()| std::io::Error::other("connection dropped"))
+    });
+    Response::builder()
+        .status(200)
+        .header("request-id", request_id)
+        .header("content-type", "text/event-stream")
+        .body(Body::from_stream(body))
+        .unwrap()
+}
+
+/// The events of a whole streamed reply, as Claude sends them.
+fn reply_events(n: usize, pieces: &[String], usage: &Value, stop: &str, usage_each: bool) -> Vec<String> {
+    let mut start_usage = usage.clone();
+    start_usage["output_tokens"] = json!(1);
+    let mut events = vec![
+        event("message_start", json!({"type": "message_start", "message": {"id": format!("msg_fake_{n}"), "type": "message", "role": "assistant",
+            "model": FAKE_MODEL, "content": [], "stop_reason": null, "usage": start_usage}})),
+        event("content_block_start", json!({"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}})),
+        event("ping", json!({"type": "ping"})),
+    ];
+    for (i, piece) in pieces.iter().enumerate() {
+        events.push(event("content_block_delta", json!({"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}})));
+        if usage_each {
+            events.push(event("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": null}, "usage": {"output_tokens": i + 1}})));
+        }
+    }
+    events.push(event("content_block_stop", json!({"type": "content_block_stop", "index": 0})));
+    events.push(event("message_delta", json!({"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": null},
+        "usage": {"output_tokens": usage["output_tokens"]}})));
+    events.push(event("message_stop", json!({"type": "message_stop"})));
+    events
+}
+
+/// Text in pieces of a word and the space after it.
+fn words(text: &str) -> Vec<String> {
+    text.split_inclusive(' ').map(str::to_string).collect()
+}
+
+/// How a script answers a request that asked for a stream: error statuses as always,
+/// replies as events, and the broken answers broken in the middle of the first event (so
+/// nothing of the bill is known).
+async fn answer_streamed(script: Script, n: usize, request_id: String, counted_input: u64, max_tokens: u64) -> Response {
+    let capped = |mut usage: Value| {
+        let written = usage["output_tokens"].as_u64().unwrap_or(0);
+        let stop = if written > max_tokens {
+            usage["output_tokens"] = json!(max_tokens);
+            "max_tokens"
+        } else {
+            "end_turn"
+        };
+        (usage, stop)
+    };
+    let whole = |text: &str, usage: Value| {
+        let (usage, stop) = capped(usage);
+        reply_events(n, &words(text), &usage, stop, false).concat()
+    };
+    let ms = Duration::from_millis;
+    match script {
+        Script::Reply { text, usage } => {
+            let (usage, stop) = capped(usage);
+            let parts = reply_events(n, &words(&text), &usage, stop, false).into_iter().map(|e| (ms(2), Ok(e))).collect();
+            event_stream(request_id, parts)
+        }
+        Script::Counted { output } => {
+            let usage = json!({"input_tokens": counted_input, "output_tokens": output});
+            Box::pin(answer_streamed(Script::Reply { text: format!("Counted reply {n}."), usage }, n, request_id, counted_input, max_tokens)).await
+        }
+        Script::Slow(delay) => {
+            tokio::time::sleep(delay).await;
+            Box::pin(answer_streamed(Script::ok(&format!("Slow reply {n}."), 120, 30), n, request_id, counted_input, max_tokens)).await
+        }
+        Script::Delayed(delay, then) => {
+            tokio::time::sleep(delay).await;
+            Box::pin(answer_streamed(*then, n, request_id, counted_input, max_tokens)).await
+        }
+        Script::Status { .. } | Script::Tool { .. } => answer(script, n, request_id, counted_input, max_tokens).await,
+        Script::Malformed => event_stream(request_id, vec![(ms(0), Ok("event: message_start\ndata: {\"message\": [oops\n\n".into()))]),
+        Script::DropMidBody => {
+            let text = whole(&format!("Dropped {n}."), json!({"input_tokens": counted_input, "output_tokens": 30}));
+            event_stream(request_id, vec![(ms(0), Ok(text[..40].to_string())), (ms(100), Err(()))])
+        }
+        Script::SlowBody(delay) => {
+            let text = whole(&format!("Slow body {n}."), json!({"input_tokens": counted_input, "output_tokens": 30}));
+            let (head, tail) = text.split_at(40);
+            event_stream(request_id, vec![(ms(0), Ok(head.to_string())), (delay, Ok(tail.to_string()))])
+        }
+        Script::Stream { pieces, input, usage_each, pause_after, error_after } => {
+            let usage = json!({"input_tokens": input, "output_tokens": pieces.len()});
+            let events = reply_events(n, &pieces, &usage, "end_turn", usage_each);
+            // Three events lead (start, block start, ping); each piece is one or two.
+            let per_piece = if usage_each { 2 } else { 1 };
+            let after = |k: usize| 3 + k * per_piece;
+            let mut parts: Vec<(Duration, Result<String, ()>)> = Vec::new();
+            for (i, e) in events.into_iter().enumerate() {
+                if error_after.is_some_and(|k| i == after(k)) {
+                    let error = json!({"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}});
+                    parts.push((ms(2), Ok(event("error", error))));
+                    break;
+                }
+                let delay = match pause_after {
+                    Some((k, pause)) if i == after(k) => pause,
+                    _ => ms(2),
+                };
+                parts.push((delay, Ok(e)));
+            }
+            event_stream(request_id, parts)
+        }
+    }
 }
 
 /// A stand-in for Claude's tokenizer: ~3.5 characters per token, 4 per message, 10 per request.
@@ -214,6 +349,7 @@ async fn answer(script: Script, n: usize, request_id: String, counted_input: u64
             });
             Response::builder().status(200).header("request-id", request_id).body(Body::from_stream(start.chain(broken))).unwrap()
         }
+        Script::Stream { .. } => unreachable!("checked by the caller"),
         Script::SlowBody(delay) => {
             let usage = json!({"input_tokens": counted_input, "output_tokens": 30});
             let whole = message(json!([{"type": "text", "text": format!("Slow body {n}.")}]), usage, "end_turn").to_string();
@@ -252,6 +388,9 @@ fn validate(headers: &HeaderMap, body: &Value) -> Result<(), String> {
     }
     if !body["max_tokens"].as_u64().is_some_and(|m| m >= 1) {
         return Err("max_tokens: must be a positive integer".into());
+    }
+    if object.contains_key("stream") && !body["stream"].is_boolean() {
+        return Err("stream: must be a boolean".into());
     }
     if object.contains_key("system") && !body["system"].is_string() {
         return Err("system: must be a string".into());

@@ -107,6 +107,7 @@ impl World {
             outcome: "ok".into(),
             request_id: None,
             usage_unknown: false,
+            stopped: false,
             created_at: at,
             day: app::time::local_day(at, chrono_tz::UTC),
         };

@@ -1,0 +1,15 @@
+-- Streamed chat replies: a reply the analyst stopped is billed for what was written
+-- and flagged, on its usage record and on its message. A Stop is asked for through the
+-- conversation's row, so it reaches whichever instance is streaming the reply.
+-- Summaries are kept as messages of kind 'summary' (the call window starts from the
+-- latest) and recorded as operation 'summary'; a pinned message is always sent with
+-- the conversation.
+-- Keep sqlite/ and postgres/ in step.
+ALTER TABLE usage_records DROP CONSTRAINT IF EXISTS usage_records_operation_check;
+ALTER TABLE usage_records ADD CONSTRAINT usage_records_operation_check
+    CHECK (operation IN ('chat', 'report', 'extraction', 'title', 'summary')) NOT VALID;
+ALTER TABLE usage_records ADD COLUMN stopped BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE chat_messages ADD COLUMN stopped BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE chat_messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'message';
+ALTER TABLE chat_messages ADD COLUMN pinned BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE chat_threads ADD COLUMN stop_requested_at BIGINT;
