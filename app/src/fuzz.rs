@@ -335,3 +335,82 @@ mod estimates {
         });
     }
 }
+
+mod streams {
+    use super::*;
+    use crate::chat::{WindowTurn, plan_call};
+    use crate::claude::Speaker;
+    use crate::claude::history::Turn;
+    use crate::claude::sse::{SseDecoder, StreamedReply};
+
+    /// Event-stream text: well-formed events of the kinds Claude sends, broken ones, and
+    /// arbitrary text, with any line endings.
+    fn stream_text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            3 => any_text(6).prop_map(|t| format!("event: content_block_delta\ndata: {}\n\n", json!({"delta": {"type": "text_delta", "text": t}}))),
+            1 => (0u64..1_000_000).prop_map(|n| format!("event: message_start\ndata: {}\n\n", json!({"message": {"usage": {"input_tokens": n}}}))),
+            1 => (0u64..1_000_000).prop_map(|n| format!("event: message_delta\ndata: {}\n\n", json!({"delta": {}, "usage": {"output_tokens": n}}))),
+            1 => Just("event: ping\r\ndata: {}\r\n\r\n".to_string()),
+            1 => Just(": keep-alive\n".to_string()),
+            1 => tricky_text(8),
+        ];
+        prop::collection::vec(piece, 0..20).prop_map(|p| p.concat())
+    }
+
+    /// However a stream's bytes are split, the decoder yields the same events, never
+    /// panics, and the reply's text is exactly the deltas it handed out.
+    #[test]
+    fn event_streams_decode_the_same_however_they_are_split() {
+        fuzz("sse_decoder", (stream_text(), any::<prop::sample::Index>()), |(text, cut)| {
+            let bytes = text.as_bytes();
+            let cut = cut.index(bytes.len() + 1);
+            let whole = SseDecoder::default().feed(bytes);
+            let mut split = SseDecoder::default();
+            let parts = split.feed(&bytes[..cut]).and_then(|mut first| {
+                first.extend(split.feed(&bytes[cut..])?);
+                Ok(first)
+            });
+            prop_assert_eq!(&whole, &parts);
+            if let Ok(events) = whole {
+                let mut reply = StreamedReply::default();
+                let mut handed = String::new();
+                for event in &events {
+                    match reply.apply(event) {
+                        Ok(Some(text)) => handed.push_str(&text),
+                        Ok(None) => {}
+                        Err(_) => break,
+                    }
+                }
+                prop_assert_eq!(&handed, &reply.text);
+            }
+            Ok(())
+        });
+    }
+
+    /// A send's plan keeps every pinned message (in the window or the context block) and
+    /// stays within the limit it was given whenever it succeeds.
+    #[test]
+    fn call_plans_keep_pinned_messages_within_the_limit() {
+        let turns = prop::collection::vec((any::<bool>(), any::<bool>(), any_text(20)), 0..14);
+        fuzz("plan_call", (turns, 1usize..12, 50u64..4000, prop::option::of(any_text(20))), |(turns, max_messages, limit, summary)| {
+            let mut thread: Vec<WindowTurn> = turns
+                .into_iter()
+                .enumerate()
+                .map(|(i, (user, pinned, content))| WindowTurn {
+                    id: i as i64,
+                    turn: Turn { role: if user { Speaker::User } else { Speaker::Assistant }, content: format!("#{i} {content}") },
+                    pinned,
+                })
+                .collect();
+            thread.push(WindowTurn { id: 99, turn: Turn { role: Speaker::User, content: "new".into() }, pinned: false });
+            if let Ok(plan) = plan_call(20, summary.as_deref(), &[], &thread, max_messages, limit) {
+                prop_assert!(plan.window.estimated_input_tokens <= limit);
+                let sent_from = plan.window.dropped.min(thread.len());
+                for t in thread[..sent_from].iter().filter(|t| t.pinned) {
+                    prop_assert!(plan.context.contains(t.turn.content.trim()), "pinned message {} dropped", t.id);
+                }
+            }
+            Ok(())
+        });
+    }
+}

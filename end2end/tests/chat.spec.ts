@@ -100,11 +100,11 @@ test('replies read as Markdown, the list follows the newest one, the box keeps f
   await expect.poll(atBottom).toBe(true);
   expect(await page.getByTestId('messages').evaluate((el) => el.scrollHeight > el.clientHeight)).toBe(true);
 
-  // A send the server refuses gives the text back.
-  await page.route('**/api/chat/send', (route) => route.fulfill({
-    status: 403,
-    contentType: 'application/json',
-    body: JSON.stringify({ kind: 'deal_budget_exhausted', message: "This deal's token budget is used up." }),
+  // A send the server refuses gives the text back (a refusal ends the reply's stream).
+  await page.route('**/api/chat/stream', (route) => route.fulfill({
+    status: 200,
+    contentType: 'text/plain',
+    body: JSON.stringify({ failed: { error: { kind: 'deal_budget_exhausted', message: "This deal's token budget is used up." } } }) + '\n',
   }));
   await expect(send).toHaveText('Send');
   const draft = 'A long question the server will refuse — keep every word of it.';
@@ -112,7 +112,7 @@ test('replies read as Markdown, the list follows the newest one, the box keeps f
   await send.click();
   await expect(page.getByRole('alert')).toContainText("This deal's token budget is used up.");
   await expect(box).toHaveValue(draft);
-  await page.unroute('**/api/chat/send');
+  await page.unroute('**/api/chat/stream');
 
   // Near the limit the length shows; over it Send is off and says why.
   await box.fill('x'.repeat(46_000));

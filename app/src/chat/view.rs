@@ -2,14 +2,14 @@
 
 use leptos::prelude::*;
 
-use super::api::{DeleteThread, RenameThread, SendChatMessage, get_chat_context, get_thread, list_threads, open_thread, title_thread};
-use super::{ChatContext, ChatMessage, MAX_MESSAGE_CHARS, ThreadSummary, ThreadView};
+use super::api::{DeleteThread, RenameThread, SummariseThread, get_chat_context, get_thread, list_threads, open_thread, pin_message, stop_chat_reply, stream_chat_message, title_thread};
+use super::{CallPlan, ChatContext, ChatMessage, MAX_MESSAGE_CHARS, MIN_SUMMARY_SAVING_TOKENS, SUMMARY_MAX_TOKENS, SendEvent, SendResult, ThreadSummary, ThreadView, WindowTurn, plan_call, summary_prompt};
 use crate::budget::{BudgetState, BudgetStatus, CallSize, describe_admission};
 use crate::claude::Speaker;
-use crate::claude::estimate::{corrected, estimate_text_tokens};
-use crate::claude::history::{Turn, WindowError, build_window};
+use crate::claude::estimate::{corrected, estimate_request_tokens, estimate_text_tokens};
+use crate::claude::history::{Turn, WindowError};
 use crate::claude::pricing::{TokenUsage, cost_microusd};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorKind};
 use crate::format::{format_tokens, format_usd};
 use crate::ui::{ErrorNotice, copy_text};
 
@@ -46,8 +46,9 @@ pub fn ChatTab(deal_id: i64, budget: Signal<Option<BudgetStatus>>, calls: RwSign
             resume.set(false);
         }
     });
-    let send = ServerAction::<SendChatMessage>::new();
-    // Bumped when a conversation is renamed, titled, deleted or restored.
+    let send = Sender::new();
+    // Bumped when a conversation is renamed, titled, deleted, restored, summarised or a
+    // message is pinned.
     let changed = RwSignal::new(0u64);
     // Bumped when Claude retitles a conversation: only the list is read again (the open
     // conversation is not rendered anew under the analyst's cursor); `retitled` carries
@@ -87,7 +88,7 @@ pub fn ChatTab(deal_id: i64, budget: Signal<Option<BudgetStatus>>, calls: RwSign
         };
         replace_address(&address);
     });
-    let composer = ComposerState::new(send, selected, context, calls, listed, retitled);
+    let composer = ComposerState::new(send, selected, context, calls, listed, retitled, changed);
     let pick = move |id: Option<i64>| {
         resume.set(false);
         deleted.set(None);
@@ -150,11 +151,124 @@ pub fn ChatTab(deal_id: i64, budget: Signal<Option<BudgetStatus>>, calls: RwSign
     }
 }
 
+/// What a send carries.
+#[derive(Clone, Debug)]
+struct Outgoing {
+    deal_id: i64,
+    thread_id: Option<i64>,
+    message: String,
+    best_model: Option<bool>,
+    from_message: Option<i64>,
+}
+
+/// A send whose reply streams in (`/api/chat/stream`): what a `ServerAction` offers —
+/// pending, the last result, a version bumped when a send ends — and the reply as Claude
+/// writes it, and the conversation it can be stopped through.
+#[derive(Clone, Copy)]
+struct Sender {
+    pending: RwSignal<bool>,
+    value: RwSignal<Option<Result<SendResult, AppError>>>,
+    version: RwSignal<usize>,
+    /// Claude's reply so far.
+    streamed: RwSignal<String>,
+    /// The conversation the reply streams in, once the message is stored.
+    streaming_in: RwSignal<Option<i64>>,
+    stopping: RwSignal<bool>,
+}
+
+impl Sender {
+    fn new() -> Self {
+        Sender {
+            pending: RwSignal::new(false),
+            value: RwSignal::new(None),
+            version: RwSignal::new(0),
+            streamed: RwSignal::new(String::new()),
+            streaming_in: RwSignal::new(None),
+            stopping: RwSignal::new(false),
+        }
+    }
+
+    fn pending(&self) -> RwSignal<bool> {
+        self.pending
+    }
+
+    fn value(&self) -> RwSignal<Option<Result<SendResult, AppError>>> {
+        self.value
+    }
+
+    fn version(&self) -> RwSignal<usize> {
+        self.version
+    }
+
+    fn clear(&self) {
+        self.value.set(None);
+    }
+
+    fn dispatch(&self, outgoing: Outgoing) {
+        let this = *self;
+        this.streamed.set(String::new());
+        this.streaming_in.set(None);
+        this.pending.set(true);
+        leptos::task::spawn_local(async move {
+            let result = this.run(outgoing).await;
+            this.value.set(Some(result));
+            this.version.update(|v| *v += 1);
+            this.pending.set(false);
+            this.stopping.set(false);
+            this.streaming_in.set(None);
+        });
+    }
+
+    /// Reads the send's events as they come: one JSON `SendEvent` per line.
+    async fn run(self, o: Outgoing) -> Result<SendResult, AppError> {
+        use futures::StreamExt;
+        let stream = stream_chat_message(o.deal_id, o.thread_id, o.message, o.best_model, o.from_message).await?;
+        let mut stream = std::pin::pin!(stream.into_inner());
+        let mut buffer = String::new();
+        let mut outcome = None;
+        while let Some(chunk) = stream.next().await {
+            match chunk {
+                Ok(text) => buffer.push_str(&text),
+                Err(error) => return Err(error),
+            }
+            while let Some(end) = buffer.find('\n') {
+                let line: String = buffer.drain(..=end).collect();
+                match serde_json::from_str::<SendEvent>(line.trim_end()) {
+                    Ok(SendEvent::Started { thread_id }) => self.streaming_in.set(Some(thread_id)),
+                    Ok(SendEvent::Delta { text }) => self.streamed.update(|s| s.push_str(&text)),
+                    Ok(SendEvent::Done { result }) => outcome = Some(Ok(result)),
+                    Ok(SendEvent::Failed { error }) => outcome = Some(Err(error)),
+                    // A kind of event this page does not know yet.
+                    Err(_) => {}
+                }
+            }
+        }
+        outcome.unwrap_or_else(|| {
+            Err(AppError::new(ErrorKind::UpstreamError, "The reply was cut off on its way here. Reload the conversation to see what was saved."))
+        })
+    }
+
+    /// Asks the server to stop the reply: what Claude wrote until then is kept.
+    fn stop(&self) {
+        if let Some(thread_id) = self.streaming_in.get_untracked() {
+            self.stopping.set(true);
+            leptos::task::spawn_local(async move {
+                if let Err(err) = stop_chat_reply(thread_id).await {
+                    leptos::logging::warn!("could not stop the reply: {}", err.message);
+                }
+            });
+        }
+    }
+}
+
 /// What the message box keeps across re-renders of the conversation: the draft, the
 /// message on its way, the cooldown clock.
 #[derive(Clone, Copy)]
 struct ComposerState {
-    send: ServerAction<SendChatMessage>,
+    send: Sender,
+    /// Bumped to read the conversation again (a summary, a pin), and the budget.
+    changed: RwSignal<u64>,
+    calls: RwSignal<u64>,
     selected: RwSignal<Option<i64>>,
     draft: RwSignal<String>,
     /// The message on its way, shown until the reply arrives.
@@ -181,12 +295,13 @@ const COOLDOWN_SLACK_MS: f64 = 150.0;
 
 impl ComposerState {
     fn new(
-        send: ServerAction<SendChatMessage>,
+        send: Sender,
         selected: RwSignal<Option<i64>>,
         context: Resource<Result<ChatContext, AppError>>,
         calls: RwSignal<u64>,
         listed: RwSignal<u64>,
         retitled: RwSignal<Option<(i64, String)>>,
+        changed: RwSignal<u64>,
     ) -> Self {
         let draft = RwSignal::new(String::new());
         let in_flight = RwSignal::new(None::<String>);
@@ -256,6 +371,8 @@ impl ComposerState {
         });
         ComposerState {
             send,
+            changed,
+            calls,
             selected,
             draft,
             in_flight,
@@ -288,9 +405,26 @@ fn Conversation(
         Ok(Some(t)) => Some(view! { <h3 class="thread-heading">{t.title.clone()}</h3> }.into_any()),
         _ => None,
     };
-    let (turns, ids): (Vec<Turn>, Vec<i64>) = match &thread {
-        Ok(Some(view)) => view.messages.iter().map(|m| (Turn { role: m.role, content: m.content.clone() }, m.id)).unzip(),
-        _ => (Vec::new(), Vec::new()),
+    let (thread_id, pins) = match &thread {
+        Ok(Some(t)) if t.mine => (Some(t.id), Some(PinControl { thread_id: t.id, changed: composer.changed })),
+        Ok(Some(t)) => (Some(t.id), None),
+        _ => (None, None),
+    };
+    // What the next call would carry: the turns after the latest summary, the summary,
+    // and the pinned messages (for the pre-flight, as the server plans the call).
+    let (turns, summary, pinned) = match &thread {
+        Ok(Some(view)) => {
+            let after = view.summary.as_ref().map_or(i64::MIN, |s| s.id);
+            let turns: Vec<WindowTurn> = view
+                .messages
+                .iter()
+                .filter(|m| !m.summary && m.id > after)
+                .map(|m| WindowTurn { id: m.id, turn: Turn { role: m.role, content: m.content.clone() }, pinned: m.pinned })
+                .collect();
+            let pinned = view.pinned.iter().map(|m| (m.id, Turn { role: m.role, content: m.content.clone() })).collect();
+            (turns, view.summary.as_ref().map(|s| s.content.clone()), pinned)
+        }
+        _ => (Vec::new(), None, Vec::new()),
     };
     let badge = context.as_ref().ok().map(|c| {
         if c.offline {
@@ -299,7 +433,7 @@ fn Conversation(
             view! { <span class="badge">{c.model.clone()}</span> }.into_any()
         }
     });
-    let estimate_inputs = context.ok().map(|context| EstimateInputs { context, turns, ids });
+    let estimate_inputs = context.ok().map(|context| EstimateInputs { context, thread_id, turns, summary, pinned });
     let dropped = composer.dropped;
     view! {
         <div class="conversation-head">{head}{badge}</div>
@@ -311,7 +445,7 @@ fn Conversation(
                 }}
             </p>
         </Show>
-        <Messages thread in_flight=composer.in_flight follow=composer.follow/>
+        <Messages thread in_flight=composer.in_flight streamed=composer.send.streamed follow=composer.follow pins/>
         <p class="sr-only" role="status" aria-live="polite">{move || composer.announce.get()}</p>
         {move || composer.limited.get().map(|text| view! { <p class="notice warn" role="status" data-testid="reply-limited">{text}</p> })}
         {move || composer.model_note.get().map(|text| view! { <p class="notice" role="status" data-testid="model-note">{text}</p> })}
@@ -322,12 +456,19 @@ fn Conversation(
 /// The conversation's messages (a page of them, earlier ones on request) and the
 /// message on its way.
 #[component]
-fn Messages(thread: Result<Option<ThreadView>, AppError>, in_flight: RwSignal<Option<String>>, follow: RwSignal<bool>) -> impl IntoView {
+fn Messages(
+    thread: Result<Option<ThreadView>, AppError>,
+    in_flight: RwSignal<Option<String>>,
+    streamed: RwSignal<String>,
+    follow: RwSignal<bool>,
+    pins: Option<PinControl>,
+) -> impl IntoView {
     // Scrolled to the newest message when shown and when a send starts, unless the
     // reader has scrolled up to read earlier ones.
     let list = NodeRef::<leptos::html::Div>::new();
     Effect::new(move |_| {
         in_flight.track();
+        streamed.track();
         if let Some(el) = list.get()
             && follow.get_untracked()
         {
@@ -354,8 +495,8 @@ fn Messages(thread: Result<Option<ThreadView>, AppError>, in_flight: RwSignal<Op
                 {read_only.map(|author| view! {
                     <p class="notice">"Read only: this conversation belongs to " {author} "."</p>
                 })}
-                <EarlierMessages thread_id=t.id oldest=t.messages.first().map(|m| m.id) has_earlier=t.has_earlier/>
-                {t.messages.into_iter().map(|m| view! { <MessageBubble message=m/> }.into_any()).collect_view()}
+                <EarlierMessages thread_id=t.id oldest=t.messages.first().map(|m| m.id) has_earlier=t.has_earlier pins/>
+                {t.messages.into_iter().map(|m| view! { <MessageBubble message=m pins/> }.into_any()).collect_view()}
             }
             .into_any()
         }
@@ -365,8 +506,17 @@ fn Messages(thread: Result<Option<ThreadView>, AppError>, in_flight: RwSignal<Op
             {messages}
             {move || in_flight.get().map(|text| view! {
                 <div class="message user pending-message"><div class="bubble">{text}</div></div>
-                <div class="message assistant"><div class="bubble thinking" data-testid="pending">"Claude is thinking…"</div></div>
-            })}
+                <div class="message assistant">
+                    // The reply as Claude writes it (plain text until it is whole, then
+                    // shown rendered from what the server stored).
+                    {move || streamed.with(String::is_empty).then(|| view! {
+                        <div class="bubble thinking" data-testid="pending">"Claude is thinking…"</div>
+                    })}
+                    <Show when=move || !streamed.with(String::is_empty)>
+                        <div class="bubble streaming" data-testid="streaming">{move || streamed.get()}</div>
+                    </Show>
+                </div>
+            }.into_any())}
         </div>
     }
 }
@@ -380,7 +530,7 @@ fn Composer(
     budget: Signal<Option<BudgetStatus>>,
     estimate_inputs: Option<EstimateInputs>,
 ) -> impl IntoView {
-    let ComposerState { send, selected, draft, in_flight, cooldown_left, refocus, .. } = composer;
+    let ComposerState { send, selected, draft, in_flight, cooldown_left, refocus, changed, calls, .. } = composer;
     // The box takes the focus back when a send is done (this component is rendered
     // again with the conversation, so the effect also runs on its new element).
     let message_box = NodeRef::<leptos::html::Textarea>::new();
@@ -399,7 +549,19 @@ fn Composer(
     // Older turns the analyst may leave out of the next send, and whether they do.
     let saving = Memo::new(move |_| {
         let draft = draft.get();
-        estimate_inputs.with_value(|inputs| inputs.as_ref().and_then(|i| leave_out_suggestion(&draft, &i.turns, &i.ids, &i.context)))
+        estimate_inputs.with_value(|inputs| inputs.as_ref().and_then(|i| leave_out_suggestion(&draft, i)))
+    });
+    // Or summarise the conversation so far and continue from the summary.
+    let summary_offer = Memo::new(move |_| {
+        let draft = draft.get();
+        estimate_inputs.with_value(|inputs| inputs.as_ref().and_then(|i| summary_suggestion(&draft, i)))
+    });
+    let summarise = ServerAction::<SummariseThread>::new();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = summarise.value().get() {
+            changed.update(|n| *n += 1);
+            calls.update(|n| *n += 1);
+        }
     });
     let leave_out = RwSignal::new(false);
     // The pre-flight of the draft: its estimate, and whether every budget can take it.
@@ -408,9 +570,7 @@ fn Composer(
         let best = best.get();
         let skip = if leave_out.get() { saving.with(|s| s.as_ref().map_or(0, |s| s.from_index)) } else { 0 };
         budget.with(|status| {
-            estimate_inputs.with_value(|inputs| {
-                status.as_ref().zip(inputs.as_ref()).and_then(|(status, i)| preflight(&draft, &i.turns[skip..], status, &i.context, best))
-            })
+            estimate_inputs.with_value(|inputs| status.as_ref().zip(inputs.as_ref()).and_then(|(status, i)| preflight(&draft, i, skip, status, best)))
         })
     });
     let blocked = move || {
@@ -432,7 +592,7 @@ fn Composer(
         let best_model = best.get_untracked().then_some(true);
         best.set(false);
         leave_out.set(false);
-        send.dispatch(SendChatMessage { deal_id, thread_id: selected.get_untracked(), message, best_model, from_message });
+        send.dispatch(Outgoing { deal_id, thread_id: selected.get_untracked(), message, best_model, from_message });
     };
     view! {
         {move || send.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error/> })}
@@ -462,6 +622,13 @@ fn Composer(
                 (false, 0) => "Send".to_string(),
                 (false, n) => format!("Send ({n})"),
             }}</button>
+            <Show when=move || send.pending().get()>
+                <button type="button" class="button" data-testid="stop"
+                    title="Stop the reply here: what Claude has written is kept, and only that is billed"
+                    disabled=move || send.streaming_in.get().is_none() || send.stopping.get()
+                    on:click=move |_| send.stop()
+                >{move || if send.stopping.get() { "Stopping…" } else { "Stop" }}</button>
+            </Show>
         </form>
         // The length, once the draft nears the most one message may hold.
         {move || (chars.get() * 10 > MAX_MESSAGE_CHARS * 9).then(|| view! {
@@ -485,6 +652,20 @@ fn Composer(
                 </label>
             </p>
         }.into_any())}
+        {move || summary_offer.get().map(|offer| view! {
+            <p class="saving small" data-testid="summarise-offer">
+                {format!(
+                    "The {} earlier messages sent with this one cost about {} tokens. Summarise the conversation so far \
+                     (one call, about {} tokens, ≤ {}) and continue from the summary. ",
+                    offer.messages, format_tokens(offer.earlier_tokens), format_tokens(offer.call_tokens), format_usd(offer.most_microusd as i64)
+                )}
+                <button type="button" class="button small" data-testid="summarise"
+                    disabled=move || summarise.pending().get() || send.pending().get()
+                    on:click=move |_| { summarise.dispatch(SummariseThread { thread_id: offer.thread_id }); }
+                >{move || if summarise.pending().get() { "Summarising…" } else { "Summarise" }}</button>
+            </p>
+        }.into_any())}
+        {move || summarise.value().get().and_then(Result::err).map(|error| view! { <ErrorNotice error/> })}
         {move || plan.with(|p| p.as_ref().and_then(|p| p.model_line.clone().map(|line| (line, p.upgrade_to.clone())))).map(|(line, upgrade)| view! {
             <p class="model-line small" data-testid="model-choice">
                 {line}
@@ -587,7 +768,7 @@ fn ThreadList(list: Vec<ThreadSummary>, selected: RwSignal<Option<i64>>, on_pick
 
 /// Older pages of a long conversation, loaded on request above the newest page.
 #[component]
-fn EarlierMessages(thread_id: i64, oldest: Option<i64>, has_earlier: bool) -> impl IntoView {
+fn EarlierMessages(thread_id: i64, oldest: Option<i64>, has_earlier: bool, pins: Option<PinControl>) -> impl IntoView {
     let earlier = RwSignal::new(Vec::<ChatMessage>::new());
     let more = RwSignal::new(has_earlier);
     let oldest = RwSignal::new(oldest);
@@ -614,16 +795,24 @@ fn EarlierMessages(thread_id: i64, oldest: Option<i64>, has_earlier: bool) -> im
             <button type="button" class="link-button" on:click=load>"Show earlier messages"</button>
         </Show>
         {move || failed.get().map(|error| view! { <ErrorNotice error/> })}
-        {move || earlier.get().into_iter().map(|m| view! { <MessageBubble message=m/> }.into_any()).collect_view()}
+        {move || earlier.get().into_iter().map(|m| view! { <MessageBubble message=m pins/> }.into_any()).collect_view()}
     }
     .into_any()
 }
 
+/// Pinning, for the author of the open conversation: reads it again once done.
+#[derive(Clone, Copy)]
+struct PinControl {
+    thread_id: i64,
+    changed: RwSignal<u64>,
+}
+
 #[component]
-fn MessageBubble(message: ChatMessage) -> impl IntoView {
-    let class = match message.role {
-        Speaker::User => "message user",
-        Speaker::Assistant => "message assistant",
+fn MessageBubble(message: ChatMessage, pins: Option<PinControl>) -> impl IntoView {
+    let class = match (message.summary, message.role) {
+        (true, _) => "message summary",
+        (false, Speaker::User) => "message user",
+        (false, Speaker::Assistant) => "message assistant",
     };
     let usage = message.usage.map(|u| {
         let cached = u.cache_creation_input_tokens + u.cache_read_input_tokens;
@@ -650,8 +839,33 @@ fn MessageBubble(message: ChatMessage) -> impl IntoView {
         None => view! { <div class="bubble" class:collapsed=collapsed>{message.content}</div> }.into_any(),
     };
     let is_reply = message.role == Speaker::Assistant;
+    let heading = message.summary.then(|| view! {
+        <p class="summary-head small" data-testid="summary">
+            <strong>"Summary of the conversation so far."</strong>
+            " Claude continues from it: the messages above are no longer sent."
+        </p>
+    }.into_any());
+    let (id, pinned) = (message.id, message.pinned);
+    let pin_failed = RwSignal::new(None::<AppError>);
+    let pin = pins.filter(|_| !message.summary).map(|control| {
+        let toggle = move |_| {
+            leptos::task::spawn_local(async move {
+                match pin_message(control.thread_id, id, !pinned).await {
+                    Ok(()) => control.changed.update(|n| *n += 1),
+                    Err(error) => pin_failed.set(Some(error)),
+                }
+            });
+        };
+        view! {
+            " · "
+            <button type="button" class="link-button" data-testid="pin" aria-pressed=pinned.to_string()
+                title="A pinned message is sent with every later message of this conversation"
+                on:click=toggle>{if pinned { "Unpin" } else { "Pin" }}</button>
+        }.into_any()
+    });
     view! {
-        <div class=class>
+        <div class=class class:pinned=pinned>
+            {heading}
             {bubble}
             {long.then(|| view! {
                 <button type="button" class="link-button show-more" aria-expanded=move || expanded.get().to_string()
@@ -661,12 +875,16 @@ fn MessageBubble(message: ChatMessage) -> impl IntoView {
             }.into_any())}
             <div class="meta muted small">
                 {message.sent_at}{usage.map(|u| view! { " · " {u} })}
+                {message.stopped.then(|| view! { " · " <span class="badge stopped" data-testid="stopped">"Stopped"</span> }.into_any())}
+                {pinned.then(|| view! { " · " <span class="badge pinned" data-testid="pinned">"Pinned"</span> }.into_any())}
                 {is_reply.then(|| view! {
                     " · "
                     <button type="button" class="link-button" on:click=move |_| copy_text(content.get_value(), "Copied.", copied)>"Copy"</button>
                     <span role="status">{move || copied.get().map(|s| format!(" {s}"))}</span>
                 }.into_any())}
+                {pin}
             </div>
+            {move || pin_failed.get().map(|error| view! { <ErrorNotice error/> })}
         </div>
     }
     .into_any()
@@ -703,12 +921,31 @@ fn is_long(text: &str) -> bool {
     text.lines().count() > LONG_MESSAGE_LINES || text.chars().count() > LONG_MESSAGE_CHARS
 }
 
-/// What the pre-flight estimates from: the chat context and the conversation's stored
-/// turns with their message ids.
+/// What the pre-flight estimates from: the chat context, and what the next call of the
+/// open conversation would carry — its turns after the latest summary, the summary, and
+/// its pinned messages (id and turn).
 struct EstimateInputs {
     context: ChatContext,
-    turns: Vec<Turn>,
-    ids: Vec<i64>,
+    thread_id: Option<i64>,
+    turns: Vec<WindowTurn>,
+    summary: Option<String>,
+    pinned: Vec<(i64, Turn)>,
+}
+
+impl EstimateInputs {
+    /// The call `draft` would make, leaving out the first `skip` turns, planned as the
+    /// server plans it: the newest turns one window can hold, and the pinned messages
+    /// before them.
+    fn plan(&self, draft: &str, skip: usize) -> Result<CallPlan, WindowError> {
+        let c = &self.context;
+        let after = &self.turns[skip.min(self.turns.len())..];
+        let read = &after[after.len().saturating_sub((c.max_messages as usize).saturating_sub(1))..];
+        let first = read.first().map_or(i64::MAX, |t| t.id);
+        let older: Vec<Turn> = self.pinned.iter().filter(|(id, _)| *id < first).map(|(_, t)| t.clone()).collect();
+        let mut turns = read.to_vec();
+        turns.push(WindowTurn { id: i64::MAX, turn: Turn { role: Speaker::User, content: draft.to_string() }, pinned: false });
+        plan_call(c.system_tokens, self.summary.as_deref(), &older, &turns, c.max_messages as usize, c.max_input_tokens)
+    }
 }
 
 /// Older turns the next send could leave out: all the window would send before the last
@@ -718,7 +955,7 @@ struct LeaveOut {
     /// How many stored messages, and about how many tokens.
     count: usize,
     tokens: u64,
-    /// The first message kept (a user turn) and its place in the thread.
+    /// The first message kept (a user turn) and its place among the turns.
     from_id: i64,
     from_index: usize,
 }
@@ -726,22 +963,56 @@ struct LeaveOut {
 /// Least saving worth suggesting, in tokens.
 const MIN_SAVING_TOKENS: u64 = 300;
 
-fn leave_out_suggestion(draft: &str, turns: &[Turn], ids: &[i64], context: &ChatContext) -> Option<LeaveOut> {
-    if draft.trim().is_empty() || turns.len() != ids.len() {
+fn leave_out_suggestion(draft: &str, inputs: &EstimateInputs) -> Option<LeaveOut> {
+    if draft.trim().is_empty() {
         return None;
     }
-    let mut all = turns.to_vec();
-    all.push(Turn { role: Speaker::User, content: draft.to_string() });
-    let window = build_window(context.system_tokens, &all, context.max_messages as usize, context.max_input_tokens).ok()?;
-    // The window sends turns[window.dropped..]; keep only the last exchange (from its
-    // user turn on).
-    let start = window.dropped.min(turns.len());
-    let keep_from = turns.iter().rposition(|t| t.role == Speaker::User)?;
+    let turns = &inputs.turns;
+    let window = inputs.plan(draft, 0).ok()?.window;
+    // The window sends the newest turns; keep only the last exchange (from its user
+    // turn on).
+    let read_from = turns.len().saturating_sub((inputs.context.max_messages as usize).saturating_sub(1));
+    let start = (read_from + window.dropped).min(turns.len());
+    let keep_from = turns.iter().rposition(|t| t.turn.role == Speaker::User)?;
     if keep_from <= start {
         return None;
     }
-    let tokens: u64 = turns[start..keep_from].iter().map(|t| estimate_text_tokens(&t.content)).sum();
-    (tokens >= MIN_SAVING_TOKENS).then(|| LeaveOut { count: keep_from - start, tokens, from_id: ids[keep_from], from_index: keep_from })
+    let tokens: u64 = turns[start..keep_from].iter().map(|t| estimate_text_tokens(&t.turn.content)).sum();
+    (tokens >= MIN_SAVING_TOKENS).then(|| LeaveOut { count: keep_from - start, tokens, from_id: turns[keep_from].id, from_index: keep_from })
+}
+
+/// The offer to summarise the conversation: when the earlier turns the next send would
+/// carry cost at least `MIN_SUMMARY_SAVING_TOKENS`, one summary call (its estimate, and
+/// the most it may cost) replaces them from then on.
+#[derive(Clone, Debug, PartialEq)]
+struct SummaryOffer {
+    thread_id: i64,
+    messages: usize,
+    earlier_tokens: u64,
+    call_tokens: u64,
+    most_microusd: u64,
+}
+
+fn summary_suggestion(draft: &str, inputs: &EstimateInputs) -> Option<SummaryOffer> {
+    let thread_id = inputs.thread_id?;
+    if draft.trim().is_empty() || inputs.turns.len() < 2 {
+        return None;
+    }
+    let window = inputs.plan(draft, 0).ok()?.window;
+    let earlier = &window.messages[..window.messages.len().saturating_sub(1)];
+    let earlier_tokens: u64 = earlier.iter().map(|t| estimate_text_tokens(&t.content)).sum();
+    if earlier_tokens < MIN_SUMMARY_SAVING_TOKENS {
+        return None;
+    }
+    // The summary call reads the turns since the last summary (the deal's name, not
+    // known here, is a few tokens).
+    let turns: Vec<Turn> = inputs.turns.iter().map(|t| t.turn.clone()).collect();
+    let (system, transcript) = summary_prompt("", inputs.summary.as_deref(), &turns);
+    let call_tokens = estimate_request_tokens(&system, [transcript.as_str()]);
+    let c = &inputs.context;
+    let input = corrected(call_tokens, c.calibration).max(call_tokens);
+    let most = cost_microusd(&TokenUsage { input_tokens: input, output_tokens: u64::from(SUMMARY_MAX_TOKENS), ..Default::default() }, &c.rates).max(0) as u64;
+    Some(SummaryOffer { thread_id, messages: earlier.len(), earlier_tokens, call_tokens: input, most_microusd: most })
 }
 
 /// The pre-flight of a draft: what the box shows under it, whether it can be sent, and
@@ -760,14 +1031,13 @@ struct Plan {
 /// estimator, window, prices, budget rules and model choice: input tokens, cost, the
 /// share of each remaining budget the call reserves — or why it cannot be sent now. None
 /// for an empty draft. `best`: the analyst asks for the best model for this send.
-fn preflight(draft: &str, thread: &[Turn], status: &BudgetStatus, context: &ChatContext, best: bool) -> Option<Plan> {
+fn preflight(draft: &str, inputs: &EstimateInputs, skip: usize, status: &BudgetStatus, best: bool) -> Option<Plan> {
     if draft.trim().is_empty() {
         return None;
     }
-    let mut turns = thread.to_vec();
-    turns.push(Turn { role: Speaker::User, content: draft.to_string() });
-    let window = match build_window(context.system_tokens, &turns, context.max_messages as usize, context.max_input_tokens) {
-        Ok(window) => window,
+    let context = &inputs.context;
+    let (window, context_tokens) = match inputs.plan(draft, skip) {
+        Ok(plan) => (plan.window, plan.context_tokens),
         Err(WindowError::TooLong { estimated, limit }) => {
             let text = format!("Too long: about {} tokens, over the {}-token limit per call.", format_tokens(estimated), format_tokens(limit));
             return Some(Plan { text, sendable: false, model_line: None, upgrade_to: None });
@@ -816,13 +1086,18 @@ fn preflight(draft: &str, thread: &[Turn], status: &BudgetStatus, context: &Chat
             (call, admitted, Some(line), (index > 0 || best).then(|| choice.tiers[0].clone()))
         }
     };
-    // Where the input goes: the deal's facts, the earlier turns sent, the new message.
-    // (Each message's framing counts with the new one.)
+    // Where the input goes: the deal's facts, the summary and pinned messages, the
+    // earlier turns sent, the new message. (Each message's framing counts with the new one.)
     let sent_turns = window.messages.len().saturating_sub(1);
     let earlier: u64 = window.messages[..sent_turns].iter().map(|t| estimate_text_tokens(&t.content)).sum();
-    let message = window.estimated_input_tokens.saturating_sub(context.system_tokens + earlier);
+    let message = window.estimated_input_tokens.saturating_sub(context.system_tokens + context_tokens + earlier);
+    let carried = match (inputs.summary.is_some(), context_tokens) {
+        (_, 0) => String::new(),
+        (true, n) => format!(" · summary and pinned {}", format_tokens(n)),
+        (false, n) => format!(" · pinned {}", format_tokens(n)),
+    };
     let estimate = format!(
-        "≈ {} input tokens (deal facts {} · {} earlier {} {} · this message {}) · ≈ {}",
+        "≈ {} input tokens (deal facts {}{carried} · {} earlier {} {} · this message {}) · ≈ {}",
         format_tokens(input),
         format_tokens(context.system_tokens),
         sent_turns,
@@ -854,30 +1129,66 @@ mod tests {
         }
     }
 
-    fn thread(lengths: &[usize]) -> (Vec<Turn>, Vec<i64>) {
-        lengths
+    /// A conversation of turns of these many words, ids from 100.
+    fn inputs(lengths: &[usize]) -> EstimateInputs {
+        let turns = lengths
             .iter()
             .enumerate()
             .map(|(i, n)| {
                 let role = if i % 2 == 0 { Speaker::User } else { Speaker::Assistant };
-                (Turn { role, content: "word ".repeat(*n) }, 100 + i as i64)
+                WindowTurn { id: 100 + i as i64, turn: Turn { role, content: "word ".repeat(*n) }, pinned: false }
             })
-            .unzip()
+            .collect();
+        EstimateInputs { context: context(), thread_id: Some(7), turns, summary: None, pinned: Vec::new() }
     }
 
     #[test]
     fn older_turns_worth_leaving_out_are_suggested_up_to_the_last_exchange() {
-        let (turns, ids) = thread(&[400, 400, 400, 400, 20, 20]);
-        let s = leave_out_suggestion("next?", &turns, &ids, &context()).expect("a saving");
+        let long = inputs(&[400, 400, 400, 400, 20, 20]);
+        let s = leave_out_suggestion("next?", &long).expect("a saving");
         assert_eq!((s.count, s.from_index, s.from_id), (4, 4, 104));
-        let expected: u64 = turns[..4].iter().map(|t| estimate_text_tokens(&t.content)).sum();
+        let expected: u64 = long.turns[..4].iter().map(|t| estimate_text_tokens(&t.turn.content)).sum();
         assert_eq!(s.tokens, expected);
         // Short history, a single exchange, or an empty draft: nothing to suggest.
-        let (short, short_ids) = thread(&[20, 20, 20, 20]);
-        assert_eq!(leave_out_suggestion("next?", &short, &short_ids, &context()), None);
-        let (one, one_ids) = thread(&[900, 900]);
-        assert_eq!(leave_out_suggestion("next?", &one, &one_ids, &context()), None);
-        assert_eq!(leave_out_suggestion("  ", &turns, &ids, &context()), None);
+        assert_eq!(leave_out_suggestion("next?", &inputs(&[20, 20, 20, 20])), None);
+        assert_eq!(leave_out_suggestion("next?", &inputs(&[900, 900])), None);
+        assert_eq!(leave_out_suggestion("  ", &long), None);
+    }
+
+    #[test]
+    fn summarising_is_offered_when_the_earlier_turns_cost_enough() {
+        let long = inputs(&[400, 400, 400, 400]);
+        let offer = summary_suggestion("next?", &long).expect("an offer");
+        assert_eq!((offer.thread_id, offer.messages), (7, 4));
+        assert!(offer.earlier_tokens >= MIN_SUMMARY_SAVING_TOKENS);
+        assert!(offer.call_tokens > offer.earlier_tokens, "the call reads them all, with its prompt");
+        assert_eq!(summary_suggestion("next?", &inputs(&[20, 20])), None, "too little to save");
+        let mut new = inputs(&[400, 400, 400, 400]);
+        new.thread_id = None;
+        assert_eq!(summary_suggestion("next?", &new), None, "no conversation yet");
+    }
+
+    #[test]
+    fn the_preflight_counts_the_summary_and_pinned_messages() {
+        let mut i = inputs(&[30, 30]);
+        let status = BudgetStatus {
+            limits: Vec::new(),
+            deal_state: BudgetState::Ok,
+            warn_ratio: 0.8,
+            firm: crate::budget::FirmLevels { warning: 0.8, critical: 0.95, stop: 1.0, critical_max_request_tokens: 10_000 },
+            min_useful_output_tokens: 256,
+            smallest_call_tokens: 1024,
+            alert: None,
+            model_choice: None,
+        };
+        let plain = preflight("next?", &i, 0, &status, false).unwrap();
+        assert!(!plain.text.contains("summary and pinned"), "{}", plain.text);
+        i.summary = Some("NOI is $4.1M. ".repeat(20));
+        i.pinned = vec![(50, Turn { role: Speaker::User, content: "Use a 6.25% exit cap".into() })];
+        let carried = preflight("next?", &i, 0, &status, false).unwrap();
+        assert!(carried.text.contains("summary and pinned"), "{}", carried.text);
+        let tokens = |text: &str| text.trim_start_matches("≈ ").split(' ').next().unwrap().replace(',', "").parse::<u64>().unwrap();
+        assert!(tokens(&carried.text) > tokens(&plain.text));
     }
 
     #[test]
