@@ -51,9 +51,25 @@ test('the pre-flight estimate follows the draft', async ({ page }) => {
 test('a user with a tiny daily budget sees why Send is off, and when it resets', async ({ page }) => {
   await signIn(page, TINY);
   await openDeal(page, 'Route 9 Logistics Center');
-  await expect(page.getByTestId('daily-out')).toContainText('You have reached your daily limit. It resets at midnight');
+  const banner = page.getByTestId('daily-out');
+  await expect(banner).toContainText(/You have reached your daily limit of 100 tokens \(\$\d+\.\d\d so far\)\. It resets at midnight/);
+  // Dollars beside tokens on the meters.
+  await expect(page.getByTestId('meter-daily')).toContainText(/\/ 100 tokens · \$\d+\.\d\d/);
+  await expect(page.getByTestId('meter-deal')).toContainText(/tokens · \$\d/);
   await page.getByLabel('Message').fill('What is the cap rate?');
   const preflight = page.getByTestId('preflight');
   await expect(preflight).toContainText('cannot be sent now: your daily token budget cannot take it until midnight');
   await expect(page.getByTestId('send')).toBeDisabled();
+  // The same banner, in the same words, on every tab of the deal.
+  const wording = await banner.textContent();
+  for (const tab of ['Report', 'Sales comps', 'Chat']) {
+    await page.getByRole('tab', { name: tab }).click();
+    await expect(page.getByTestId('daily-out')).toHaveText(wording!);
+    if (tab === 'Sales comps') {
+      // Extract is off, for the same reason in the same words (not enabled, then refused).
+      await page.getByLabel('Broker or offering-memorandum text').fill('123 Main St sold for $4,100,000 in March 2025.');
+      await expect(page.getByTestId('extract')).toBeDisabled();
+      await expect(page.getByTestId('extract-blocked')).toHaveText(`Extract is off: ${wording}`);
+    }
+  }
 });

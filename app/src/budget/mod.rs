@@ -123,6 +123,10 @@ pub struct Limit {
     /// month, the firm's day and month).
     #[serde(default)]
     pub forecast: Option<crate::forecast::Forecast>,
+    /// For a token limit: what its used and reserved tokens cost, in micro-dollars, shown
+    /// beside the tokens.
+    #[serde(default)]
+    pub cost_microusd: Option<u64>,
 }
 
 /// The levels of a firm-wide cap, as shares of its (enforced) value.
@@ -291,6 +295,68 @@ fn share_of(limit: &Limit) -> f64 {
     if limit.meter.limit == 0 { 0.0 } else { limit.meter.remaining() as f64 / limit.meter.limit as f64 }
 }
 
+/// The one wording of each budget state: the deal page's banners (on every tab) and the
+/// refusals of calls say the same thing, with dollars beside tokens.
+pub mod wording {
+    use super::{FirmLevel, Limit, LimitKind, Unit};
+    use crate::format::{format_dollars, format_tokens};
+
+    /// "100,000 tokens ($3.20 so far)" for a token limit whose cost is known.
+    pub fn tokens_and_cost(tokens: u64, cost_microusd: Option<u64>) -> String {
+        match cost_microusd {
+            Some(cost) => format!("{} tokens ({} so far)", format_tokens(tokens), format_dollars(cost as i64)),
+            None => format!("{} tokens", format_tokens(tokens)),
+        }
+    }
+
+    /// What a limit's meter reads: committed of limit, and what that cost.
+    pub fn amount(limit: &Limit, value: u64) -> String {
+        match limit.kind.unit() {
+            Unit::Tokens => format!("{} tokens", format_tokens(value)),
+            Unit::MicroUsd => format_dollars(value as i64),
+        }
+    }
+
+    pub fn deal_used_up(limit: &Limit) -> String {
+        format!(
+            "This deal's budget of {} is used up: no more Claude calls for it. An admin can raise it.",
+            tokens_and_cost(limit.meter.limit, limit.cost_microusd)
+        )
+    }
+
+    pub fn deal_warning(limit: &Limit) -> String {
+        let spent = limit.cost_microusd.map_or(String::new(), |c| format!(", {} so far", format_dollars(c as i64)));
+        format!("This deal has used {:.0}% of its {}-token budget{spent}.", (limit.meter.ratio() * 100.0).floor(), format_tokens(limit.meter.limit))
+    }
+
+    pub fn daily_used_up(limit: &Limit, resets: &str) -> String {
+        format!("You have reached your daily limit of {}. It resets at {resets}.", tokens_and_cost(limit.meter.limit, limit.cost_microusd))
+    }
+
+    pub fn monthly_used_up(limit: &Limit, resets: &str) -> String {
+        format!("Your {} monthly budget is used up. It resets at {resets}.", format_dollars(limit.meter.limit as i64))
+    }
+
+    /// A firm-wide cap past its warning level (None below it).
+    pub fn firm(limit: &Limit, level: FirmLevel, critical_max_tokens: u64, resets: &str) -> Option<String> {
+        let cap = limit.kind.describe();
+        let pct = (limit.meter.ratio() * 100.0).floor();
+        let used = match (limit.kind, limit.cost_microusd) {
+            (LimitKind::FirmTokens(_), Some(cost)) => format!(" ({} tokens, {})", format_tokens(limit.meter.committed()), format_dollars(cost as i64)),
+            _ => format!(" ({})", amount(limit, limit.meter.committed())),
+        };
+        match level {
+            FirmLevel::Normal => None,
+            FirmLevel::Warning => Some(format!("The firm has used {pct}% of {cap}{used}.")),
+            FirmLevel::Critical => Some(format!(
+                "The firm has used {pct}% of {cap}{used}: requests over {} tokens are refused until {resets}.",
+                format_tokens(critical_max_tokens)
+            )),
+            FirmLevel::Stop => Some(format!("The firm has used {pct}% of {cap}{used}: Claude calls are paused until {resets}.")),
+        }
+    }
+}
+
 /// Why a call is refused, in a few words ("your daily token budget is used up until
 /// midnight UTC, in 3 h"), for the pre-flight under the message box.
 pub fn refusal_reason(refusal: Refusal, status: &BudgetStatus) -> String {
@@ -383,6 +449,26 @@ impl BudgetStatus {
     /// Whether `call` could go ahead now (the server decides for real).
     pub fn admits(&self, call: &CallSize) -> Result<Admission, Refusal> {
         admit(call, &self.limits, &self.firm, self.min_useful_output_tokens)
+    }
+
+    /// Why no call at all can go ahead now, in the words of the page's banner: the deal's
+    /// budget used up, the caller's day or month, a firm cap that pauses calls. None while
+    /// some call could.
+    pub fn blocked_reason(&self) -> Option<String> {
+        let resets = |l: &Limit| l.resets.clone().unwrap_or_default();
+        if let Some(deal) = self.limit(LimitKind::DealTokens).filter(|_| self.deal_state == BudgetState::Blocked) {
+            return Some(wording::deal_used_up(deal));
+        }
+        if let Some(day) = self.limit(LimitKind::UserDailyTokens).filter(|l| l.meter.remaining() < self.smallest_call_tokens) {
+            return Some(wording::daily_used_up(day, &resets(day)));
+        }
+        if let Some(month) = self.limit(LimitKind::UserMonthlyUsd).filter(|l| l.meter.remaining() < 1_000) {
+            return Some(wording::monthly_used_up(month, &resets(month)));
+        }
+        self.limits
+            .iter()
+            .filter(|l| l.kind.is_firm() && self.firm.level(&l.meter) == FirmLevel::Stop)
+            .find_map(|l| wording::firm(l, FirmLevel::Stop, self.firm.critical_max_request_tokens, &resets(l)))
     }
 }
 
@@ -698,7 +784,7 @@ mod tests {
     }
 
     fn limit(kind: LimitKind, meter: Meter) -> Limit {
-        Limit { kind, meter, resets: None, forecast: None }
+        Limit { kind, meter, resets: None, forecast: None, cost_microusd: None }
     }
 
     /// A call of `input` tokens in and `output` out, at $2 / $10 per MTok.

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use sqlx::AnyConnection;
 
 use super::store::{self, Overrides, analyst_daily_limits, deal_limits};
-use super::{BudgetFlags, BudgetState, BudgetStatus, CallSize, DealBudget, FirmLevel, FirmLevels, Limit, LimitKind, Meter, Refusal};
+use super::{BudgetFlags, BudgetState, BudgetStatus, CallSize, DealBudget, FirmLevel, FirmLevels, Limit, LimitKind, Meter, Refusal, Unit};
 use crate::audit::Actor;
 use crate::auth::service::Ctx;
 use crate::error::{AppError, ErrorKind};
@@ -78,13 +78,14 @@ pub fn limit_end(kind: LimitKind, now: i64, zone: chrono_tz::Tz) -> Option<i64> 
 pub fn limits_of(standing: &Standing, overrides: &Overrides, is_admin: bool, settings: &Settings, limits: &Limits, now: i64) -> Vec<Limit> {
     let b: &BudgetSettings = &settings.budget;
     let zone = settings.time.tz();
-    let meter = |amount: crate::usage::store::Amount, limit: u64| Meter { used: amount.used, reserved: amount.reserved, limit };
-    let with_reset = |kind: LimitKind, meter: Meter| {
+    let meter = |amount: crate::usage::store::Amount, limit: u64| (Meter { used: amount.used, reserved: amount.reserved, limit }, amount.cost_microusd);
+    let with_reset = |kind: LimitKind, (meter, cost): (Meter, u64)| {
         let resets = match kind {
             LimitKind::UserDailyTokens => Some(resets_in(now, zone)),
             _ => limit_end(kind, now, zone).map(|end| resets_at(end, now, zone)),
         };
-        Limit { kind, meter, resets, forecast: None }
+        let cost_microusd = (kind.unit() == Unit::Tokens).then_some(cost);
+        Limit { kind, meter, resets, forecast: None, cost_microusd }
     };
     let mut out = vec![with_reset(LimitKind::DealTokens, meter(standing.deal_tokens, overrides.deal.unwrap_or(b.deal_tokens)))];
     if !is_admin {
@@ -319,8 +320,13 @@ pub async fn firm_caps(state: &AppState, now: i64) -> Result<(Vec<(Limit, FirmLe
     Ok((caps, levels))
 }
 
-/// The refusal, in words the user can act on, with when to try again where a window
-/// resets.
+/// A limit not among those read (cannot happen: a refusal names a limit that applies).
+fn unknown(kind: LimitKind) -> Limit {
+    Limit { kind, meter: Meter::default(), resets: None, forecast: None, cost_microusd: None }
+}
+
+/// The refusal, in words the user can act on (for a budget that is used up, the deal
+/// page's banner), with when to try again where a window resets.
 pub fn refusal_error(refusal: Refusal, limits: &[Limit], call: &CallSize, firm: &FirmLevels, now: i64, zone: chrono_tz::Tz) -> AppError {
     let find = |kind: LimitKind| limits.iter().find(|l| l.kind == kind);
     let amount = |kind: LimitKind, value: u64| match kind.unit() {
@@ -330,16 +336,14 @@ pub fn refusal_error(refusal: Refusal, limits: &[Limit], call: &CallSize, firm: 
     let retry = |kind: LimitKind| limit_end(kind, now, zone).map(|end| ((end - now).max(1000) as u64).div_ceil(1000));
     match refusal {
         Refusal::DailyLimit => {
-            let limit = find(LimitKind::UserDailyTokens).map_or(0, |l| l.meter.limit);
-            AppError::new(
-                ErrorKind::DailyLimitReached,
-                format!("You have reached your daily limit of {} tokens. It resets at {}.", format_tokens(limit), resets_in(now, zone)),
-            )
+            let limit = find(LimitKind::UserDailyTokens).cloned().unwrap_or_else(|| unknown(LimitKind::UserDailyTokens));
+            AppError::new(ErrorKind::DailyLimitReached, super::wording::daily_used_up(&limit, &resets_in(now, zone)))
         }
         Refusal::DealBudget { exhausted } => {
-            let deal = find(LimitKind::DealTokens).map(|l| l.meter).unwrap_or_default();
+            let limit = find(LimitKind::DealTokens).cloned().unwrap_or_else(|| unknown(LimitKind::DealTokens));
+            let deal = limit.meter;
             let message = if exhausted {
-                format!("This deal's budget of {} tokens is used up. An admin can raise it.", format_tokens(deal.limit))
+                super::wording::deal_used_up(&limit)
             } else {
                 format!("This deal has {} tokens left, not enough for this request. An admin can raise its budget.", format_tokens(deal.remaining()))
             };
@@ -359,21 +363,16 @@ pub fn refusal_error(refusal: Refusal, limits: &[Limit], call: &CallSize, firm: 
             )
         }
         Refusal::FirmCap { kind, level } => {
-            let limit = find(kind).map(|l| l.meter).unwrap_or_default();
+            let full = find(kind).cloned().unwrap_or_else(|| unknown(kind));
+            let limit = full.meter;
             let resets = limit_end(kind, now, zone).map(|end| resets_at(end, now, zone)).unwrap_or_default();
             let cap = kind.describe();
-            let message = match level {
-                FirmLevel::Stop => format!(
-                    "The firm has used {:.0}% of {cap} ({}): Claude calls are paused until it resets at {resets}.",
-                    limit.ratio() * 100.0,
-                    amount(kind, limit.limit)
-                ),
-                FirmLevel::Critical => format!(
-                    "The firm is near {cap} ({:.0}% used): requests over {} tokens are refused until it resets at {resets}; this one needs {}. Shorten it or try later.",
-                    limit.ratio() * 100.0,
-                    format_tokens(firm.critical_max_request_tokens),
-                    format_tokens(call.input_tokens + call.output_tokens)
-                ),
+            let banner = super::wording::firm(&full, level, firm.critical_max_request_tokens, &resets);
+            let message = match (level, banner) {
+                (FirmLevel::Stop, Some(banner)) => banner,
+                (FirmLevel::Critical, Some(banner)) => {
+                    format!("{banner} This one needs {}. Shorten it or try later.", format_tokens(call.input_tokens + call.output_tokens))
+                }
                 _ => format!("This request would pass {cap} ({} left). It resets at {resets}.", amount(kind, limit.remaining())),
             };
             AppError::new(ErrorKind::FirmCapReached, message).retry_after(retry(kind))

@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::{BudgetState, BudgetStatus, BudgetUse, DealBudget, FirmLevel, FirmMonthBudget, Limit, LimitKind, Unit};
+use super::{BudgetState, BudgetStatus, BudgetUse, DealBudget, FirmLevel, FirmMonthBudget, Limit, LimitKind, Unit, wording};
 use crate::format::{format_dollars, format_tokens};
 use crate::usage::Window;
 
@@ -11,32 +11,25 @@ use crate::usage::Window;
 /// those that stop or slow them, as every tab of a deal shows them.
 #[component]
 pub fn BudgetPanel(status: BudgetStatus) -> impl IntoView {
-    let deal = status.deal();
-    let deal_pct = (deal.ratio() * 100.0).floor();
     let is_admin = status.limit(LimitKind::UserDailyTokens).is_none();
-    let banner = match status.deal_state {
-        BudgetState::Blocked => Some(view! {
-            <p class="notice error" role="status" data-testid="deal-blocked">
-                "This deal's token budget is used up: no more Claude calls for it. An admin can raise it."
-            </p>
+    let deal = status.limit(LimitKind::DealTokens).cloned();
+    let banner = match (status.deal_state, deal) {
+        (BudgetState::Blocked, Some(deal)) => Some(view! {
+            <p class="notice error" role="status" data-testid="deal-blocked">{wording::deal_used_up(&deal)}</p>
         }.into_any()),
-        BudgetState::Warning => Some(view! {
-            <p class="notice warn" role="status" data-testid="deal-warning">
-                {format!("This deal has used {deal_pct}% of its {}-token budget.", format_tokens(deal.limit))}
-            </p>
+        (BudgetState::Warning, Some(deal)) => Some(view! {
+            <p class="notice warn" role="status" data-testid="deal-warning">{wording::deal_warning(&deal)}</p>
         }.into_any()),
-        BudgetState::Ok => None,
+        _ => None,
     };
+    // (The states that stop every call, in the words `BudgetStatus::blocked_reason` gives
+    // the buttons they disable.)
     let spent = |kind: LimitKind, threshold: u64| status.limit(kind).filter(|l| l.meter.remaining() < threshold).cloned();
     let daily_out = spent(LimitKind::UserDailyTokens, status.smallest_call_tokens).map(|l| view! {
-        <p class="notice error" role="status" data-testid="daily-out">
-            {format!("You have reached your daily limit. It resets at {}.", l.resets.unwrap_or_default())}
-        </p>
+        <p class="notice error" role="status" data-testid="daily-out">{wording::daily_used_up(&l, l.resets.as_deref().unwrap_or_default())}</p>
     });
     let monthly_out = spent(LimitKind::UserMonthlyUsd, 1_000).map(|l| view! {
-        <p class="notice error" role="status" data-testid="monthly-out">
-            {format!("Your {} monthly budget is used up. It resets at {}.", format_dollars(l.meter.limit as i64), l.resets.unwrap_or_default())}
-        </p>
+        <p class="notice error" role="status" data-testid="monthly-out">{wording::monthly_used_up(&l, l.resets.as_deref().unwrap_or_default())}</p>
     });
     let firm_banners: Vec<_> = status
         .limits
@@ -64,19 +57,11 @@ pub fn BudgetPanel(status: BudgetStatus) -> impl IntoView {
 /// The banner of a firm-wide cap past its warning level: for everyone when it refuses
 /// calls, for admins from the warning level.
 fn firm_banner(limit: &Limit, level: FirmLevel, critical_max: u64, is_admin: bool) -> Option<AnyView> {
-    let cap = limit.kind.describe();
-    let pct = (limit.meter.ratio() * 100.0).floor();
-    let resets = limit.resets.clone().unwrap_or_default();
-    let (class, text) = match level {
-        FirmLevel::Normal => return None,
-        FirmLevel::Warning if !is_admin => return None,
-        FirmLevel::Warning => ("notice warn", format!("The firm has used {pct}% of {cap}.")),
-        FirmLevel::Critical => (
-            "notice warn",
-            format!("The firm has used {pct}% of {cap}: requests over {} tokens are refused until {resets}.", format_tokens(critical_max)),
-        ),
-        FirmLevel::Stop => ("notice error", format!("The firm has used {pct}% of {cap}: Claude calls are paused until {resets}.")),
-    };
+    if level == FirmLevel::Warning && !is_admin {
+        return None;
+    }
+    let text = wording::firm(limit, level, critical_max, limit.resets.as_deref().unwrap_or_default())?;
+    let class = if level == FirmLevel::Stop { "notice error" } else { "notice warn" };
     Some(view! { <p class=class role="status" data-testid="firm-cap">{text}</p> }.into_any())
 }
 
@@ -95,7 +80,9 @@ pub fn BudgetMeter(limit: Limit, warn_ratio: f64) -> impl IntoView {
         Unit::MicroUsd => format_dollars(v as i64),
     };
     let unit = if limit.kind.unit() == Unit::Tokens { " tokens" } else { "" };
-    let text = format!("{} / {}{unit}", amount(meter.committed()), amount(meter.limit));
+    // Dollars beside tokens: what the tokens counted so far cost.
+    let cost = limit.cost_microusd.map_or(String::new(), |c| format!(" · {}", format_dollars(c as i64)));
+    let text = format!("{} / {}{unit}{cost}", amount(meter.committed()), amount(meter.limit));
     let period = match limit.kind {
         LimitKind::FirmTokens(Window::Day) | LimitKind::FirmUsd(Window::Day) | LimitKind::UserDailyTokens => "the day",
         LimitKind::FirmTokens(Window::Hour) | LimitKind::FirmUsd(Window::Hour) => "the hour",

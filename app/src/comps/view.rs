@@ -27,7 +27,7 @@ struct Deleted {
 /// The sales comps tab: the extraction form above the deal's comps. `calls` is bumped
 /// after every extraction (a Claude call), so the page reads the budgets again.
 #[component]
-pub fn CompsTab(deal_id: i64, calls: RwSignal<u64>) -> impl IntoView {
+pub fn CompsTab(deal_id: i64, calls: RwSignal<u64>, budget: Signal<Option<crate::budget::BudgetStatus>>) -> impl IntoView {
     let extract = ServerAction::<ExtractComps>::new();
     let update = ServerAction::<UpdateComp>::new();
     let add = ServerAction::<AddComp>::new();
@@ -79,7 +79,7 @@ pub fn CompsTab(deal_id: i64, calls: RwSignal<u64>) -> impl IntoView {
     });
     view! {
         <div class="comps">
-            <ExtractForm deal_id extract/>
+            <ExtractForm deal_id extract budget/>
             <div class="table-head">
                 <h3>"Comparable sales"</h3>
                 <button type="button" class="button" on:click=move |_| open.run(FormFor::New)>"Add a sale"</button>
@@ -102,8 +102,10 @@ pub fn CompsTab(deal_id: i64, calls: RwSignal<u64>) -> impl IntoView {
 
 /// Broker text, pasted or read from a file, and the Extract button with its outcome.
 #[component]
-fn ExtractForm(deal_id: i64, extract: ServerAction<ExtractComps>) -> impl IntoView {
+fn ExtractForm(deal_id: i64, extract: ServerAction<ExtractComps>, budget: Signal<Option<crate::budget::BudgetStatus>>) -> impl IntoView {
     let text = RwSignal::new(String::new());
+    // A budget that stops every call turns Extract off, saying why (as the banner does).
+    let blocked = Memo::new(move |_| budget.with(|b| b.as_ref().and_then(|b| b.blocked_reason())));
     let file_error = RwSignal::new(None::<String>);
     Effect::new(move |_| {
         if let Some(Ok(_)) = extract.value().get() {
@@ -139,11 +141,12 @@ fn ExtractForm(deal_id: i64, extract: ServerAction<ExtractComps>) -> impl IntoVi
                     on:change=move |ev| read_file(ev, text, file_error)/>
                 <span class="muted small">{move || format!("{} / {MAX_SOURCE_CHARS} characters", text.with(|t| t.chars().count()))}</span>
                 <span class="spacer"></span>
-                <button type="submit" class="button primary"
-                    disabled=move || extract.pending().get() || text.with(|t| t.trim().is_empty())>
+                <button type="submit" class="button primary" data-testid="extract"
+                    disabled=move || extract.pending().get() || text.with(|t| t.trim().is_empty()) || blocked.with(Option::is_some)>
                     {move || if extract.pending().get() { "Extracting…" } else { "Extract" }}
                 </button>
             </div>
+            {move || blocked.get().map(|reason| view! { <p class="muted small" data-testid="extract-blocked">{format!("Extract is off: {reason}")}</p> })}
             {move || file_error.get().map(|e| view! { <p class="notice error" role="alert">{e}</p> })}
             {outcome}
         </form>

@@ -168,7 +168,7 @@ fn DealWorkspace(deal_id: i64) -> impl IntoView {
                 {move || match tab.get() {
                     Tab::Chat => view! { <ChatTab deal_id budget=known calls selection/> }.into_any(),
                     Tab::Report => view! { <ReportTab deal_id calls/> }.into_any(),
-                    Tab::Comps => view! { <CompsTab deal_id calls/> }.into_any(),
+                    Tab::Comps => view! { <CompsTab deal_id calls budget=known/> }.into_any(),
                 }}
             </section>
         </div>

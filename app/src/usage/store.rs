@@ -332,6 +332,9 @@ pub async fn expired_reservations(db: &Db, now: i64, limit: i64) -> Result<Vec<i
 pub struct Amount {
     pub used: u64,
     pub reserved: u64,
+    /// What the used and reserved amounts cost, in micro-dollars (for a token amount, to
+    /// show dollars beside the tokens).
+    pub cost_microusd: u64,
 }
 
 /// Everything a call is admitted against, read in ONE statement (one snapshot on
@@ -381,11 +384,11 @@ pub async fn standing(conn: &mut AnyConnection, user_id: i64, deal_id: i64, day:
     let (deal_reserved, user_reserved, firm_reserved) = (reserved("reserved:deal"), reserved("reserved:user"), reserved("reserved:firm"));
     let used = |key: &CounterKey| find(key).unwrap_or((0, 0));
     Ok(Standing {
-        deal_tokens: Amount { used: used(&deal).0, reserved: deal_reserved.0 },
-        user_day_tokens: Amount { used: used(&user_day).0, reserved: user_reserved.0 },
-        user_month_microusd: Amount { used: used(&user_month).1, reserved: user_reserved.1 },
-        firm_tokens: firm.clone().map(|k| Amount { used: used(&k).0, reserved: firm_reserved.0 }),
-        firm_microusd: firm.map(|k| Amount { used: used(&k).1, reserved: firm_reserved.1 }),
+        deal_tokens: Amount { used: used(&deal).0, reserved: deal_reserved.0, cost_microusd: used(&deal).1 + deal_reserved.1 },
+        user_day_tokens: Amount { used: used(&user_day).0, reserved: user_reserved.0, cost_microusd: used(&user_day).1 + user_reserved.1 },
+        user_month_microusd: Amount { used: used(&user_month).1, reserved: user_reserved.1, cost_microusd: used(&user_month).1 + user_reserved.1 },
+        firm_tokens: firm.clone().map(|k| Amount { used: used(&k).0, reserved: firm_reserved.0, cost_microusd: used(&k).1 + firm_reserved.1 }),
+        firm_microusd: firm.map(|k| Amount { used: used(&k).1, reserved: firm_reserved.1, cost_microusd: used(&k).1 + firm_reserved.1 }),
     })
 }
 

@@ -116,7 +116,8 @@ async fn firm_caps_warn_then_refuse_large_calls_then_every_call(engine: Engine) 
     let body: Value = response.json().await.unwrap();
     assert_eq!(kind(&body), "firm_cap_reached");
     let message = body["message"].as_str().unwrap();
-    assert!(message.contains("the firm's daily token cap") && message.contains("paused until it resets at"), "{message}");
+    assert!(message.contains("the firm's daily token cap") && message.contains("paused until"), "{message}");
+    assert!(message.contains("98,000 tokens, $"), "the banner's words, dollars beside tokens: {message}");
     assert_eq!(flags().await[0][1], "stop");
     // Admins' calls count towards the firm's caps, and are refused by them too.
     assert_eq!(kind(&w.send(&w.admin, "four").await.1), "firm_cap_reached");
