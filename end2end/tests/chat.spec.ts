@@ -15,9 +15,9 @@ test('an analyst holds a two-message conversation with the offline model and fin
   await expect(messages.locator('.message.assistant .bubble').first()).toContainText('Route 9 Logistics Center');
   await expect(messages.locator('.message.assistant .bubble').first()).toContainText('cap rate');
 
-  // Enter sends too, once the cooldown after the first reply is over.
+  // Enter sends too, once the cooldown after the first send is over (the countdown is
+  // tested in budget.spec.ts; the streamed reply may outlast it).
   await box.fill('What are the main risks?');
-  await expect(page.getByTestId('send')).toHaveText(/Send \(\d\)/);
   await expect(page.getByTestId('send')).toHaveText('Send');
   await box.press('Enter');
   await expect(messages.locator('.message.assistant .bubble')).toHaveCount(2);

@@ -89,3 +89,27 @@ test('summarising the conversation shrinks the next call, and a pinned message s
   const input = Number((await page.locator('.message.assistant .meta').last().textContent())!.match(/([\d,]+) in/)![1].replace(/,/g, ''));
   expect(input).toBeLessThan(before);
 });
+
+test('Claude titles a conversation after its first exchange, then again after the 5th message', async ({ page }) => {
+  await signIn(page, ANALYST);
+  const deal = await newDeal(page, 'Title Court');
+  const box = page.getByLabel('Message');
+  const send = page.getByTestId('send');
+  const title = page.getByTestId('thread-title');
+  const ask = async (question: string, replies: number) => {
+    await expect(send).toHaveText('Send');
+    await box.fill(question);
+    await send.click();
+    await expect(page.getByTestId('reply')).toHaveCount(replies);
+  };
+  await ask('What is the cap rate?', 1);
+  await expect(title).toHaveText(`Cap rate and NOI for ${deal}`);
+  // Four messages: not due, the title stays.
+  await ask('What are the main risks?', 2);
+  await page.waitForTimeout(500);
+  await expect(title).toHaveText(`Cap rate and NOI for ${deal}`);
+  // Six messages: past the 5th, Claude titles it again (the offline model by its latest topic).
+  await ask('How should we price an offer?', 3);
+  await expect(title).toHaveText(`Pricing an offer for ${deal}`);
+  await expect(page.locator('.thread-list')).toContainText(`Pricing an offer for ${deal}`);
+});

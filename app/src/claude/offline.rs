@@ -69,9 +69,10 @@ impl DealFacts {
     }
 }
 
-/// A conversation's title from its transcript ("Analyst: …" lines): its topic and deal.
+/// A conversation's title from its transcript ("Analyst: …" lines): its latest topic and
+/// the deal.
 fn title(transcript: &str, deal: &DealFacts) -> String {
-    let first = transcript.lines().find_map(|l| l.strip_prefix("Analyst: ")).unwrap_or_default().to_lowercase();
+    let first = transcript.lines().filter_map(|l| l.strip_prefix("Analyst: ")).last().unwrap_or_default().to_lowercase();
     let topic = if first.contains("table") || first.contains("sensitivity") {
         "Cap rate sensitivity".to_string()
     } else if first.contains("cap") || first.contains("noi") || first.contains("yield") {
@@ -375,6 +376,15 @@ mod tests {
             messages: vec![Turn { role: Speaker::User, content: question.into() }],
             tool: None,
         }
+    }
+
+    #[test]
+    fn titles_follow_the_latest_topic_and_summaries_list_the_questions() {
+        let facts = DealFacts { name: "Harbor Point".into(), ..Default::default() };
+        let transcript = "Analyst: What is the cap rate?\nClaude: 6.1%\nAnalyst: How should we price an offer?\nClaude: ...";
+        assert_eq!(title(transcript, &facts), "Pricing an offer for Harbor Point");
+        let summary = summary(transcript, &facts);
+        assert!(summary.contains("(2 questions, 2 answers)") && summary.contains("- The analyst asked: How should we price an offer?"), "{summary}");
     }
 
     #[test]
