@@ -506,7 +506,8 @@ fn Messages(
             {messages}
             {move || in_flight.get().map(|text| view! {
                 <div class="message user pending-message"><div class="bubble">{text}</div></div>
-                <div class="message assistant">
+                // Not `.assistant` until stored: only saved replies count as replies.
+                <div class="message pending-reply" data-testid="pending-reply">
                     // The reply as Claude writes it (plain text until it is whole, then
                     // shown rendered from what the server stored).
                     {move || streamed.with(String::is_empty).then(|| view! {
