@@ -89,8 +89,29 @@ impl Db {
     /// it has `from`; returns whether it did. (For `migrate`, and for the test that
     /// proves the rebuild keeps every row on an older database.)
     pub async fn rewrite_sqlite_usage_check(&self, from: &str, to: &str) -> Result<bool, sqlx::Error> {
+        let read_table = "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'usage_records'";
         let mut conn = self.pool.acquire().await?;
-        let (table,): (String,) = sqlx::query_as("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'usage_records'").fetch_one(&mut *conn).await?;
+        let (table,): (String,) = sqlx::query_as(read_table).fetch_one(&mut *conn).await?;
+        if !table.contains(from) {
+            return Ok(false);
+        }
+        // Foreign keys are off on this connection while it works: it is closed after, never
+        // handed back to the pool, whatever happens.
+        let mut conn = conn.detach();
+        sqlx::query("PRAGMA foreign_keys = OFF").execute(&mut conn).await?;
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut conn).await?;
+        let done = Self::rebuild_usage_records(&mut conn, read_table, from, to).await;
+        let end = if matches!(done, Ok(true)) { "COMMIT" } else { "ROLLBACK" };
+        let ended = sqlx::query(end).execute(&mut conn).await;
+        let _ = sqlx::Connection::close(conn).await;
+        ended?;
+        done
+    }
+
+    /// The rebuild itself, inside the caller's transaction: false when another instance
+    /// did it first (read again under the write lock).
+    async fn rebuild_usage_records(conn: &mut sqlx::AnyConnection, read_table: &str, from: &str, to: &str) -> Result<bool, sqlx::Error> {
+        let (table,): (String,) = sqlx::query_as(read_table).fetch_one(&mut *conn).await?;
         if !table.contains(from) {
             return Ok(false);
         }
@@ -99,29 +120,21 @@ impl Db {
             .await?;
         // The definition from its column list on (a renamed table's name is quoted).
         let columns = table.find('(').map_or("", |at| &table[at..]);
-        let rebuilt = format!("CREATE TABLE usage_records_rebuilt {}", columns.replace(from, to));
-        sqlx::query("PRAGMA foreign_keys = OFF").execute(&mut *conn).await?;
-        sqlx::query("BEGIN IMMEDIATE").execute(&mut *conn).await?;
-        let mut steps = vec![rebuilt, "INSERT INTO usage_records_rebuilt SELECT * FROM usage_records".into(), "DROP TABLE usage_records".into()];
-        steps.push("ALTER TABLE usage_records_rebuilt RENAME TO usage_records".into());
+        let mut steps = vec![
+            format!("CREATE TABLE usage_records_rebuilt {}", columns.replace(from, to)),
+            "INSERT INTO usage_records_rebuilt SELECT * FROM usage_records".into(),
+            "DROP TABLE usage_records".into(),
+            "ALTER TABLE usage_records_rebuilt RENAME TO usage_records".into(),
+        ];
         steps.extend(indexes.into_iter().map(|(sql,)| sql));
-        let mut done = Ok(());
         for step in &steps {
-            if let Err(err) = sqlx::query(step).execute(&mut *conn).await {
-                done = Err(err);
-                break;
-            }
+            sqlx::query(step).execute(&mut *conn).await?;
         }
-        if done.is_ok() {
-            let dangling: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check").fetch_all(&mut *conn).await?;
-            if !dangling.is_empty() {
-                done = Err(sqlx::Error::Protocol(format!("rebuilding usage_records left foreign keys dangling in {dangling:?}")));
-            }
+        let dangling: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check").fetch_all(&mut *conn).await?;
+        if !dangling.is_empty() {
+            return Err(sqlx::Error::Protocol(format!("rebuilding usage_records left foreign keys dangling in {dangling:?}")));
         }
-        let end = if done.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        sqlx::query(end).execute(&mut *conn).await?;
-        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-        done.map(|()| true)
+        Ok(true)
     }
 
     /// A transaction that will write: on SQLite it takes the write lock at once (`BEGIN
