@@ -21,6 +21,8 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 const ROWS_PER_INSERT: usize = 1_000;
+/// Inserts per transaction when seeding (100,000 records).
+const INSERTS_PER_TRANSACTION: usize = 100;
 const MODELS: [(&str, u32); 4] = [("claude-sonnet-5-5", 70), ("claude-haiku-5-5", 20), ("claude-opus-5-5", 8), ("claude-experimental-x", 2)];
 const OPERATIONS: [(&str, u32); 3] = [("chat", 70), ("report", 15), ("extraction", 15)];
 const SEED_ANALYSTS: usize = 40;
@@ -95,6 +97,10 @@ pub async fn seed(db: &Db, settings: &Settings, records: usize, days: i64, one_d
     let mut daily: HashMap<DailyKey, Sums> = HashMap::new();
     let mut counters: HashMap<CounterKey, [i64; 3]> = HashMap::new();
     let mut batch: Vec<NewRecord> = Vec::with_capacity(ROWS_PER_INSERT);
+    // Many inserts per transaction: a commit per insert made 1,000,000 records take
+    // minutes on SQLite (each commit a sync).
+    let mut open: Option<sqlx::Transaction<'static, sqlx::Any>> = None;
+    let mut in_transaction = 0;
     for n in 0..records {
         // Heavy users: the square skews towards the first analysts.
         let user = match only {
@@ -163,9 +169,17 @@ pub async fn seed(db: &Db, settings: &Settings, records: usize, days: i64, one_d
         }
         batch.push(record);
         if batch.len() == ROWS_PER_INSERT || n + 1 == records {
-            let mut conn = db.pool.acquire().await.map_err(|e| e.to_string())?;
-            store::insert_records_bulk(&mut conn, &batch).await.map_err(|e| e.to_string())?;
+            if open.is_none() {
+                open = Some(db.begin_write().await.map_err(|e| e.to_string())?);
+            }
+            let tx = open.as_mut().expect("opened above");
+            store::insert_records_bulk(tx, &batch).await.map_err(|e| e.to_string())?;
             batch.clear();
+            in_transaction += 1;
+            if in_transaction == INSERTS_PER_TRANSACTION || n + 1 == records {
+                open.take().expect("opened above").commit().await.map_err(|e| e.to_string())?;
+                in_transaction = 0;
+            }
         }
     }
     let mut conn = db.pool.acquire().await.map_err(|e| e.to_string())?;
@@ -231,7 +245,12 @@ pub async fn bench_admission(state: &AppState, runs: usize) -> Result<(), String
     let (user,): (i64,) = sqlx::query_as("SELECT id FROM users WHERE role = 'analyst' ORDER BY id LIMIT 1").fetch_one(&db.pool).await.map_err(|e| e.to_string())?;
     // Limits high enough that every admission goes through.
     sqlx::query("UPDATE deals SET token_budget = $1 WHERE id = $2").bind(i64::MAX / 4).bind(deal).execute(&db.pool).await.map_err(|e| e.to_string())?;
-    sqlx::query("UPDATE users SET daily_token_budget = $1 WHERE id = $2").bind(i64::MAX / 4).bind(user).execute(&db.pool).await.map_err(|e| e.to_string())?;
+    sqlx::query("UPDATE users SET daily_token_budget = $1, monthly_budget_microusd = $1 WHERE id = $2")
+        .bind(i64::MAX / 4)
+        .bind(user)
+        .execute(&db.pool)
+        .await
+        .map_err(|e| e.to_string())?;
     let ctx = Ctx { user_id: user, email: String::new(), role: app::auth::UserRole::Analyst };
     let request = ClaudeRequest {
         model: state.settings.claude.model.clone(),

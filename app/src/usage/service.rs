@@ -57,22 +57,28 @@ impl Filter {
 
 /// How each grouping is written over the fine aggregates and the rollups.
 fn grouping(group_by: GroupBy) -> Grouping {
-    let g = |daily_key, daily_label, daily_join, rollup_dimension, rollup_key, rollup_label, rollup_join| Grouping {
-        daily_key,
-        daily_label,
-        daily_join,
-        rollup_dimension,
-        rollup_key,
-        rollup_label,
-        rollup_join,
-    };
+    let g = |daily_key, daily_join, rollup_dimension, rollup_key, rollup_join, label| Grouping { daily_key, daily_join, rollup_dimension, rollup_key, rollup_join, label };
     match group_by {
-        GroupBy::User => g("CAST(a.user_id AS TEXT)", "u.email", "LEFT JOIN users u ON u.id = a.user_id", Dimension::User, "a.key", "u.email", "LEFT JOIN users u ON CAST(u.id AS TEXT) = a.key"),
-        GroupBy::Deal => g("CAST(a.deal_id AS TEXT)", "d.name", "LEFT JOIN deals d ON d.id = a.deal_id", Dimension::Deal, "a.key", "d.name", "LEFT JOIN deals d ON CAST(d.id AS TEXT) = a.key"),
+        GroupBy::User => g(
+            "a.user_id",
+            "LEFT JOIN users u ON u.id = k.key",
+            Dimension::User,
+            "a.key",
+            "LEFT JOIN users u ON u.id = CAST(k.key AS BIGINT)",
+            "u.email",
+        ),
+        GroupBy::Deal => g(
+            "a.deal_id",
+            "LEFT JOIN deals d ON d.id = k.key",
+            Dimension::Deal,
+            "a.key",
+            "LEFT JOIN deals d ON d.id = CAST(k.key AS BIGINT)",
+            "d.name",
+        ),
         // Every record is in exactly one operation rollup: summing those per day counts each once.
-        GroupBy::Day => g("a.day", "a.day", "", Dimension::Operation, "a.day", "a.day", ""),
-        GroupBy::Model => g("a.model", "a.model", "", Dimension::Model, "a.key", "a.key", ""),
-        GroupBy::Operation => g("a.operation", "a.operation", "", Dimension::Operation, "a.key", "a.key", ""),
+        GroupBy::Day => g("a.day", "", Dimension::Operation, "a.day", "", "k.key"),
+        GroupBy::Model => g("a.model", "", Dimension::Model, "a.key", "", "k.key"),
+        GroupBy::Operation => g("a.operation", "", Dimension::Operation, "a.key", "", "k.key"),
     }
 }
 

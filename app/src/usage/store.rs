@@ -492,50 +492,70 @@ pub async fn reply_usage(db: &Db, ids: &[i64]) -> Result<HashMap<i64, ReplyUsage
 /// One row of a usage report: its key as text, its label, and the sums.
 pub type ReportRow = (String, Option<String>, Sums);
 
-fn sums_select() -> String {
-    SUM_COLUMNS.iter().map(|c| format!("CAST(SUM(a.{c}) AS BIGINT)")).collect::<Vec<_>>().join(", ")
-}
-
 type RawReportRow = (String, Option<String>, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
 
 fn into_rows(rows: Vec<RawReportRow>) -> Vec<ReportRow> {
     rows.into_iter().map(|(key, label, a, b, c, d, e, f, g, h, i, j)| (key, label, [a, b, c, d, e, f, g, h, i, j])).collect()
 }
 
-/// A grouping of a report: how its key, label and label join are written in SQL over
-/// the fine aggregates, and which rollup dimension answers it unfiltered.
+/// A grouping of a report, in SQL: the key it groups the fine aggregates (`usage_daily`)
+/// or a rollup dimension by, and its label, read after grouping from the grouped key
+/// `k.key` (so a label's join runs once per group, on the joined table's key).
 pub struct Grouping {
     pub daily_key: &'static str,
-    pub daily_label: &'static str,
     pub daily_join: &'static str,
     pub rollup_dimension: Dimension,
     pub rollup_key: &'static str,
-    pub rollup_label: &'static str,
     pub rollup_join: &'static str,
+    pub label: &'static str,
+}
+
+/// `SELECT key, label, sums` over `inner` (grouped by `k.key`, sums `s0`…), labelled
+/// through `join`, ordered by the key as text.
+fn labelled(inner: &str, join: &str, label: &str) -> String {
+    let sums: Vec<String> = (0..SUM_COLUMNS.len()).map(|i| format!("k.s{i}")).collect();
+    format!("SELECT CAST(k.key AS TEXT), {label}, {} FROM ({inner}) k {join} ORDER BY 1", sums.join(", "))
+}
+
+/// The sums of the fine aggregates or a rollup as `s0`…, for `labelled`.
+fn grouped_sums() -> String {
+    SUM_COLUMNS.iter().enumerate().map(|(i, c)| format!("CAST(SUM(a.{c}) AS BIGINT) AS s{i}")).collect::<Vec<_>>().join(", ")
 }
 
 /// Sums of the fine aggregates between two local days, narrowed to a user and/or a deal.
+/// Only the filters given are written, so the (user, day) and (deal, day) indexes serve
+/// them; labels are joined after grouping.
 pub async fn daily_report(db: &Db, g: &Grouping, from: &str, to: &str, user_id: Option<i64>, deal_id: Option<i64>) -> Result<Vec<ReportRow>, sqlx::Error> {
-    let (key, label, join) = (g.daily_key, g.daily_label, g.daily_join);
-    let sums = sums_select();
-    // Absent filters bind NULL and match everything.
-    let sql = format!(
-        "SELECT {key}, {label}, {sums} FROM usage_daily a {join} \
-         WHERE a.day >= $1 AND a.day <= $2 AND ($3 IS NULL OR a.user_id = $3) AND ($4 IS NULL OR a.deal_id = $4) \
-         GROUP BY {key}, {label} ORDER BY {key}"
+    let mut conditions = vec!["a.day >= $1".to_string(), "a.day <= $2".to_string()];
+    let mut ids = Vec::new();
+    for (column, id) in [("a.user_id", user_id), ("a.deal_id", deal_id)] {
+        if let Some(id) = id {
+            ids.push(id);
+            conditions.push(format!("{column} = ${}", 2 + ids.len()));
+        }
+    }
+    let inner = format!(
+        "SELECT {key} AS key, {sums} FROM usage_daily a WHERE {} GROUP BY {key}",
+        conditions.join(" AND "),
+        key = g.daily_key,
+        sums = grouped_sums()
     );
-    let rows: Vec<RawReportRow> = sqlx::query_as(&sql).bind(from).bind(to).bind(user_id).bind(deal_id).fetch_all(&db.pool).await?;
-    Ok(into_rows(rows))
+    let sql = labelled(&inner, g.daily_join, g.label);
+    let mut query = sqlx::query_as::<_, RawReportRow>(&sql).bind(from).bind(to);
+    for id in ids {
+        query = query.bind(id);
+    }
+    Ok(into_rows(query.fetch_all(&db.pool).await?))
 }
 
 /// Sums of one rollup dimension between two local days: a few rows per day.
 pub async fn rollup_report(db: &Db, g: &Grouping, from: &str, to: &str) -> Result<Vec<ReportRow>, sqlx::Error> {
-    let (key, label, join) = (g.rollup_key, g.rollup_label, g.rollup_join);
-    let sums = sums_select();
-    let sql = format!(
-        "SELECT {key}, {label}, {sums} FROM usage_rollup a {join} \
-         WHERE a.dimension = $1 AND a.day >= $2 AND a.day <= $3 GROUP BY {key}, {label} ORDER BY {key}"
+    let inner = format!(
+        "SELECT {key} AS key, {sums} FROM usage_rollup a WHERE a.dimension = $1 AND a.day >= $2 AND a.day <= $3 GROUP BY {key}",
+        key = g.rollup_key,
+        sums = grouped_sums()
     );
+    let sql = labelled(&inner, g.rollup_join, g.label);
     let rows: Vec<RawReportRow> = sqlx::query_as(&sql).bind(g.rollup_dimension.as_str()).bind(from).bind(to).fetch_all(&db.pool).await?;
     Ok(into_rows(rows))
 }
@@ -563,18 +583,26 @@ pub async fn insert_refusal(db: &Db, user_id: i64, deal_id: Option<i64>, operati
 pub type RefusalGroup = (i64, String, Option<i64>, Option<String>, String, i64, i64);
 
 pub async fn refusals(db: &Db, from: &str, to: &str, user_id: Option<i64>, deal_id: Option<i64>) -> Result<Vec<RefusalGroup>, sqlx::Error> {
-    let rows: Vec<(i64, String, i64, Option<String>, String, i64, i64)> = sqlx::query_as(
+    // Only the filters given are written, so the planner can use the day range alone.
+    let mut conditions = vec!["r.day >= $1".to_string(), "r.day <= $2".to_string()];
+    let mut ids = Vec::new();
+    for (column, id) in [("r.user_id", user_id), ("r.deal_id", deal_id)] {
+        if let Some(id) = id {
+            ids.push(id);
+            conditions.push(format!("{column} = ${}", 2 + ids.len()));
+        }
+    }
+    let sql = format!(
         "SELECT r.user_id, u.email, r.deal_id, d.name, r.kind, CAST(SUM(r.refused) AS BIGINT), MAX(r.latest_at) \
          FROM admission_refusals r JOIN users u ON u.id = r.user_id LEFT JOIN deals d ON d.id = r.deal_id \
-         WHERE r.day >= $1 AND r.day <= $2 AND ($3 IS NULL OR r.user_id = $3) AND ($4 IS NULL OR r.deal_id = $4) \
-         GROUP BY r.user_id, u.email, r.deal_id, d.name, r.kind ORDER BY SUM(r.refused) DESC, u.email, d.name, r.kind",
-    )
-    .bind(from)
-    .bind(to)
-    .bind(user_id)
-    .bind(deal_id)
-    .fetch_all(&db.pool)
-    .await?;
+         WHERE {} GROUP BY r.user_id, u.email, r.deal_id, d.name, r.kind ORDER BY SUM(r.refused) DESC, u.email, d.name, r.kind",
+        conditions.join(" AND ")
+    );
+    let mut query = sqlx::query_as::<_, (i64, String, i64, Option<String>, String, i64, i64)>(&sql).bind(from).bind(to);
+    for id in ids {
+        query = query.bind(id);
+    }
+    let rows = query.fetch_all(&db.pool).await?;
     Ok(rows.into_iter().map(|(user, email, deal, name, kind, count, latest)| (user, email, (deal != 0).then_some(deal), name, kind, count, latest)).collect())
 }
 
