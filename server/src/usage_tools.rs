@@ -240,6 +240,11 @@ pub async fn bench(state: &AppState, runs: usize) -> Result<(), String> {
 /// The cost of admitting (and cancelling) a call on the deal with the most history: it
 /// reads running counters, so it must not grow with the history.
 pub async fn bench_admission(state: &AppState, runs: usize) -> Result<(), String> {
+    // No per-user rate limit: the bench admits one user's calls back to back.
+    let mut settings = (*state.settings).clone();
+    settings.limits.user_requests_per_minute = 0;
+    settings.limits.user_requests_per_day = 0;
+    let state = &AppState { settings: std::sync::Arc::new(settings), ..state.clone() };
     let db = &state.db;
     let (deal, deal_records) = store::heaviest(db).await.map_err(|e| e.to_string())?.1.ok_or("no deal has usage: seed first")?;
     let (user,): (i64,) = sqlx::query_as("SELECT id FROM users WHERE role = 'analyst' ORDER BY id LIMIT 1").fetch_one(&db.pool).await.map_err(|e| e.to_string())?;
