@@ -1,6 +1,7 @@
 -- Streamed chat replies: a reply the analyst stopped is billed for what was written
 -- and flagged, on its usage record and on its message. A Stop is asked for through the
--- conversation's row, so it reaches whichever instance is streaming the reply.
+-- conversation's row (the newest question whose reply stops), so it reaches whichever
+-- instance is streaming the reply.
 -- Summaries are kept as messages of kind 'summary' (the call window starts from the
 -- latest) and recorded as operation 'summary'; a pinned message is always sent with
 -- the conversation.
@@ -12,4 +13,4 @@ ALTER TABLE usage_records ADD COLUMN stopped BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE chat_messages ADD COLUMN stopped BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE chat_messages ADD COLUMN kind TEXT NOT NULL DEFAULT 'message';
 ALTER TABLE chat_messages ADD COLUMN pinned BIGINT NOT NULL DEFAULT 0;
-ALTER TABLE chat_threads ADD COLUMN stop_requested_at BIGINT;
+ALTER TABLE chat_threads ADD COLUMN stop_up_to_message BIGINT;

@@ -59,19 +59,18 @@ pub async fn send(
         (chosen, Some(asked)) => Some(format!("Answered by {chosen} instead of {asked}: your budgets are running low.")),
         _ => None,
     };
-    let thread_id = match store_user_message(&state, &ctx, deal_id, thread_id, &message).await {
-        Ok(id) => id,
+    let (thread_id, message_id) = match store_user_message(&state, &ctx, deal_id, thread_id, &message).await {
+        Ok(ids) => ids,
         Err(err) => {
             admitted.cancel().await;
             return Err(err);
         }
     };
     let limited = admitted.limited_note();
-    let started_at = crate::time::now_millis();
     if let Some(events) = &events {
         let _ = events.send(SendEvent::Started { thread_id });
     }
-    let streaming = Streaming { on_text: relay(events), stop: watch_for_stop(&state, thread_id, started_at) };
+    let streaming = Streaming { on_text: relay(events), stop: watch_for_stop(&state, thread_id, message_id) };
     let reply = admitted.call_streamed(&state, &ctx, &request, Some(streaming)).await?;
     let mut text = reply.text;
     if reply.stopped && text.trim().is_empty() {
@@ -94,10 +93,12 @@ fn relay(events: Option<Events>) -> Arc<dyn Fn(&str) + Send + Sync> {
     })
 }
 
-/// A signal that turns true when a Stop is asked for in `thread_id` after `since`. The
-/// request is read from the database, so a Stop reaches the reply whichever instance
-/// took it; the watch ends with the call.
-fn watch_for_stop(state: &AppState, thread_id: i64, since: i64) -> tokio::sync::watch::Receiver<bool> {
+/// A signal that turns true when a Stop is asked for in `thread_id` once `message_id`
+/// (the message being answered) was stored: a Stop names the newest question of the
+/// conversation when it was asked, so an earlier Stop never stops a later reply, and no
+/// instance's clock is involved. It is read from the database, so a Stop reaches the
+/// reply whichever instance took it; the watch ends with the call.
+fn watch_for_stop(state: &AppState, thread_id: i64, message_id: i64) -> tokio::sync::watch::Receiver<bool> {
     let (stop, watch) = tokio::sync::watch::channel(false);
     let db = state.db.clone();
     tokio::spawn(async move {
@@ -106,8 +107,8 @@ fn watch_for_stop(state: &AppState, thread_id: i64, since: i64) -> tokio::sync::
                 _ = stop.closed() => return,
                 _ = tokio::time::sleep(STOP_POLL) => {}
             }
-            match store::stop_requested_at(&db, thread_id).await {
-                Ok(Some(at)) if at >= since => {
+            match store::stop_up_to(&db, thread_id).await {
+                Ok(Some(up_to)) if up_to >= message_id => {
                     stop.send_replace(true);
                     return;
                 }
@@ -122,7 +123,7 @@ fn watch_for_stop(state: &AppState, thread_id: i64, since: i64) -> tokio::sync::
 /// Asks the reply being streamed in one of the caller's conversations to stop.
 pub async fn request_stop(state: &AppState, ctx: &Ctx, thread_id: i64) -> Result<(), AppError> {
     own_thread(state, ctx, thread_id, false).await?;
-    store::request_stop(&state.db, thread_id, crate::time::now_millis()).await
+    store::request_stop(&state.db, thread_id).await
 }
 
 /// The message trimmed, refused when empty or over `MAX_MESSAGE_CHARS`.
@@ -178,14 +179,15 @@ async fn chat_window(state: &AppState, system: &str, thread_id: Option<i64>, mes
     Ok(plan)
 }
 
-/// Stores the user's message, in a new thread when there is none yet; returns the thread.
-async fn store_user_message(state: &AppState, ctx: &Ctx, deal_id: i64, thread_id: Option<i64>, message: &str) -> Result<i64, AppError> {
+/// Stores the user's message, in a new thread when there is none yet; returns the thread
+/// and the message.
+async fn store_user_message(state: &AppState, ctx: &Ctx, deal_id: i64, thread_id: Option<i64>, message: &str) -> Result<(i64, i64), AppError> {
     let thread_id = match thread_id {
         Some(id) => id,
         None => store::create_thread(&state.db, deal_id, ctx.user_id, &thread_title(message)).await?,
     };
-    store::insert_message(&state.db, thread_id, Speaker::User, message, None).await?;
-    Ok(thread_id)
+    let message_id = store::insert_message(&state.db, thread_id, Speaker::User, message, None).await?;
+    Ok((thread_id, message_id))
 }
 
 /// One send per `chat.cooldown_seconds` per user, enforced in the database so scripts

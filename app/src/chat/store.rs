@@ -202,15 +202,22 @@ pub async fn set_pinned(db: &Db, thread_id: i64, message_id: i64, pinned: bool) 
     Ok(done.rows_affected() == 1)
 }
 
-/// Asks whichever instance streams a reply in this thread to stop it.
-pub async fn request_stop(db: &Db, thread_id: i64, now: i64) -> Result<(), AppError> {
-    sqlx::query("UPDATE chat_threads SET stop_requested_at = $1 WHERE id = $2").bind(now).bind(thread_id).execute(&db.pool).await?;
+/// Asks whichever instance streams a reply in this thread to stop it: replies to the
+/// thread's questions up to its newest one now stop.
+pub async fn request_stop(db: &Db, thread_id: i64) -> Result<(), AppError> {
+    sqlx::query(
+        "UPDATE chat_threads SET stop_up_to_message = \
+         (SELECT MAX(m.id) FROM chat_messages m WHERE m.thread_id = $1 AND m.role = 'user') WHERE id = $1",
+    )
+    .bind(thread_id)
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }
 
-/// When a Stop was last asked for in this thread.
-pub async fn stop_requested_at(db: &Db, thread_id: i64) -> Result<Option<i64>, AppError> {
-    let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT stop_requested_at FROM chat_threads WHERE id = $1").bind(thread_id).fetch_optional(&db.pool).await?;
+/// The newest question of the thread whose reply a Stop was asked for.
+pub async fn stop_up_to(db: &Db, thread_id: i64) -> Result<Option<i64>, AppError> {
+    let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT stop_up_to_message FROM chat_threads WHERE id = $1").bind(thread_id).fetch_optional(&db.pool).await?;
     Ok(row.and_then(|r| r.0))
 }
 

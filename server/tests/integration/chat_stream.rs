@@ -118,12 +118,14 @@ async fn a_streamed_reply_arrives_in_pieces_and_is_saved_whole(engine: Engine) {
 /// when none came), and flagged stopped.
 async fn stop_bills_exactly_what_was_written(engine: Engine) {
     let chat = Chat::start(engine).await;
+    let mut last_thread = 0;
     for usage_each in [true, false] {
         let earlier = records(&chat).await.len();
         let pieces: Vec<String> = (1..=40).map(|i| format!("w{i} ")).collect();
         chat.fake.script([Script::Stream { pieces, input: 400, usage_each, pause_after: Some((3, Duration::from_secs(8))), error_after: None }]);
         let mut events = stream(&chat, &chat.client, None, "Walk me through it").await;
         let thread = started(&mut events).await;
+        last_thread = thread;
         assert_eq!(events.deltas(3).await, "w1 w2 w3 ");
         let (status, body) = chat.app.post(&chat.client, "/api/chat/stop", &[("thread_id", &thread.to_string())]).await;
         assert_eq!(status, 200, "{body}");
@@ -141,6 +143,11 @@ async fn stop_bills_exactly_what_was_written(engine: Engine) {
         assert_eq!(view["messages"][1]["stopped"], true);
     }
     assert_eq!(chat.fake.requests().len(), 2, "a stop is not a retry");
+    // The Stop was for that reply: the conversation's next one streams whole.
+    chat.fake.script([Script::Stream { pieces: vec!["Next ".into(), "one.".into()], input: 50, usage_each: false, pause_after: Some((1, Duration::from_millis(400))), error_after: None }]);
+    let (status, body) = chat.send(Some(last_thread), "And then?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!((body["reply"]["content"].as_str(), &body["reply"]["stopped"]), (Some("Next one."), &Value::Bool(false)));
 }
 
 async fn only_the_author_can_stop_a_reply(engine: Engine) {
