@@ -16,6 +16,9 @@ export BASE_URL="http://127.0.0.1:$port"
 # budget the limits test sets.
 target/debug/server user add --email tiny@dealdesk.test --password tiny-demo-pass --daily-budget 100 >/dev/null
 target/debug/server user add --email limits@dealdesk.test --password limits-demo-pass >/dev/null
+# An analyst of their own for the streaming tests (their calls count against their own
+# per-minute rate limit).
+target/debug/server user add --email stream@dealdesk.test --password stream-demo-pass >/dev/null
 # An analyst with a week of history, for model choice, alerts and the projection.
 target/debug/server user add --email foresight@dealdesk.test --password foresight-demo-pass >/dev/null
 target/debug/server usage seed --records 20 --days 7 --user foresight@dealdesk.test >/dev/null

@@ -1,5 +1,5 @@
 import { expect, Page, test } from '@playwright/test';
-import { ANALYST, newDeal, signIn } from './helpers';
+import { STREAMER, newDeal, signIn } from './helpers';
 
 /// The input tokens the pre-flight shows for the draft ("≈ 1,234 input tokens (…").
 async function preflightTokens(page: Page): Promise<number> {
@@ -10,7 +10,7 @@ async function preflightTokens(page: Page): Promise<number> {
 }
 
 test('a reply streams in as it is written, and Stop keeps what was written', async ({ page }) => {
-  await signIn(page, ANALYST);
+  await signIn(page, STREAMER);
   await newDeal(page, 'Stream Point');
   const box = page.getByLabel('Message');
   const send = page.getByTestId('send');
@@ -51,7 +51,7 @@ test('a reply streams in as it is written, and Stop keeps what was written', asy
 });
 
 test('summarising the conversation shrinks the next call, and a pinned message stays in it', async ({ page }) => {
-  await signIn(page, ANALYST);
+  await signIn(page, STREAMER);
   await newDeal(page, 'Summary Yards');
   const box = page.getByLabel('Message');
   const send = page.getByTestId('send');
@@ -91,7 +91,7 @@ test('summarising the conversation shrinks the next call, and a pinned message s
 });
 
 test('Claude titles a conversation after its first exchange, then again after the 5th message', async ({ page }) => {
-  await signIn(page, ANALYST);
+  await signIn(page, STREAMER);
   const deal = await newDeal(page, 'Title Court');
   const box = page.getByLabel('Message');
   const send = page.getByTestId('send');

@@ -9,6 +9,9 @@ export const TINY = { email: 'tiny@dealdesk.test', password: 'tiny-demo-pass' };
 export const LIMITED = { email: 'limits@dealdesk.test', password: 'limits-demo-pass' };
 /** Created by run.sh with 20 calls over the last 7 days. */
 export const FORESIGHT = { email: 'foresight@dealdesk.test', password: 'foresight-demo-pass' };
+/** Created by run.sh: the streaming tests' many calls (replies, titles, summaries) count
+ * against this analyst's per-minute rate limit, not the one most tests share. */
+export const STREAMER = { email: 'stream@dealdesk.test', password: 'stream-demo-pass' };
 
 /** Clicks before hydration do nothing: wait for the marker the frontend sets. */
 export async function hydrated(page: Page) {
