@@ -1,22 +1,35 @@
 #!/usr/bin/env bash
-# make bench, on SQLite and on PostgreSQL (release build):
-# 1. the dashboard: seed RECORDS (default 1,000,000) synthetic usage records, check that
+# make bench, on SQLite and on PostgreSQL (release build), in one run:
+# 1. load: 50 signed-in analysts send budgeted chat messages at fixed arrival rates
+#    (BENCH_RATES, default 25,250,500,1000 a second, BENCH_SECONDS each) against a fake
+#    Claude that answers at once: latency percentiles, errors, CPU per call, peak memory;
+# 2. the dashboard: seed RECORDS (default 1,000,000) synthetic usage records, check that
 #    the aggregates and counters agree with them, time every view of /admin/tokens;
-# 2. admission: the cost of admitting a call on a deal with 10,000 and then 1,000,000
+# 3. admission: the cost of admitting a call on a deal with 10,000 and then 1,000,000
 #    records of history (it reads running counters, so it must not grow).
+# Every figure goes to bench/last-run.tsv, compared first with the previous run's
+# (a figure 25% worse is named as a regression and the run fails at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 records=${RECORDS:-1000000}
+rates=${BENCH_RATES:-25,250,500,1000}
+seconds=${BENCH_SECONDS:-10}
 bin=target/release/server
+load=target/release/bench-load
 workdir=$(mktemp -d)
+results="$workdir/results.tsv"
+baseline=bench/last-run.tsv
 pg_admin="postgres://postgres@127.0.0.1:5432/postgres"
 pg_dbs=()
+pids=()
 cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   rm -rf "$workdir"
   for db in "${pg_dbs[@]}"; do psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
 }
 trap cleanup EXIT
 export DEALDESK_CONFIG="$PWD/Leptos.toml"
+export BENCH_RECORD="$results"
 
 database() { # engine name -> DATABASE_URL of a fresh database
   case "$1" in
@@ -24,25 +37,69 @@ database() { # engine name -> DATABASE_URL of a fresh database
     postgres)
       local db="dealdesk_bench_$2_$$"
       psql "$pg_admin" -qc "CREATE DATABASE $db" >/dev/null
+      pg_dbs+=("$db")
       echo "postgres://postgres@127.0.0.1:5432/$db" ;;
   esac
 }
 
+wait_for() { # file pattern: waits until the file holds the pattern
+  for _ in $(seq 1 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "timed out waiting for '$2' in $1:" >&2; cat "$1" >&2; exit 1
+}
+
+# The load: a fake Claude, the release server on a fresh database, and the generator.
+load_bench() { # engine
+  local engine=$1 url port=3199 password=bench-load-pass
+  export DATABASE_URL
+  DATABASE_URL=$(database "$engine" load)
+  for i in $(seq -w 0 49); do "$bin" user add --email "load-$i@bench.dealdesk.test" --password "$password" >/dev/null; done
+  "$load" fake-claude > "$workdir/fake.log" 2>&1 & local fake=$!; pids+=($fake)
+  wait_for "$workdir/fake.log" "listening on"
+  local claude; claude=$(sed -n 's/^listening on //p' "$workdir/fake.log")
+  # No limits in the way: the bench measures the path, not the refusals.
+  env ANTHROPIC_API_KEY=bench ANTHROPIC_BASE_URL="http://$claude" LEPTOS_SITE_ADDR="127.0.0.1:$port" \
+    APP_SESSION__SECURE_COOKIE=false APP_CHAT__COOLDOWN_SECONDS=0 APP_CLAUDE__MAX_RETRIES=0 \
+    APP_LIMITS__USER_REQUESTS_PER_MINUTE=0 APP_LIMITS__USER_REQUESTS_PER_DAY=0 APP_LIMITS__USER_MONTHLY_USD=0 \
+    APP_BUDGET__USER_DAILY_TOKENS=1000000000000 APP_BUDGET__DEAL_TOKENS=1000000000000 APP_DEMO__SEED=false \
+    "$bin" > "$workdir/server-$engine.log" 2>&1 & local server=$!; pids+=($server)
+  url="http://127.0.0.1:$port"
+  for _ in $(seq 1 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; done
+  "$load" run --url "$url" --password "$password" --rates "$rates" --seconds "$seconds" \
+    --server-pid "$server" --label "$engine" --record "$results"
+  kill "$server" "$fake"; wait "$server" 2>/dev/null || true
+}
+
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for engine in sqlite postgres; do
+  echo "== $engine: load"
+  load_bench "$engine"
+
   echo "== $engine: dashboard, $records records"
-  [ "$engine" = postgres ] && pg_dbs+=("dealdesk_bench_dash_$$")
-  export DATABASE_URL=$(database "$engine" dash)
+  export DATABASE_URL
+  DATABASE_URL=$(database "$engine" dash)
   "$bin" usage seed --records "$records"
   "$bin" usage check
   "$bin" usage bench --runs 10
 
   echo "== $engine: admission against one deal's history"
-  [ "$engine" = postgres ] && pg_dbs+=("dealdesk_bench_adm_$$")
-  export DATABASE_URL=$(database "$engine" adm)
+  DATABASE_URL=$(database "$engine" adm)
   "$bin" usage seed --records 10000 --one-deal
   "$bin" usage bench-admission --runs 500
   "$bin" usage seed --records 990000 --one-deal
   "$bin" usage check
   "$bin" usage bench-admission --runs 500
 done
+
+wasm=$(ls target/site/pkg/*.wasm 2>/dev/null | head -n1 || true)
+if [ -n "$wasm" ]; then
+  printf 'wasm.gzipped_kb\t%s\n' "$(( $(gzip -9c "$wasm" | wc -c) / 1024 ))" >> "$results"
+fi
+echo "machine after: load average $(cut -d' ' -f1-3 /proc/loadavg)"
+
+status=0
+if [ -f "$baseline" ]; then
+  echo "== against the previous run ($baseline)"
+  "$load" compare "$baseline" "$results" || status=$?
+fi
+cp "$results" "$baseline"
+exit $status

@@ -217,7 +217,7 @@ pub async fn bench(state: &AppState, runs: usize) -> Result<(), String> {
     let day = |n: i64| (today - chrono::Duration::days(n)).format("%Y-%m-%d").to_string();
     let to = day(0);
     let heavy = store::heaviest(db).await.map_err(|e| e.to_string())?.0.ok_or("no usage to benchmark: seed first")?;
-    let engine = if db.engine == app::db::Engine::Sqlite { "SQLite" } else { "PostgreSQL" };
+    let engine = engine_name(db);
     println!("dashboard over {records} usage records ({engine}), {runs} runs each:");
     for (name, from, filter) in [
         ("today", day(0), Filter::default()),
@@ -232,7 +232,7 @@ pub async fn bench(state: &AppState, runs: usize) -> Result<(), String> {
             std::hint::black_box(d);
             times.push(started.elapsed().as_secs_f64() * 1000.0);
         }
-        report(name, &mut times);
+        report(&format!("dash.{engine}.{name}"), name, &mut times);
     }
     bench_admission(state, runs.max(50) * 4).await
 }
@@ -271,11 +271,26 @@ pub async fn bench_admission(state: &AppState, runs: usize) -> Result<(), String
         times.push(started.elapsed().as_secs_f64() * 1000.0);
         admitted.cancel().await;
     }
-    report(&format!("admission, {deal_records} records on the deal"), &mut times);
+    report(&format!("admission.{}.{deal_records} records", engine_name(db)), &format!("admission, {deal_records} records on the deal"), &mut times);
     Ok(())
 }
 
-fn report(name: &str, times: &mut [f64]) {
+fn engine_name(db: &Db) -> &'static str {
+    if db.engine == app::db::Engine::Sqlite { "SQLite" } else { "PostgreSQL" }
+}
+
+/// Prints a timing's median, min and max; with `BENCH_RECORD` set (by `make bench`),
+/// also appends `<figure>.median_ms<TAB>value` to that file for the next run to compare.
+fn report(figure: &str, name: &str, times: &mut [f64]) {
     times.sort_by(f64::total_cmp);
-    println!("  {name:<40} median {:>8.2} ms   min {:>8.2} ms   max {:>8.2} ms", times[times.len() / 2], times[0], times[times.len() - 1]);
+    let median = times[times.len() / 2];
+    println!("  {name:<40} median {median:>8.2} ms   min {:>8.2} ms   max {:>8.2} ms", times[0], times[times.len() - 1]);
+    if let Some(file) = std::env::var_os("BENCH_RECORD") {
+        use std::io::Write;
+        let figure = figure.to_lowercase().replace([' ', ','], "_");
+        let written = std::fs::OpenOptions::new().create(true).append(true).open(&file).and_then(|mut f| writeln!(f, "{figure}.median_ms\t{median:.3}"));
+        if let Err(e) = written {
+            eprintln!("cannot record {figure} in {}: {e}", file.to_string_lossy());
+        }
+    }
 }
