@@ -58,10 +58,10 @@ pub async fn stream_chat_message(
 /// Stops the reply being streamed in one of the caller's conversations: what Claude
 /// wrote until then is kept, marked stopped, and billed exactly.
 #[server(prefix = "/api", endpoint = "chat/stop")]
-pub async fn stop_chat_reply(thread_id: i64) -> Result<(), AppError> {
+pub async fn stop_chat_reply(thread_id: i64, message_id: i64) -> Result<(), AppError> {
     let ctx = crate::auth::service::require_user().await?;
     let state = crate::state::app_state()?;
-    super::service::request_stop(&state, &ctx, thread_id).await
+    super::service::request_stop(&state, &ctx, thread_id, message_id).await
 }
 
 /// Claude summarises one of the caller's conversations so far (operation `summary`,

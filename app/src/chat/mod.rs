@@ -126,8 +126,8 @@ pub struct ChatContext {
 #[serde(rename_all = "snake_case")]
 pub enum SendEvent {
     /// The message is stored (in a new conversation when it had none): from now on the
-    /// reply can be stopped through this conversation.
-    Started { thread_id: i64 },
+    /// reply can be stopped by naming this conversation and this question.
+    Started { thread_id: i64, message_id: i64 },
     /// A piece of Claude's reply, as it is written.
     Delta { text: String },
     /// The reply, stored.

@@ -68,9 +68,9 @@ pub async fn send(
     };
     let limited = admitted.limited_note();
     if let Some(events) = &events {
-        let _ = events.send(SendEvent::Started { thread_id });
+        let _ = events.send(SendEvent::Started { thread_id, message_id });
     }
-    let streaming = Streaming { on_text: relay(events), stop: watch_for_stop(&state, thread_id, message_id) };
+    let streaming = Streaming { on_text: relay(events), stop: watch_for_stop(&state, message_id) };
     let reply = admitted.call_streamed(&state, &ctx, &request, Some(streaming)).await?;
     let mut text = reply.text;
     if reply.stopped && text.trim().is_empty() {
@@ -93,12 +93,11 @@ fn relay(events: Option<Events>) -> Arc<dyn Fn(&str) + Send + Sync> {
     })
 }
 
-/// A signal that turns true when a Stop is asked for in `thread_id` once `message_id`
-/// (the message being answered) was stored: a Stop names the newest question of the
-/// conversation when it was asked, so an earlier Stop never stops a later reply, and no
-/// instance's clock is involved. It is read from the database, so a Stop reaches the
-/// reply whichever instance took it; the watch ends with the call.
-fn watch_for_stop(state: &AppState, thread_id: i64, message_id: i64) -> tokio::sync::watch::Receiver<bool> {
+/// A signal that turns true when a Stop is asked for the reply to question `message_id`
+/// (a Stop names its question, so it never stops another reply of the conversation). It
+/// is read from the database, so a Stop reaches the reply whichever instance took it;
+/// the watch ends with the call.
+fn watch_for_stop(state: &AppState, message_id: i64) -> tokio::sync::watch::Receiver<bool> {
     let (stop, watch) = tokio::sync::watch::channel(false);
     let db = state.db.clone();
     tokio::spawn(async move {
@@ -107,13 +106,13 @@ fn watch_for_stop(state: &AppState, thread_id: i64, message_id: i64) -> tokio::s
                 _ = stop.closed() => return,
                 _ = tokio::time::sleep(STOP_POLL) => {}
             }
-            match store::stop_up_to(&db, thread_id).await {
-                Ok(Some(up_to)) if up_to >= message_id => {
+            match store::stop_requested(&db, message_id).await {
+                Ok(true) => {
                     stop.send_replace(true);
                     return;
                 }
-                Ok(_) => {}
-                Err(err) => tracing::warn!(message = %err.message, thread_id, "could not look for a Stop"),
+                Ok(false) => {}
+                Err(err) => tracing::warn!(message = %err.message, message_id, "could not look for a Stop"),
             }
         }
     });
@@ -121,9 +120,9 @@ fn watch_for_stop(state: &AppState, thread_id: i64, message_id: i64) -> tokio::s
 }
 
 /// Asks the reply being streamed in one of the caller's conversations to stop.
-pub async fn request_stop(state: &AppState, ctx: &Ctx, thread_id: i64) -> Result<(), AppError> {
+pub async fn request_stop(state: &AppState, ctx: &Ctx, thread_id: i64, message_id: i64) -> Result<(), AppError> {
     own_thread(state, ctx, thread_id, false).await?;
-    store::request_stop(&state.db, thread_id).await
+    if store::request_stop(&state.db, thread_id, message_id).await? { Ok(()) } else { Err(AppError::not_found("message")) }
 }
 
 /// The message trimmed, refused when empty or over `MAX_MESSAGE_CHARS`.

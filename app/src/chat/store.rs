@@ -202,23 +202,21 @@ pub async fn set_pinned(db: &Db, thread_id: i64, message_id: i64, pinned: bool) 
     Ok(done.rows_affected() == 1)
 }
 
-/// Asks whichever instance streams a reply in this thread to stop it: replies to the
-/// thread's questions up to its newest one now stop.
-pub async fn request_stop(db: &Db, thread_id: i64) -> Result<(), AppError> {
-    sqlx::query(
-        "UPDATE chat_threads SET stop_up_to_message = \
-         (SELECT MAX(m.id) FROM chat_messages m WHERE m.thread_id = $1 AND m.role = 'user') WHERE id = $1",
-    )
-    .bind(thread_id)
-    .execute(&db.pool)
-    .await?;
-    Ok(())
+/// Asks whichever instance streams the reply to question `message_id` of this thread to
+/// stop it. False when the thread has no such question.
+pub async fn request_stop(db: &Db, thread_id: i64, message_id: i64) -> Result<bool, AppError> {
+    let done = sqlx::query("UPDATE chat_messages SET stop_requested = 1 WHERE id = $1 AND thread_id = $2 AND role = 'user' AND kind = 'message'")
+        .bind(message_id)
+        .bind(thread_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }
 
-/// The newest question of the thread whose reply a Stop was asked for.
-pub async fn stop_up_to(db: &Db, thread_id: i64) -> Result<Option<i64>, AppError> {
-    let row: Option<(Option<i64>,)> = sqlx::query_as("SELECT stop_up_to_message FROM chat_threads WHERE id = $1").bind(thread_id).fetch_optional(&db.pool).await?;
-    Ok(row.and_then(|r| r.0))
+/// Whether a Stop was asked for the reply to question `message_id`.
+pub async fn stop_requested(db: &Db, message_id: i64) -> Result<bool, AppError> {
+    let row: Option<(i64,)> = sqlx::query_as("SELECT stop_requested FROM chat_messages WHERE id = $1").bind(message_id).fetch_optional(&db.pool).await?;
+    Ok(row.is_some_and(|r| r.0 != 0))
 }
 
 type MessageTuple = (i64, String, String, i64, Option<i64>, i64, String, i64);

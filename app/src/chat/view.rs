@@ -171,8 +171,9 @@ struct Sender {
     version: RwSignal<usize>,
     /// Claude's reply so far.
     streamed: RwSignal<String>,
-    /// The conversation the reply streams in, once the message is stored.
-    streaming_in: RwSignal<Option<i64>>,
+    /// The conversation the reply streams in and the question it answers, once the
+    /// message is stored.
+    streaming_in: RwSignal<Option<(i64, i64)>>,
     stopping: RwSignal<bool>,
 }
 
@@ -234,7 +235,7 @@ impl Sender {
             while let Some(end) = buffer.find('\n') {
                 let line: String = buffer.drain(..=end).collect();
                 match serde_json::from_str::<SendEvent>(line.trim_end()) {
-                    Ok(SendEvent::Started { thread_id }) => self.streaming_in.set(Some(thread_id)),
+                    Ok(SendEvent::Started { thread_id, message_id }) => self.streaming_in.set(Some((thread_id, message_id))),
                     Ok(SendEvent::Delta { text }) => self.streamed.update(|s| s.push_str(&text)),
                     Ok(SendEvent::Done { result }) => outcome = Some(Ok(result)),
                     Ok(SendEvent::Failed { error }) => outcome = Some(Err(error)),
@@ -250,10 +251,10 @@ impl Sender {
 
     /// Asks the server to stop the reply: what Claude wrote until then is kept.
     fn stop(&self) {
-        if let Some(thread_id) = self.streaming_in.get_untracked() {
+        if let Some((thread_id, message_id)) = self.streaming_in.get_untracked() {
             self.stopping.set(true);
             leptos::task::spawn_local(async move {
-                if let Err(err) = stop_chat_reply(thread_id).await {
+                if let Err(err) = stop_chat_reply(thread_id, message_id).await {
                     leptos::logging::warn!("could not stop the reply: {}", err.message);
                 }
             });

@@ -69,9 +69,16 @@ async fn stream(chat: &Chat, client: &reqwest::Client, thread: Option<i64>, mess
     Events { response, buffer: String::new() }
 }
 
-async fn started(events: &mut Events) -> i64 {
+/// The conversation and the question of a streamed reply, from its `started` event.
+async fn started(events: &mut Events) -> (i64, i64) {
     let first = events.next().await.unwrap();
-    first["started"]["thread_id"].as_i64().unwrap_or_else(|| panic!("started first: {first}"))
+    let id = |field: &str| first["started"][field].as_i64().unwrap_or_else(|| panic!("started first, with {field}: {first}"));
+    (id("thread_id"), id("message_id"))
+}
+
+/// Asks to stop the reply to `message` in `thread`.
+async fn stop(chat: &Chat, client: &reqwest::Client, thread: i64, message: i64) -> (u16, Value) {
+    chat.app.post(client, "/api/chat/stop", &[("thread_id", &thread.to_string()), ("message_id", &message.to_string())]).await
 }
 
 /// (outcome, input, output, stopped, usage_unknown, operation) of every record.
@@ -96,7 +103,7 @@ async fn a_streamed_reply_arrives_in_pieces_and_is_saved_whole(engine: Engine) {
     let chat = Chat::start(engine).await;
     chat.fake.script([Script::ok("The going-in cap rate is 6.1% — on in-place NOI.", 300, 12)]);
     let mut events = stream(&chat, &chat.client, None, "What is the cap rate?").await;
-    let thread = started(&mut events).await;
+    let (thread, _) = started(&mut events).await;
     let (text, done) = events.rest().await;
     assert_eq!(text, "The going-in cap rate is 6.1% — on in-place NOI.", "the pieces make the reply");
     let reply = &done["done"]["result"]["reply"];
@@ -124,10 +131,10 @@ async fn stop_bills_exactly_what_was_written(engine: Engine) {
         let pieces: Vec<String> = (1..=40).map(|i| format!("w{i} ")).collect();
         chat.fake.script([Script::Stream { pieces, input: 400, usage_each, pause_after: Some((3, Duration::from_secs(8))), error_after: None }]);
         let mut events = stream(&chat, &chat.client, None, "Walk me through it").await;
-        let thread = started(&mut events).await;
+        let (thread, question) = started(&mut events).await;
         last_thread = thread;
         assert_eq!(events.deltas(3).await, "w1 w2 w3 ");
-        let (status, body) = chat.app.post(&chat.client, "/api/chat/stop", &[("thread_id", &thread.to_string())]).await;
+        let (status, body) = stop(&chat, &chat.client, thread, question).await;
         assert_eq!(status, 200, "{body}");
         let asked = std::time::Instant::now();
         let (more, done) = events.rest().await;
@@ -154,12 +161,54 @@ async fn only_the_author_can_stop_a_reply(engine: Engine) {
     let chat = Chat::start(engine).await;
     chat.fake.script([Script::stream(2, 50)]);
     let (_, sent) = chat.send(None, "Hi").await;
-    let thread = sent["thread_id"].as_i64().unwrap().to_string();
+    let thread = sent["thread_id"].as_i64().unwrap();
+    let (_, view) = chat.app.post(&chat.client, "/api/chat/thread", &[("thread_id", &thread.to_string())]).await;
+    let question = view["messages"][0]["id"].as_i64().unwrap();
+    let reply = view["messages"][1]["id"].as_i64().unwrap();
     let other = chat.app.signed_in("bo@firm.com", UserRole::Analyst).await;
-    let (status, body) = chat.app.post(&other, "/api/chat/stop", &[("thread_id", &thread)]).await;
+    let (status, body) = stop(&chat, &other, thread, question).await;
     assert_eq!((status, body["kind"].as_str()), (404, Some("not_found")));
-    let (status, _) = chat.app.post(&chat.app.client(), "/api/chat/stop", &[("thread_id", &thread)]).await;
-    assert_eq!(status, 401, "signed out");
+    assert_eq!(stop(&chat, &chat.app.client(), thread, question).await.0, 401, "signed out");
+    // Only a question of that conversation can be named.
+    let (_, elsewhere) = chat.send(None, "Another conversation").await;
+    let (_, view) = chat.app.post(&chat.client, "/api/chat/thread", &[("thread_id", &elsewhere["thread_id"].to_string())]).await;
+    let foreign = view["messages"][0]["id"].as_i64().unwrap();
+    for wrong in [foreign, reply, 999_999] {
+        let (status, body) = stop(&chat, &chat.client, thread, wrong).await;
+        assert_eq!((status, body["kind"].as_str()), (404, Some("not_found")), "message {wrong}: {body}");
+    }
+}
+
+/// Two replies streaming in one conversation (two tabs): a Stop names its question, so
+/// it stops that reply and not the other; a Stop that arrives after its reply ended
+/// stops nothing later.
+async fn a_stop_stops_the_reply_it_names_and_no_other(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    let slow = |input| {
+        let pieces: Vec<String> = (1..=20).map(|i| format!("w{i} ")).collect();
+        Script::Stream { pieces, input, usage_each: true, pause_after: Some((2, Duration::from_millis(600))), error_after: None }
+    };
+    chat.fake.script([Script::ok("First.", 100, 5), slow(200), slow(300)]);
+    let (_, sent) = chat.send(None, "Start").await;
+    let thread = sent["thread_id"].as_i64().unwrap();
+    let mut first = stream(&chat, &chat.client, Some(thread), "Tab one").await;
+    let (_, first_question) = started(&mut first).await;
+    let mut second = stream(&chat, &chat.client, Some(thread), "Tab two").await;
+    let (_, second_question) = started(&mut second).await;
+    assert!(second_question > first_question);
+    assert_eq!(stop(&chat, &chat.client, thread, first_question).await.0, 200);
+    let (_, done) = first.rest().await;
+    assert_eq!(done["done"]["result"]["reply"]["stopped"], true, "{done}");
+    let (text, done) = second.rest().await;
+    assert_eq!(done["done"]["result"]["reply"]["stopped"], false, "the other tab's reply goes on: {done}");
+    assert_eq!(text.split_whitespace().count(), 20);
+    // A late Stop (its reply already whole) does not stop the next question's reply.
+    assert_eq!(stop(&chat, &chat.client, thread, second_question).await.0, 200);
+    chat.fake.script([Script::Stream { pieces: vec!["Next ".into(), "one.".into()], input: 50, usage_each: false, pause_after: Some((1, Duration::from_millis(400))), error_after: None }]);
+    let (status, body) = chat.send(Some(thread), "And then?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reply"]["stopped"], false, "{body}");
+    no_reservation_left(&chat).await;
 }
 
 async fn a_disconnect_mid_stream_still_saves_the_whole_reply(engine: Engine) {
@@ -324,6 +373,7 @@ on_both_engines!(
     a_streamed_reply_arrives_in_pieces_and_is_saved_whole,
     stop_bills_exactly_what_was_written,
     only_the_author_can_stop_a_reply,
+    a_stop_stops_the_reply_it_names_and_no_other,
     a_disconnect_mid_stream_still_saves_the_whole_reply,
     a_529_before_the_first_byte_is_retried,
     an_error_event_mid_stream_is_recorded_and_not_retried,
