@@ -5,13 +5,14 @@
 #    Claude that answers at once: latency percentiles, errors, CPU per call, peak memory;
 # 2. the dashboard: seed RECORDS (default 1,000,000) synthetic usage records, check that
 #    the aggregates and counters agree with them, time every view of /admin/tokens;
-# 3. admission: the cost of admitting a call on a deal with 10,000 and then 1,000,000
-#    records of history (it reads running counters, so it must not grow).
+# 3. admission: the cost of admitting a call on a deal with 10,000 and then
+#    ADMISSION_RECORDS (default 1,000,000) records of history (it reads running counters, so it must not grow).
 # Every figure goes to bench/last-run.tsv, compared first with the previous run's
 # (a figure 25% worse is named as a regression and the run fails at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 records=${RECORDS:-1000000}
+admission_records=${ADMISSION_RECORDS:-1000000}
 rates=${BENCH_RATES:-25,250,500,1000}
 seconds=${BENCH_SECONDS:-10}
 bin=target/release/server
@@ -30,6 +31,9 @@ cleanup() {
 trap cleanup EXIT
 export DEALDESK_CONFIG="$PWD/Leptos.toml"
 export BENCH_RECORD="$results"
+# The tools' own logs: warnings only, and not sqlx's slow-statement notes (they print
+# whole bulk inserts); the servers under load log as operators run them, to a file.
+export RUST_LOG=${RUST_LOG:-warn,sqlx=error}
 
 database() { # engine name -> DATABASE_URL of a fresh database
   case "$1" in
@@ -61,7 +65,7 @@ load_bench() { # engine
     APP_SESSION__SECURE_COOKIE=false APP_CHAT__COOLDOWN_SECONDS=0 APP_CLAUDE__MAX_RETRIES=0 \
     APP_LIMITS__USER_REQUESTS_PER_MINUTE=0 APP_LIMITS__USER_REQUESTS_PER_DAY=0 APP_LIMITS__USER_MONTHLY_USD=0 \
     APP_BUDGET__USER_DAILY_TOKENS=1000000000000 APP_BUDGET__DEAL_TOKENS=1000000000000 APP_DEMO__SEED=false \
-    "$bin" > "$workdir/server-$engine.log" 2>&1 & local server=$!; pids+=($server)
+    RUST_LOG=info,sqlx=warn,tower_sessions=warn "$bin" > "$workdir/server-$engine.log" 2>&1 & local server=$!; pids+=($server)
   url="http://127.0.0.1:$port"
   for _ in $(seq 1 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; done
   "$load" run --url "$url" --password "$password" --rates "$rates" --seconds "$seconds" \
@@ -85,7 +89,7 @@ for engine in sqlite postgres; do
   DATABASE_URL=$(database "$engine" adm)
   "$bin" usage seed --records 10000 --one-deal
   "$bin" usage bench-admission --runs 500
-  "$bin" usage seed --records 990000 --one-deal
+  "$bin" usage seed --records $(( admission_records - 10000 )) --one-deal
   "$bin" usage check
   "$bin" usage bench-admission --runs 500
 done
