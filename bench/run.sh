@@ -6,7 +6,8 @@
 # 2. the dashboard: seed RECORDS (default 1,000,000) synthetic usage records, check that
 #    the aggregates and counters agree with them, time every view of /admin/tokens;
 # 3. admission: the cost of admitting a call on a deal with 10,000 and then
-#    ADMISSION_RECORDS (default 1,000,000) records of history (it reads running counters, so it must not grow).
+#    ADMISSION_RECORDS (default 1,000,000) records of history (it reads running
+#    counters, so it must not grow).
 # Every figure goes to bench/last-run.tsv, compared first with the previous run's
 # (a figure 25% worse is named as a regression and the run fails at the end).
 set -euo pipefail
@@ -21,12 +22,14 @@ workdir=$(mktemp -d)
 results="$workdir/results.tsv"
 baseline=bench/last-run.tsv
 pg_admin="postgres://postgres@127.0.0.1:5432/postgres"
-pg_dbs=()
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   rm -rf "$workdir"
-  for db in "${pg_dbs[@]}"; do psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true; done
+  # This run's databases (named with its process id; see database()).
+  for db in $(psql "$pg_admin" -Atc "SELECT datname FROM pg_database WHERE datname LIKE 'dealdesk_bench_%_$$'" 2>/dev/null); do
+    psql "$pg_admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  done
 }
 trap cleanup EXIT
 export DEALDESK_CONFIG="$PWD/Leptos.toml"
@@ -41,7 +44,6 @@ database() { # engine name -> DATABASE_URL of a fresh database
     postgres)
       local db="dealdesk_bench_$2_$$"
       psql "$pg_admin" -qc "CREATE DATABASE $db" >/dev/null
-      pg_dbs+=("$db")
       echo "postgres://postgres@127.0.0.1:5432/$db" ;;
   esac
 }
