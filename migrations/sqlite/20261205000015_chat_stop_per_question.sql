@@ -5,3 +5,8 @@
 -- Keep sqlite/ and postgres/ in step.
 ALTER TABLE chat_messages ADD COLUMN stop_requested BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE chat_threads DROP COLUMN stop_up_to_message;
+-- A summary records the last message it sums up: later calls carry the messages after
+-- that one, so a reply stored after the summary (its question was still being answered)
+-- and messages a summary could not take are never lost. NULL (older summaries): the
+-- summary's own id.
+ALTER TABLE chat_messages ADD COLUMN summary_through BIGINT;

@@ -52,6 +52,10 @@ pub struct ChatMessage {
     /// later calls send it instead of the messages it sums up.
     #[serde(default)]
     pub summary: bool,
+    /// For a summary: the last message it sums up; later calls carry the messages after
+    /// it (0 for other messages).
+    #[serde(default)]
+    pub summary_through: i64,
     /// Pinned by the analyst: every later call sends it, however long the conversation.
     #[serde(default)]
     pub pinned: bool,

@@ -276,31 +276,39 @@ pub async fn title(state: AppState, ctx: Ctx, thread_id: i64) -> Result<Option<S
     }
 }
 
-/// Messages a summary call reads at most (the newest since the last summary).
+/// Messages a summary call reads at most (the oldest not yet summed up).
 const SUMMARY_MESSAGES: usize = 200;
 
 /// Claude summarises the conversation since its last summary (operation `summary`,
 /// through the gateway: budgeted and recorded). The summary is kept as a message the
-/// analyst can read; later calls send it instead of the messages before it. The
-/// transcript is cut, oldest first, to fit one call.
+/// analyst can read; later calls send it instead of the messages it sums up, and carry
+/// the ones after those. It sums up the oldest messages not yet summed up that fit one
+/// call, and never a question still without its reply (the reply may be on its way):
+/// what it leaves out stays in the conversation's window, so nothing is lost.
 pub async fn summarise(state: AppState, ctx: Ctx, thread_id: i64) -> Result<ChatMessage, AppError> {
     let thread = own_thread(&state, &ctx, thread_id, false).await?;
     let deal = crate::deals::store::get(&state.db, thread.deal_id).await?.ok_or_else(|| AppError::not_found("deal"))?;
     let previous = store::latest_summary(&state.db, thread_id).await?;
-    let (turns, _) = store::recent_turns(&state.db, thread_id, SUMMARY_MESSAGES, previous.as_ref().map(|(id, _)| id + 1)).await?;
-    if turns.len() < 2 {
-        return Err(AppError::invalid("There is nothing new to summarise yet: send a message first."));
-    }
-    let mut turns: Vec<Turn> = turns.into_iter().map(|t| t.turn).collect();
+    let from = previous.as_ref().map_or(0, |(through, _)| through + 1);
+    let mut turns = store::first_turns(&state.db, thread_id, from, SUMMARY_MESSAGES).await?;
     let limit = state.settings.history.max_input_tokens;
     let previous = previous.map(|(_, text)| text);
     let (system, transcript) = loop {
-        let (system, transcript) = summary_prompt(&deal.name, previous.as_deref(), &turns);
-        if estimate_request_tokens(&system, [transcript.as_str()]) <= limit || turns.len() <= 1 {
+        // End on a reply: a question without one is left for the next summary.
+        while turns.last().is_some_and(|t| t.turn.role == Speaker::User) {
+            turns.pop();
+        }
+        if turns.len() < 2 {
+            return Err(AppError::invalid("There is nothing new to summarise yet: send a message and wait for its reply first."));
+        }
+        let plain: Vec<Turn> = turns.iter().map(|t| t.turn.clone()).collect();
+        let (system, transcript) = summary_prompt(&deal.name, previous.as_deref(), &plain);
+        if estimate_request_tokens(&system, [transcript.as_str()]) <= limit || turns.len() <= 2 {
             break (system, transcript);
         }
-        turns.remove(0);
+        turns.pop();
     };
+    let through = turns.last().map_or(from, |t| t.id);
     let request = ClaudeRequest {
         model: state.settings.claude.model.clone(),
         max_tokens: SUMMARY_MAX_TOKENS,
@@ -317,7 +325,7 @@ pub async fn summarise(state: AppState, ctx: Ctx, thread_id: i64) -> Result<Chat
     if text.is_empty() {
         return Err(AppError::new(ErrorKind::UpstreamError, "Claude returned an empty summary. Please try again."));
     }
-    let id = store::insert_summary(&state.db, thread_id, text, reply.usage_record_id).await?;
+    let id = store::insert_summary(&state.db, thread_id, text, reply.usage_record_id, through).await?;
     store::message(&state.db, id).await
 }
 

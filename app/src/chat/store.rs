@@ -87,25 +87,35 @@ pub async fn list_threads(db: &Db, deal_id: i64, user_id: Option<i64>, search: O
 
 /// Appends a message and marks the thread as just updated; returns the message id.
 pub async fn insert_message(db: &Db, thread_id: i64, role: Speaker, content: &str, usage_id: Option<i64>) -> Result<i64, AppError> {
-    insert(db, thread_id, role, content, usage_id, false, "message").await
+    insert(db, thread_id, role, content, usage_id, false, Kind::Message).await
 }
 
 /// Appends Claude's reply (`stopped`: the analyst stopped it early).
 pub async fn insert_reply(db: &Db, thread_id: i64, content: &str, usage_id: Option<i64>, stopped: bool) -> Result<i64, AppError> {
-    insert(db, thread_id, Speaker::Assistant, content, usage_id, stopped, "message").await
+    insert(db, thread_id, Speaker::Assistant, content, usage_id, stopped, Kind::Message).await
 }
 
-/// Appends a summary of the conversation so far, written by Claude.
-pub async fn insert_summary(db: &Db, thread_id: i64, content: &str, usage_id: Option<i64>) -> Result<i64, AppError> {
-    insert(db, thread_id, Speaker::Assistant, content, usage_id, false, "summary").await
+/// Appends Claude's summary of the conversation's messages up to message `through`.
+pub async fn insert_summary(db: &Db, thread_id: i64, content: &str, usage_id: Option<i64>, through: i64) -> Result<i64, AppError> {
+    insert(db, thread_id, Speaker::Assistant, content, usage_id, false, Kind::Summary { through }).await
 }
 
-async fn insert(db: &Db, thread_id: i64, role: Speaker, content: &str, usage_id: Option<i64>, stopped: bool, kind: &str) -> Result<i64, AppError> {
+/// A message, or a summary of the messages up to `through`.
+enum Kind {
+    Message,
+    Summary { through: i64 },
+}
+
+async fn insert(db: &Db, thread_id: i64, role: Speaker, content: &str, usage_id: Option<i64>, stopped: bool, kind: Kind) -> Result<i64, AppError> {
+    let (kind, through) = match kind {
+        Kind::Message => ("message", None),
+        Kind::Summary { through } => ("summary", Some(through)),
+    };
     let now = now_millis();
     let mut tx = db.begin_write().await?;
     let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO chat_messages (thread_id, role, content, usage_id, created_at, stopped, kind) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        "INSERT INTO chat_messages (thread_id, role, content, usage_id, created_at, stopped, kind, summary_through) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
     )
     .bind(thread_id)
     .bind(role.as_str())
@@ -114,6 +124,7 @@ async fn insert(db: &Db, thread_id: i64, role: Speaker, content: &str, usage_id:
     .bind(now)
     .bind(i64::from(stopped))
     .bind(kind)
+    .bind(through)
     .fetch_one(&mut *tx)
     .await?;
     sqlx::query("UPDATE chat_threads SET updated_at = $1 WHERE id = $2")
@@ -123,6 +134,24 @@ async fn insert(db: &Db, thread_id: i64, role: Speaker, content: &str, usage_id:
         .await?;
     tx.commit().await?;
     Ok(id)
+}
+
+/// The oldest `limit` messages of a thread from message `from` on, as turns (what a
+/// summary reads: it sums up the earliest messages it has not yet covered).
+pub async fn first_turns(db: &Db, thread_id: i64, from: i64, limit: usize) -> Result<Vec<WindowTurn>, AppError> {
+    let rows: Vec<(i64, String, String, i64)> =
+        sqlx::query_as("SELECT id, role, content, pinned FROM chat_messages WHERE thread_id = $1 AND id >= $2 AND kind = 'message' ORDER BY id LIMIT $3")
+            .bind(thread_id)
+            .bind(from)
+            .bind(limit as i64)
+            .fetch_all(&db.pool)
+            .await?;
+    rows.into_iter().map(window_turn).collect()
+}
+
+fn window_turn((id, role, content, pinned): (i64, String, String, i64)) -> Result<WindowTurn, AppError> {
+    let role = Speaker::parse(&role).ok_or_else(|| AppError::internal("unknown chat role", &role))?;
+    Ok(WindowTurn { id, turn: Turn { role, content }, pinned: pinned != 0 })
 }
 
 /// The newest `limit` messages of a thread as turns, oldest first — only those from
@@ -145,20 +174,13 @@ pub async fn recent_turns(db: &Db, thread_id: i64, limit: usize, from: Option<i6
         let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM chat_messages WHERE thread_id = $1").bind(thread_id).fetch_one(&db.pool).await?;
         (total as usize).saturating_sub(rows.len())
     };
-    let turns = rows
-        .into_iter()
-        .rev()
-        .map(|(id, role, content, pinned)| {
-            let role = Speaker::parse(&role).ok_or_else(|| AppError::internal("unknown chat role", &role))?;
-            Ok(WindowTurn { id, turn: Turn { role, content }, pinned: pinned != 0 })
-        })
-        .collect::<Result<Vec<_>, AppError>>()?;
+    let turns = rows.into_iter().rev().map(window_turn).collect::<Result<Vec<_>, AppError>>()?;
     Ok((turns, older))
 }
 
-/// The thread's latest summary: its message id and text.
+/// The thread's latest summary: the last message it sums up, and its text.
 pub async fn latest_summary(db: &Db, thread_id: i64) -> Result<Option<(i64, String)>, AppError> {
-    Ok(sqlx::query_as("SELECT id, content FROM chat_messages WHERE thread_id = $1 AND kind = 'summary' ORDER BY id DESC LIMIT 1")
+    Ok(sqlx::query_as("SELECT COALESCE(summary_through, id), content FROM chat_messages WHERE thread_id = $1 AND kind = 'summary' ORDER BY id DESC LIMIT 1")
         .bind(thread_id)
         .fetch_optional(&db.pool)
         .await?)
@@ -219,16 +241,17 @@ pub async fn stop_requested(db: &Db, message_id: i64) -> Result<bool, AppError> 
     Ok(row.is_some_and(|r| r.0 != 0))
 }
 
-type MessageTuple = (i64, String, String, i64, Option<i64>, i64, String, i64);
+type MessageTuple = (i64, String, String, i64, Option<i64>, i64, String, i64, i64);
 
-const SELECT_MESSAGE: &str = "SELECT m.id, m.role, m.content, m.created_at, m.usage_id, m.stopped, m.kind, m.pinned FROM chat_messages m";
+const SELECT_MESSAGE: &str =
+    "SELECT m.id, m.role, m.content, m.created_at, m.usage_id, m.stopped, m.kind, m.pinned, COALESCE(m.summary_through, m.id) FROM chat_messages m";
 
 /// Messages from rows, with the usage of Claude's replies from the ledger.
 async fn messages_from_rows(db: &Db, rows: Vec<MessageTuple>) -> Result<Vec<ChatMessage>, AppError> {
     let usage_ids: Vec<i64> = rows.iter().filter_map(|r| r.4).collect();
     let mut usage = crate::usage::store::reply_usage(db, &usage_ids).await?;
     rows.into_iter()
-        .map(|(id, role, content, created_at, usage_id, stopped, kind, pinned)| {
+        .map(|(id, role, content, created_at, usage_id, stopped, kind, pinned, through)| {
             let role = Speaker::parse(&role).ok_or_else(|| AppError::internal("unknown chat role", &role))?;
             let html = (role == Speaker::Assistant).then(|| crate::markdown::markdown_to_safe_html(&content));
             Ok(ChatMessage {
@@ -240,6 +263,7 @@ async fn messages_from_rows(db: &Db, rows: Vec<MessageTuple>) -> Result<Vec<Chat
                 html,
                 stopped: stopped != 0,
                 summary: kind == "summary",
+                summary_through: if kind == "summary" { through } else { 0 },
                 pinned: pinned != 0,
             })
         })

@@ -415,7 +415,7 @@ fn Conversation(
     // and the pinned messages (for the pre-flight, as the server plans the call).
     let (turns, summary, pinned) = match &thread {
         Ok(Some(view)) => {
-            let after = view.summary.as_ref().map_or(i64::MIN, |s| s.id);
+            let after = view.summary.as_ref().map_or(i64::MIN, |s| s.summary_through);
             let turns: Vec<WindowTurn> = view
                 .messages
                 .iter()

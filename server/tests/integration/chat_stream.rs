@@ -304,6 +304,44 @@ async fn a_summary_shrinks_the_next_calls_input(engine: Engine) {
     assert_eq!((status, body["kind"].as_str()), (400, Some("invalid")), "{body}");
 }
 
+/// A summary asked for while a reply is still being written (another tab, a reload)
+/// sums up only the exchanges that are whole: the question and the reply stored after
+/// the summary are carried by the next call, not lost.
+async fn a_summary_never_loses_a_reply_still_being_written(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    let (_, sent) = chat.send(None, "What is the NOI?").await;
+    let thread = sent["thread_id"].as_i64().unwrap();
+    chat.send(Some(thread), "And the cap rate?").await;
+    let pieces: Vec<String> = (1..=6).map(|i| format!("r{i} ")).collect();
+    chat.fake.script([
+        Script::Stream { pieces, input: 90, usage_each: false, pause_after: Some((2, Duration::from_millis(600))), error_after: None },
+        Script::ok("NOI $4.1M; cap rate 6.1%.", 300, 20),
+    ]);
+    let mut events = stream(&chat, &chat.client, Some(thread), "Walk me through the rent roll").await;
+    started(&mut events).await;
+    let (status, summary) = chat.app.post(&chat.client, "/api/chat/summarise", &[("thread_id", &thread.to_string())]).await;
+    assert_eq!(status, 200, "{summary}");
+    let summarised = chat.fake.requests().last().unwrap().body["messages"][0]["content"].as_str().unwrap().to_string();
+    assert!(summarised.contains("And the cap rate?") && !summarised.contains("rent roll"), "only whole exchanges: {summarised}");
+    let (_, done) = events.rest().await;
+    assert_eq!(done["done"]["result"]["reply"]["content"], "r1 r2 r3 r4 r5 r6 ");
+    chat.send(Some(thread), "So what do we bid?").await;
+    let next = chat.fake.requests().last().unwrap().body.clone();
+    let carried: Vec<&str> = next["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(carried, ["Walk me through the rent roll", "r1 r2 r3 r4 r5 r6 ", "So what do we bid?"], "the exchange after the summary is carried");
+    assert!(next["system"].as_str().unwrap().contains("NOI $4.1M; cap rate 6.1%."));
+    // The browser's estimate starts where the summary ends, as the server does.
+    let (_, view) = chat.app.post(&chat.client, "/api/chat/thread", &[("thread_id", &thread.to_string())]).await;
+    let through = view["summary"]["summary_through"].as_i64().unwrap();
+    let question = view["messages"].as_array().unwrap().iter().find(|m| m["content"] == "Walk me through the rent roll").unwrap()["id"].as_i64().unwrap();
+    assert!(through < question, "the summary ends before the question it could not take ({through} vs {question})");
+    // A question still waiting for its reply is never summed up on its own.
+    let (status, body) = chat.app.post(&chat.client, "/api/chat/summarise", &[("thread_id", &thread.to_string())]).await;
+    assert_eq!(status, 200, "the whole exchanges since: {body}");
+    let (status, body) = chat.app.post(&chat.client, "/api/chat/summarise", &[("thread_id", &thread.to_string())]).await;
+    assert_eq!((status, body["kind"].as_str()), (400, Some("invalid")), "{body}");
+}
+
 /// A pinned message is sent with every later call, even once the window has moved past it.
 async fn a_pinned_message_is_never_dropped(engine: Engine) {
     let mut settings = fast_settings();
@@ -379,4 +417,5 @@ on_both_engines!(
     an_error_event_mid_stream_is_recorded_and_not_retried,
     a_summary_shrinks_the_next_calls_input,
     a_pinned_message_is_never_dropped,
+    a_summary_never_loses_a_reply_still_being_written,
 );
