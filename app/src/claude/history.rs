@@ -78,8 +78,6 @@ fn merge_same_role(turns: &[Turn]) -> Vec<Turn> {
 mod tests {
     use super::*;
 
-    use crate::claude::estimate::estimate_request_tokens;
-
     const SYS: u64 = 1;
 
     fn turn(role: Speaker, content: &str) -> Turn {
@@ -123,8 +121,8 @@ mod tests {
     #[test]
     fn shrinks_oldest_first_to_fit_the_token_limit() {
         let mut thread = conversation(9);
-        thread[0].content = "x".repeat(4_000); // about 1,000 tokens
-        let limit = estimate_request_tokens("sys", thread.iter().map(|t| t.content.as_str())) - 1;
+        thread[0].content = "x".repeat(4_000); // far the longest message
+        let limit = estimate_with_system_tokens(SYS, thread.iter().map(|t| t.content.as_str())) - 1;
         let window = build_window(SYS, &thread, 20, limit).unwrap();
         assert_eq!(window.dropped, 2);
         assert!(window.estimated_input_tokens <= limit);
