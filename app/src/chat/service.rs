@@ -290,25 +290,26 @@ pub async fn summarise(state: AppState, ctx: Ctx, thread_id: i64) -> Result<Chat
     let deal = crate::deals::store::get(&state.db, thread.deal_id).await?.ok_or_else(|| AppError::not_found("deal"))?;
     let previous = store::latest_summary(&state.db, thread_id).await?;
     let from = previous.as_ref().map_or(0, |(through, _)| through + 1);
-    let mut turns = store::first_turns(&state.db, thread_id, from, SUMMARY_MESSAGES).await?;
+    let (mut ids, mut turns): (Vec<i64>, Vec<Turn>) = store::first_turns(&state.db, thread_id, from, SUMMARY_MESSAGES).await?.into_iter().map(|t| (t.id, t.turn)).unzip();
     let limit = state.settings.history.max_input_tokens;
     let previous = previous.map(|(_, text)| text);
     let (system, transcript) = loop {
         // End on a reply: a question without one is left for the next summary.
-        while turns.last().is_some_and(|t| t.turn.role == Speaker::User) {
+        while turns.last().is_some_and(|t| t.role == Speaker::User) {
             turns.pop();
+            ids.pop();
         }
         if turns.len() < 2 {
             return Err(AppError::invalid("There is nothing new to summarise yet: send a message and wait for its reply first."));
         }
-        let plain: Vec<Turn> = turns.iter().map(|t| t.turn.clone()).collect();
-        let (system, transcript) = summary_prompt(&deal.name, previous.as_deref(), &plain);
+        let (system, transcript) = summary_prompt(&deal.name, previous.as_deref(), &turns);
         if estimate_request_tokens(&system, [transcript.as_str()]) <= limit || turns.len() <= 2 {
             break (system, transcript);
         }
         turns.pop();
+        ids.pop();
     };
-    let through = turns.last().map_or(from, |t| t.id);
+    let through = ids.last().copied().unwrap_or(from);
     let request = ClaudeRequest {
         model: state.settings.claude.model.clone(),
         max_tokens: SUMMARY_MAX_TOKENS,
