@@ -171,7 +171,7 @@ pub async fn recent_turns(db: &Db, thread_id: i64, limit: usize, from: Option<i6
     let older = if rows.len() < limit && from.is_none() {
         0
     } else {
-        let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM chat_messages WHERE thread_id = $1").bind(thread_id).fetch_one(&db.pool).await?;
+        let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM chat_messages WHERE thread_id = $1 AND kind = 'message'").bind(thread_id).fetch_one(&db.pool).await?;
         (total as usize).saturating_sub(rows.len())
     };
     let turns = rows.into_iter().rev().map(window_turn).collect::<Result<Vec<_>, AppError>>()?;

@@ -287,7 +287,8 @@ async fn a_summary_shrinks_the_next_calls_input(engine: Engine) {
     assert_eq!(summary_call["max_tokens"], app::chat::SUMMARY_MAX_TOKENS);
     let ops: Vec<String> = records(&chat).await.into_iter().map(|r| r.5).collect();
     assert_eq!(ops.last().map(String::as_str), Some("summary"), "recorded as operation summary: {ops:?}");
-    chat.send(Some(thread), "So what should we bid?").await;
+    let (_, sent) = chat.send(Some(thread), "So what should we bid?").await;
+    assert_eq!(sent["dropped"], 6, "the six messages the summary sums up were not sent; the summary itself was");
     let after = &chat.fake.requests()[4].body;
     let sent: Vec<&str> = after["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
     assert_eq!(sent, ["So what should we bid?"], "the window starts after the summary");
