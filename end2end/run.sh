@@ -19,9 +19,11 @@ target/debug/server user add --email limits@dealdesk.test --password limits-demo
 # An analyst of their own for the streaming tests (their calls count against their own
 # per-minute rate limit).
 target/debug/server user add --email stream@dealdesk.test --password stream-demo-pass >/dev/null
-# An analyst with a week of history, for model choice, alerts and the projection.
+# An analyst with a week of history, for model choice, alerts and the projection: enough
+# that this month's part of it is over a dollar even on the 1st (the week then lies
+# mostly in the month before), so rounding to cents stays far below a percent.
 target/debug/server user add --email foresight@dealdesk.test --password foresight-demo-pass >/dev/null
-target/debug/server usage seed --records 20 --days 7 --user foresight@dealdesk.test >/dev/null
+target/debug/server usage seed --records 200 --days 7 --user foresight@dealdesk.test >/dev/null
 
 target/debug/server >"$workdir/server.log" 2>&1 &
 server_pid=$!
