@@ -5,8 +5,9 @@
 //!    firm's row (when a firm-wide cap is set), the user's and the deal's rows; check the
 //!    user's rate limits; read every budget's used and reserved amounts in one
 //!    statement; decide with the pure rules of `budget` (lowering `max_tokens` to spend
-//!    a budget's last tokens); reserve tokens and dollars and count the request — or
-//!    refuse without calling.
+//!    a budget's last tokens); reserve tokens and dollars, count the request and store
+//!    what the operation stores with it (`AdmissionWrite`) — or refuse without calling
+//!    and store nothing. What it reads before the transaction is one statement.
 //! 2. **Call**: the client retries where safe and records every attempt through the
 //!    ledger; the last attempt's record deletes the reservation in the same transaction.
 //! 3. **Settle on every exit**: `Admitted` is a guard. A call that never reached Claude
@@ -78,10 +79,20 @@ pub async fn admit(
     request: &ClaudeRequest,
     raw_input_estimate: u64,
 ) -> Result<Admitted, AppError> {
-    admit_as(state, ctx, deal_id, operation, request, raw_input_estimate, ModelRequest::Budgeted).await
+    admit_as(state, ctx, deal_id, operation, request, raw_input_estimate, ModelRequest::Budgeted, None).await
 }
 
-/// `admit`, asking for a model as `model` says.
+/// What an operation stores with its admission (a chat send: the analyst's message),
+/// written in the admission's transaction: kept only when the call is admitted — a
+/// refusal stores nothing — and at no commit of its own.
+#[async_trait::async_trait]
+pub trait AdmissionWrite: Send {
+    async fn write(&mut self, conn: &mut sqlx::AnyConnection, now: i64) -> Result<(), AppError>;
+}
+
+/// `admit`, asking for a model as `model` says, with `with` written in the admission's
+/// transaction.
+#[allow(clippy::too_many_arguments)]
 pub async fn admit_as(
     state: &AppState,
     ctx: &Ctx,
@@ -90,9 +101,10 @@ pub async fn admit_as(
     request: &ClaudeRequest,
     raw_input_estimate: u64,
     model: ModelRequest,
+    with: Option<&mut dyn AdmissionWrite>,
 ) -> Result<Admitted, AppError> {
     let started = std::time::Instant::now();
-    let admitted = admit_within_limits(state, ctx, deal_id, operation, request, raw_input_estimate, model).await;
+    let admitted = admit_within_limits(state, ctx, deal_id, operation, request, raw_input_estimate, model, with).await;
     match &admitted {
         Ok(_) => state.metrics.admission(started.elapsed().as_secs_f64()),
         Err(refusal) => {
@@ -177,18 +189,15 @@ async fn admit_within_limits(
     request: &ClaudeRequest,
     raw_input_estimate: u64,
     model: ModelRequest,
+    with: Option<&mut dyn AdmissionWrite>,
 ) -> Result<Admitted, AppError> {
     let now = now_millis();
     let zone = state.settings.time.tz();
-    if let Err(err) = crate::prices::service::refresh(&state.db, &state.prices).await {
-        tracing::warn!(%err, "could not check for new prices; reserving with the book in memory");
+    let (prices, stored_limits, own) = crate::budget::store::admission_reads(&mut *state.db.pool.acquire().await?, ctx.user_id).await?;
+    if let Err(err) = crate::prices::service::refresh_to(&state.db, &state.prices, prices).await {
+        tracing::warn!(%err, "could not load new prices; reserving with the book in memory");
     }
-    let (limits, own) = {
-        let mut conn = state.db.pool.acquire().await?;
-        let limits = crate::budget::service::limits_in_force(&mut conn, &state.settings.limits).await?;
-        let own = crate::budget::store::read_user_overrides(&mut conn, ctx.user_id).await?;
-        (limits, own)
-    };
+    let limits = crate::budget::service::limits_of_stored(stored_limits, &state.settings.limits);
     let choice = own.as_ref().and_then(|o| crate::budget::service::model_choice(&limits, o));
     let names = choice.as_ref().map_or_else(|| vec![request.model.clone()], |c| c.tiers.clone());
     let mut candidates = Vec::with_capacity(names.len());
@@ -257,6 +266,10 @@ async fn admit_within_limits(
     )
     .await?;
     crate::budget::store::count_request(&mut tx, ctx.user_id, &periods, now).await?;
+    if let Some(with) = with {
+        // On an error the transaction rolls back: no reservation, nothing stored.
+        with.write(&mut tx, now).await?;
+    }
     tx.commit().await?;
     let swap = (index > 0).then(|| ModelSwap { asked: candidates[0].model.clone(), chosen: chosen.model.clone() });
     let meta = CallMeta {

@@ -19,6 +19,27 @@ pub struct NewAlert {
     pub at: i64,
 }
 
+/// The alerts of `alerts` not yet recorded (one read, no write lock): the ones a call
+/// newly crossed. `insert` still keeps each once should two instances race.
+pub async fn not_yet_fired(db: &Db, alerts: Vec<NewAlert>) -> Result<Vec<NewAlert>, sqlx::Error> {
+    if alerts.is_empty() {
+        return Ok(alerts);
+    }
+    let each: Vec<String> = (0..alerts.len())
+        .map(|i| format!("(scope = ${} AND scope_id = ${} AND period = ${} AND level = ${})", 4 * i + 1, 4 * i + 2, 4 * i + 3, 4 * i + 4))
+        .collect();
+    let sql = format!("SELECT scope, scope_id, period, level FROM budget_alerts WHERE {}", each.join(" OR "));
+    let mut query = sqlx::query_as::<_, (String, i64, String, String)>(&sql);
+    for a in &alerts {
+        query = query.bind(a.scope).bind(a.scope_id).bind(a.period.as_str()).bind(a.level.as_str());
+    }
+    let fired = query.fetch_all(&db.pool).await?;
+    Ok(alerts
+        .into_iter()
+        .filter(|a| !fired.iter().any(|(scope, id, period, level)| scope == a.scope && *id == a.scope_id && *period == a.period && *level == a.level))
+        .collect())
+}
+
 /// Records an alert once: its id when new, None when this threshold already fired this
 /// period (on any instance). With `deliver`, a webhook delivery is queued with it.
 pub async fn insert(conn: &mut AnyConnection, alert: &NewAlert, deliver: bool) -> Result<Option<i64>, sqlx::Error> {

@@ -29,12 +29,17 @@ pub fn micro(usd: f64) -> u64 {
 
 /// The limits in force: what an admin saved on /admin/limits, else the configured ones.
 pub async fn limits_in_force(conn: &mut AnyConnection, configured: &Limits) -> Result<Limits, sqlx::Error> {
-    let Some(json) = store::stored_limits(conn).await? else { return Ok(configured.clone()) };
+    Ok(limits_of_stored(store::stored_limits(conn).await?, configured))
+}
+
+/// The limits in force, from what `store::stored_limits` read.
+pub fn limits_of_stored(stored: Option<String>, configured: &Limits) -> Limits {
+    let Some(json) = stored else { return configured.clone() };
     match serde_json::from_str::<Limits>(&json) {
-        Ok(limits) if limits.validate().is_ok() => Ok(limits),
+        Ok(limits) if limits.validate().is_ok() => limits,
         _ => {
             tracing::error!("the limits saved on /admin/limits cannot be read; the configured ones apply");
-            Ok(configured.clone())
+            configured.clone()
         }
     }
 }
@@ -383,16 +388,28 @@ pub fn refusal_error(refusal: Refusal, limits: &[Limit], call: &CallSize, firm: 
 /// Fills in the forecasts of the limits people plan by: the deal's budget, the user's
 /// month, the firm's day and month. One short read per scope, from the daily counters.
 pub async fn with_forecasts(state: &AppState, limits: &mut [Limit], user_id: i64, deal_id: i64, now: i64) -> Result<(), AppError> {
+    forecasts_of(state, limits, user_id, deal_id, now, |_| true).await
+}
+
+/// Whether a limit alerts on a projected overrun (`crossed`): only these need a forecast
+/// after a call.
+fn alerts_on_overrun(kind: LimitKind) -> bool {
+    matches!(kind, LimitKind::UserMonthlyUsd | LimitKind::FirmTokens(_) | LimitKind::FirmUsd(_))
+}
+
+/// `with_forecasts` for the limits of the kinds `wanted` says (the history of the others
+/// is not read).
+async fn forecasts_of(state: &AppState, limits: &mut [Limit], user_id: i64, deal_id: i64, now: i64, wanted: fn(LimitKind) -> bool) -> Result<(), AppError> {
     let zone = state.settings.time.tz();
     let window = state.settings.alerts.burn_window_days;
     let days = crate::time::days_before(now, zone, window);
     let (Some(first), Some(last)) = (days.first(), days.last()) else { return Ok(()) };
-    let wants = |kind: LimitKind| limits.iter().any(|l| l.kind == kind);
+    let wants = |kind: LimitKind| wanted(kind) && limits.iter().any(|l| l.kind == kind);
     let user = if wants(LimitKind::UserMonthlyUsd) { crate::usage::store::daily_counters(&state.db, "user", user_id, &days).await? } else { Vec::new() };
-    let firm_wanted = limits.iter().any(|l| matches!(l.kind, LimitKind::FirmTokens(Window::Day | Window::Month) | LimitKind::FirmUsd(Window::Day | Window::Month)));
+    let firm_wanted = limits.iter().any(|l| wanted(l.kind) && matches!(l.kind, LimitKind::FirmTokens(Window::Day | Window::Month) | LimitKind::FirmUsd(Window::Day | Window::Month)));
     let firm = if firm_wanted { crate::usage::store::daily_counters(&state.db, "firm", 0, &days).await? } else { Vec::new() };
     let deal = if wants(LimitKind::DealTokens) { crate::usage::store::deal_daily_tokens(&state.db, deal_id, first, last).await? } else { Vec::new() };
-    for limit in limits.iter_mut() {
+    for limit in limits.iter_mut().filter(|l| wanted(l.kind)) {
         let history: Vec<u64> = match limit.kind {
             LimitKind::DealTokens => deal.clone(),
             LimitKind::UserMonthlyUsd => user.iter().map(|d| d.1).collect(),
@@ -421,8 +438,13 @@ pub async fn fire_alerts(state: &AppState, ctx: &Ctx, deal_id: i64) -> Result<()
     let standing = crate::usage::store::standing(&mut conn, ctx.user_id, deal_id, &day, now).await?;
     drop(conn);
     let mut all = limits_of(&standing, &overrides, ctx.is_admin(), settings, &limits, now);
-    with_forecasts(state, &mut all, ctx.user_id, deal_id, now).await?;
-    let alerts = crossed(&all, &limits, ctx.user_id, deal_id, settings.budget.warn_ratio, now, &day);
+    forecasts_of(state, &mut all, ctx.user_id, deal_id, now, alerts_on_overrun).await?;
+    let reached = crossed(&all, &limits, ctx.user_id, deal_id, settings.budget.warn_ratio, now, &day);
+    // Most calls cross nothing new: then nothing is written (no write lock is taken).
+    let alerts = crate::alerts::store::not_yet_fired(&state.db, reached).await?;
+    if alerts.is_empty() {
+        return Ok(());
+    }
     let deliver = !settings.alerts.webhook_url.is_empty();
     let mut tx = state.db.begin_write().await?;
     for alert in &alerts {

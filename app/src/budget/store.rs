@@ -62,12 +62,14 @@ fn non_negative(v: i64) -> u64 {
 
 /// The overrides for a user and a deal, without locking. None when the deal does not exist.
 pub async fn read_overrides(conn: &mut AnyConnection, user_id: i64, deal_id: i64) -> Result<Option<Overrides>, sqlx::Error> {
-    let user: Option<UserRow> = sqlx::query_as("SELECT daily_token_budget, monthly_budget_microusd, model_choice FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let deal: Option<(Option<i64>,)> = sqlx::query_as("SELECT token_budget FROM deals WHERE id = $1").bind(deal_id).fetch_optional(&mut *conn).await?;
-    Ok(overrides(user, deal))
+    let row: Option<(Option<i64>, Option<i64>, Option<i64>, Option<i64>)> = sqlx::query_as(
+        "SELECT u.daily_token_budget, u.monthly_budget_microusd, u.model_choice, d.token_budget FROM users u JOIN deals d ON d.id = $2 WHERE u.id = $1",
+    )
+    .bind(user_id)
+    .bind(deal_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(|(daily, monthly, choice, deal)| user_overrides((daily, monthly, choice), deal.map(non_negative))))
 }
 
 /// A user's own overrides (no deal's), without locking; None when there is no such user.
@@ -77,6 +79,22 @@ pub async fn read_user_overrides(conn: &mut AnyConnection, user_id: i64) -> Resu
         .fetch_optional(&mut *conn)
         .await?;
     Ok(user.map(|user| user_overrides(user, None)))
+}
+
+/// What an admission reads before its transaction, in one statement: the stored prices'
+/// version (`prices::store::version`), the limits an admin saved (`stored_limits`), and
+/// the user's own overrides (None when there is no such user).
+pub async fn admission_reads(conn: &mut AnyConnection, user_id: i64) -> Result<(i64, Option<String>, Option<Overrides>), sqlx::Error> {
+    let (version, limits, user, daily, monthly, choice): (i64, Option<String>, Option<i64>, Option<i64>, Option<i64>, Option<i64>) = sqlx::query_as(
+        "SELECT CAST((SELECT COALESCE(MAX(id), 0) FROM model_prices) AS BIGINT), \
+         (SELECT value FROM limit_settings WHERE name = 'limits'), \
+         u.id, u.daily_token_budget, u.monthly_budget_microusd, u.model_choice \
+         FROM (SELECT 1 AS one) x LEFT JOIN users u ON u.id = $1",
+    )
+    .bind(user_id)
+    .fetch_one(conn)
+    .await?;
+    Ok((version, limits, user.map(|_| user_overrides((daily, monthly, choice), None))))
 }
 
 /// The limits an admin saved on /admin/limits (a JSON document), if any.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::{CallPlan, ChatMessage, MAX_MESSAGE_CHARS, SUMMARY_MAX_TOKENS, SendEvent, SendResult, TITLE_EVERY, WindowTurn, model_title, plan_call, store, summary_prompt, system_prompt, thread_title};
 use crate::auth::service::Ctx;
 use crate::claude::types::{ClaudeRequest, StopReason, Streaming};
-use crate::gateway::{ModelRequest, admit_as, call_claude};
+use crate::gateway::{AdmissionWrite, ModelRequest, admit_as, call_claude};
 use crate::claude::estimate::{estimate_request_tokens, estimate_text_tokens};
 use crate::claude::history::{Turn, WindowError};
 use crate::claude::{Operation, Speaker};
@@ -43,10 +43,6 @@ pub async fn send(
     }
     let system = system_prompt(&deal);
     let plan = chat_window(&state, &system, thread_id, &message, from_message).await?;
-    if let Err(refusal) = claim_cooldown(&state, &ctx).await {
-        crate::usage::service::record_refusal(&state, ctx.user_id, Some(deal_id), Operation::Chat.as_str(), refusal.kind).await;
-        return Err(refusal);
-    }
     let request = ClaudeRequest {
         model: state.settings.claude.model.clone(),
         max_tokens: state.settings.claude.max_tokens_chat,
@@ -54,17 +50,16 @@ pub async fn send(
         messages: plan.window.messages,
         tool: None,
     };
-    let admitted = admit_as(&state, &ctx, deal_id, Operation::Chat, &request, plan.window.estimated_input_tokens, model).await?;
+    let cooldown_ms = state.settings.chat.cooldown_seconds as i64 * 1000;
+    let mut question = Question { deal_id, user_id: ctx.user_id, thread_id, text: &message, cooldown_ms, stored: None };
+    let admitted = admit_as(&state, &ctx, deal_id, Operation::Chat, &request, plan.window.estimated_input_tokens, model, Some(&mut question as &mut dyn AdmissionWrite)).await?;
     let model_note = match admitted.model() {
         (chosen, Some(asked)) => Some(format!("Answered by {chosen} instead of {asked}: your budgets are running low.")),
         _ => None,
     };
-    let (thread_id, message_id) = match store_user_message(&state, &ctx, deal_id, thread_id, &message).await {
-        Ok(ids) => ids,
-        Err(err) => {
-            admitted.cancel().await;
-            return Err(err);
-        }
+    let Some((thread_id, message_id)) = question.stored else {
+        admitted.cancel().await;
+        return Err(AppError::internal("chat send", "the admission did not store the message"));
     };
     let limited = admitted.limited_note();
     if let Some(events) = &events {
@@ -178,27 +173,36 @@ async fn chat_window(state: &AppState, system: &str, thread_id: Option<i64>, mes
     Ok(plan)
 }
 
-/// Stores the user's message, in a new thread when there is none yet; returns the thread
-/// and the message.
-async fn store_user_message(state: &AppState, ctx: &Ctx, deal_id: i64, thread_id: Option<i64>, message: &str) -> Result<(i64, i64), AppError> {
-    let thread_id = match thread_id {
-        Some(id) => id,
-        None => store::create_thread(&state.db, deal_id, ctx.user_id, &thread_title(message)).await?,
-    };
-    let message_id = store::insert_message(&state.db, thread_id, Speaker::User, message, None).await?;
-    Ok((thread_id, message_id))
+/// The analyst's message, stored with the call's admission (in a new thread when there
+/// is none yet): a refused call stores nothing. The admission also claims the user's
+/// chat cooldown — one send per `chat.cooldown_seconds`, enforced in the database so
+/// scripts and several app instances cannot get around it — and is refused within it.
+/// `stored`: the thread and the message.
+struct Question<'a> {
+    deal_id: i64,
+    user_id: i64,
+    thread_id: Option<i64>,
+    text: &'a str,
+    cooldown_ms: i64,
+    stored: Option<(i64, i64)>,
 }
 
-/// One send per `chat.cooldown_seconds` per user, enforced in the database so scripts
-/// and several app instances cannot get around it.
-async fn claim_cooldown(state: &AppState, ctx: &Ctx) -> Result<(), AppError> {
-    let cooldown_ms = state.settings.chat.cooldown_seconds as i64 * 1000;
-    if cooldown_ms == 0 {
-        return Ok(());
+#[async_trait::async_trait]
+impl AdmissionWrite for Question<'_> {
+    async fn write(&mut self, conn: &mut sqlx::AnyConnection, now: i64) -> Result<(), AppError> {
+        if self.cooldown_ms > 0 {
+            if let Err(wait_ms) = store::claim_cooldown(&mut *conn, self.user_id, now, self.cooldown_ms).await? {
+                return Err(AppError::new(ErrorKind::Cooldown, format!("Please wait {} s before sending again.", (wait_ms + 999) / 1000)));
+            }
+        }
+        let (thread_id, new_thread) = match self.thread_id {
+            Some(id) => (id, false),
+            None => (store::create_thread(&mut *conn, self.deal_id, self.user_id, &thread_title(self.text), now).await?, true),
+        };
+        let message_id = store::append_question(conn, thread_id, self.text, now, new_thread).await?;
+        self.stored = Some((thread_id, message_id));
+        Ok(())
     }
-    store::claim_cooldown(&state.db, ctx.user_id, crate::time::now_millis(), cooldown_ms).await?.map_err(|wait_ms| {
-        AppError::new(ErrorKind::Cooldown, format!("Please wait {} s before sending again.", (wait_ms + 999) / 1000))
-    })
 }
 
 fn too_long(estimated: u64, limit: u64) -> AppError {

@@ -3,6 +3,8 @@
 use super::{ChatMessage, ThreadSummary, WindowTurn};
 use crate::claude::Speaker;
 use crate::claude::history::Turn;
+use sqlx::AnyConnection;
+
 use crate::db::Db;
 use crate::time::{now_millis, utc_minute};
 use crate::error::AppError;
@@ -15,8 +17,8 @@ pub struct ThreadRow {
     pub author: String,
 }
 
-pub async fn create_thread(db: &Db, deal_id: i64, user_id: i64, title: &str) -> Result<i64, AppError> {
-    let now = now_millis();
+/// Starts a conversation, in the caller's transaction.
+pub async fn create_thread(conn: &mut AnyConnection, deal_id: i64, user_id: i64, title: &str, now: i64) -> Result<i64, AppError> {
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO chat_threads (deal_id, user_id, title, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $4) RETURNING id",
@@ -25,7 +27,7 @@ pub async fn create_thread(db: &Db, deal_id: i64, user_id: i64, title: &str) -> 
     .bind(user_id)
     .bind(title)
     .bind(now)
-    .fetch_one(&db.pool)
+    .fetch_one(conn)
     .await?;
     Ok(id)
 }
@@ -85,11 +87,6 @@ pub async fn list_threads(db: &Db, deal_id: i64, user_id: Option<i64>, search: O
         .collect())
 }
 
-/// Appends a message and marks the thread as just updated; returns the message id.
-pub async fn insert_message(db: &Db, thread_id: i64, role: Speaker, content: &str, usage_id: Option<i64>) -> Result<i64, AppError> {
-    insert(db, thread_id, role, content, usage_id, false, Kind::Message).await
-}
-
 /// Appends Claude's reply (`stopped`: the analyst stopped it early).
 pub async fn insert_reply(db: &Db, thread_id: i64, content: &str, usage_id: Option<i64>, stopped: bool) -> Result<i64, AppError> {
     insert(db, thread_id, Speaker::Assistant, content, usage_id, stopped, Kind::Message).await
@@ -107,12 +104,39 @@ enum Kind {
 }
 
 async fn insert(db: &Db, thread_id: i64, role: Speaker, content: &str, usage_id: Option<i64>, stopped: bool, kind: Kind) -> Result<i64, AppError> {
+    let mut tx = db.begin_write().await?;
+    let id = append(&mut tx, thread_id, role, content, usage_id, stopped, kind, now_millis()).await?;
+    tx.commit().await?;
+    Ok(id)
+}
+
+/// Appends the analyst's message to a thread in the caller's transaction (`new_thread`:
+/// the thread was created in it, already dated now).
+pub async fn append_question(conn: &mut AnyConnection, thread_id: i64, content: &str, now: i64, new_thread: bool) -> Result<i64, AppError> {
+    if new_thread {
+        return insert_row(conn, thread_id, Speaker::User, content, None, false, Kind::Message, now).await;
+    }
+    append(conn, thread_id, Speaker::User, content, None, false, Kind::Message, now).await
+}
+
+/// Inserts a message and dates its thread's latest activity, in the caller's transaction.
+#[allow(clippy::too_many_arguments)]
+async fn append(conn: &mut AnyConnection, thread_id: i64, role: Speaker, content: &str, usage_id: Option<i64>, stopped: bool, kind: Kind, now: i64) -> Result<i64, AppError> {
+    let id = insert_row(conn, thread_id, role, content, usage_id, stopped, kind, now).await?;
+    sqlx::query("UPDATE chat_threads SET updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(thread_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(id)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn insert_row(conn: &mut AnyConnection, thread_id: i64, role: Speaker, content: &str, usage_id: Option<i64>, stopped: bool, kind: Kind, now: i64) -> Result<i64, AppError> {
     let (kind, through) = match kind {
         Kind::Message => ("message", None),
         Kind::Summary { through } => ("summary", Some(through)),
     };
-    let now = now_millis();
-    let mut tx = db.begin_write().await?;
     let (id,): (i64,) = sqlx::query_as(
         "INSERT INTO chat_messages (thread_id, role, content, usage_id, created_at, stopped, kind, summary_through) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
@@ -125,14 +149,8 @@ async fn insert(db: &Db, thread_id: i64, role: Speaker, content: &str, usage_id:
     .bind(i64::from(stopped))
     .bind(kind)
     .bind(through)
-    .fetch_one(&mut *tx)
+    .fetch_one(&mut *conn)
     .await?;
-    sqlx::query("UPDATE chat_threads SET updated_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(thread_id)
-        .execute(&mut *tx)
-        .await?;
-    tx.commit().await?;
     Ok(id)
 }
 
@@ -295,19 +313,19 @@ pub async fn message(db: &Db, id: i64) -> Result<ChatMessage, AppError> {
 /// Claims the user's chat cooldown: succeeds when their last send is at least
 /// `cooldown_ms` old, in one statement so two instances cannot both claim it. On
 /// refusal returns how many milliseconds remain.
-pub async fn claim_cooldown(db: &Db, user_id: i64, now: i64, cooldown_ms: i64) -> Result<Result<(), i64>, AppError> {
+pub async fn claim_cooldown(conn: &mut AnyConnection, user_id: i64, now: i64, cooldown_ms: i64) -> Result<Result<(), i64>, AppError> {
     let claimed = sqlx::query("UPDATE users SET last_chat_at = $1 WHERE id = $2 AND (last_chat_at IS NULL OR last_chat_at <= $3)")
         .bind(now)
         .bind(user_id)
         .bind(now - cooldown_ms)
-        .execute(&db.pool)
+        .execute(&mut *conn)
         .await?;
     if claimed.rows_affected() == 1 {
         return Ok(Ok(()));
     }
     let (last,): (Option<i64>,) = sqlx::query_as("SELECT last_chat_at FROM users WHERE id = $1")
         .bind(user_id)
-        .fetch_one(&db.pool)
+        .fetch_one(&mut *conn)
         .await?;
     Ok(Err((last.unwrap_or(now) + cooldown_ms - now).max(1)))
 }

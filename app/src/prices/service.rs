@@ -13,6 +13,11 @@ use crate::time::{now_millis, utc_minute};
 /// or the command line, may have added one). One short query when nothing changed.
 pub async fn refresh(db: &Db, book: &SharedPriceBook) -> Result<(), sqlx::Error> {
     let stored = super::store::version(&mut *db.pool.acquire().await?).await?;
+    refresh_to(db, book, stored).await
+}
+
+/// `refresh`, with the stored prices' version already read (`store::version`'s figure).
+pub async fn refresh_to(db: &Db, book: &SharedPriceBook, stored: i64) -> Result<(), sqlx::Error> {
     if stored != book.current().version {
         let (prices, version) = super::store::load(db).await?;
         book.reload(prices, version);

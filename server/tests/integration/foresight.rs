@@ -74,6 +74,35 @@ async fn each_threshold_alerts_once_under_a_storm_across_two_instances(engine: E
     assert_eq!(keys.len(), alerts.len(), "no alert twice: {alerts:?}");
 }
 
+/// After a call, only thresholds not yet recorded are written (most calls write none and
+/// take no write lock): the check tells recorded alerts from new ones by every part of
+/// their key.
+async fn only_alerts_not_yet_recorded_are_written_again(engine: Engine) {
+    use app::alerts::store::{NewAlert, insert, not_yet_fired};
+    let w = World::start(engine, settings()).await;
+    let db = &w.app.state.db;
+    let alert = |scope_id: i64, period: &str, level: &str| NewAlert {
+        scope: "user",
+        scope_id,
+        period: period.into(),
+        level: level.into(),
+        used: 10,
+        budget: 20,
+        unit: "microusd",
+        at: 1,
+    };
+    assert_eq!(not_yet_fired(db, Vec::new()).await.unwrap(), []);
+    let recorded = alert(7, "month:2026-12", "50%");
+    let mut tx = db.begin_write().await.unwrap();
+    assert!(insert(&mut tx, &recorded, false).await.unwrap().is_some());
+    tx.commit().await.unwrap();
+    let others = [alert(8, "month:2026-12", "50%"), alert(7, "month:2027-01", "50%"), alert(7, "month:2026-12", "75%")];
+    let mut asked = vec![recorded.clone()];
+    asked.extend(others.iter().cloned());
+    assert_eq!(not_yet_fired(db, asked).await.unwrap(), others);
+    assert_eq!(not_yet_fired(db, vec![recorded]).await.unwrap(), []);
+}
+
 /// A receiver that answers 500 to the first post and 200 after, keeping every post.
 async fn webhook_receiver() -> (String, Arc<Mutex<Vec<(HeaderMap, String)>>>) {
     let posts: Arc<Mutex<Vec<(HeaderMap, String)>>> = Arc::default();
@@ -278,6 +307,7 @@ async fn metrics_parse_as_prometheus_text(engine: Engine) {
 
 on_both_engines!(
     each_threshold_alerts_once_under_a_storm_across_two_instances,
+    only_alerts_not_yet_recorded_are_written_again,
     the_webhook_gets_each_alert_once_signed_and_retried_after_a_500,
     a_steady_history_projects_the_right_day,
     the_model_tier_follows_the_tightest_budget_and_the_override_works,
