@@ -2,12 +2,13 @@
 //!
 //! 1. **Admit**: estimate the input (calibrated per model and operation, never below the
 //!    raw estimate) and price it with the book; then — in one transaction — lock the
-//!    firm's row (when a firm-wide cap is set), the user's and the deal's rows; check the
-//!    user's rate limits; read every budget's used and reserved amounts in one
-//!    statement; decide with the pure rules of `budget` (lowering `max_tokens` to spend
-//!    a budget's last tokens); reserve tokens and dollars, count the request and store
-//!    what the operation stores with it (`AdmissionWrite`) — or refuse without calling
-//!    and store nothing. What it reads before the transaction is one statement.
+//!    firm's row (when a firm-wide cap is set), the user's and the deal's rows; count
+//!    the request and check the user's rate limits (one statement); read every
+//!    budget's used and reserved amounts in one statement; decide with the pure rules
+//!    of `budget` (lowering `max_tokens` to spend a budget's last tokens); reserve
+//!    tokens and dollars and store what the operation stores with the call
+//!    (`AdmissionWrite`) — or refuse without calling, rolling all of it back. What it
+//!    reads before the transaction is one statement.
 //! 2. **Call**: the client retries where safe and records every attempt through the
 //!    ledger; the last attempt's record deletes the reservation in the same transaction.
 //! 3. **Settle on every exit**: `Admitted` is a guard. A call that never reached Claude
@@ -218,7 +219,13 @@ async fn admit_within_limits(
     };
     let periods = request_periods(now, zone);
     let periods: Vec<&str> = periods.iter().map(String::as_str).collect();
-    check_rate_limits(&mut tx, ctx.user_id, &periods, &limits, now, zone).await?;
+    // Counted first and checked after (the count includes this call): a refusal, by
+    // these limits or by a budget, rolls the count back with the transaction.
+    let counts = crate::budget::store::count_request(&mut tx, ctx.user_id, &periods, now).await?;
+    if let Err(refusal) = check_rate_limits(&counts, &limits, now, zone) {
+        tx.rollback().await?;
+        return Err(refusal);
+    }
     let standing = store::standing(&mut tx, ctx.user_id, deal_id, &local_day(now, zone), now).await?;
     let all = crate::budget::service::limits_of(&standing, &overrides, ctx.is_admin(), &state.settings, &limits, now);
     let firm = crate::budget::service::firm_levels(&limits);
@@ -265,7 +272,6 @@ async fn admit_within_limits(
         },
     )
     .await?;
-    crate::budget::store::count_request(&mut tx, ctx.user_id, &periods, now).await?;
     if let Some(with) = with {
         // On an error the transaction rolls back: no reservation, nothing stored.
         with.write(&mut tx, now).await?;
@@ -310,19 +316,15 @@ fn request_periods(now: i64, zone: chrono_tz::Tz) -> [String; 2] {
     [format!("minute:{}", now.div_euclid(60_000)), format!("day:{}", local_day(now, zone))]
 }
 
-/// Refuses with `rate_limited` (and when to try again) if the user has started as many
-/// calls as allowed this minute or today. Exact across instances: the caller holds the
-/// user's row lock.
-async fn check_rate_limits(conn: &mut sqlx::AnyConnection, user_id: i64, periods: &[&str], limits: &Limits, now: i64, zone: chrono_tz::Tz) -> Result<(), AppError> {
+/// Refuses with `rate_limited` (and when to try again) if the user has started more
+/// calls than allowed this minute or today, counting this one (`counts`, of
+/// `request_periods`). Exact across instances: the caller holds the user's row lock.
+fn check_rate_limits(counts: &[u64], limits: &Limits, now: i64, zone: chrono_tz::Tz) -> Result<(), AppError> {
     let per_minute = u64::from(limits.user_requests_per_minute);
     let per_day = u64::from(limits.user_requests_per_day);
-    if per_minute == 0 && per_day == 0 {
-        return Ok(());
-    }
-    let counts = crate::budget::store::requests_in(conn, user_id, periods).await?;
-    let (refused, ends_at) = if per_minute > 0 && counts[0] >= per_minute {
+    let (refused, ends_at) = if per_minute > 0 && counts[0] > per_minute {
         (format!("You have started {per_minute} requests this minute, the most allowed"), (now.div_euclid(60_000) + 1) * 60_000)
-    } else if per_day > 0 && counts[1] >= per_day {
+    } else if per_day > 0 && counts[1] > per_day {
         (format!("You have started {per_day} requests today, the most allowed"), day_bounds(now, zone).1)
     } else {
         return Ok(());

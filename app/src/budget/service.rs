@@ -126,8 +126,9 @@ pub async fn status_and_limits(state: &AppState, ctx: &Ctx, deal_id: i64) -> Res
     let settings = &state.settings;
     let day = local_day(now, settings.time.tz());
     let mut conn = state.db.pool.acquire().await?;
-    let limits = limits_in_force(&mut conn, &settings.limits).await?;
-    let Some(overrides) = store::read_overrides(&mut conn, ctx.user_id, deal_id).await? else {
+    let (stored, overrides) = store::stored_limits_and_overrides(&mut conn, ctx.user_id, deal_id).await?;
+    let limits = limits_of_stored(stored, &settings.limits);
+    let Some(overrides) = overrides else {
         return Err(AppError::not_found("deal"));
     };
     let standing = crate::usage::store::standing(&mut conn, ctx.user_id, deal_id, &day, now).await?;
@@ -433,8 +434,9 @@ pub async fn fire_alerts(state: &AppState, ctx: &Ctx, deal_id: i64) -> Result<()
     let settings = &state.settings;
     let day = local_day(now, settings.time.tz());
     let mut conn = state.db.pool.acquire().await?;
-    let limits = limits_in_force(&mut conn, &settings.limits).await?;
-    let Some(overrides) = store::read_overrides(&mut conn, ctx.user_id, deal_id).await? else { return Ok(()) };
+    let (stored, overrides) = store::stored_limits_and_overrides(&mut conn, ctx.user_id, deal_id).await?;
+    let limits = limits_of_stored(stored, &settings.limits);
+    let Some(overrides) = overrides else { return Ok(()) };
     let standing = crate::usage::store::standing(&mut conn, ctx.user_id, deal_id, &day, now).await?;
     drop(conn);
     let mut all = limits_of(&standing, &overrides, ctx.is_admin(), settings, &limits, now);

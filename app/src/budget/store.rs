@@ -72,6 +72,23 @@ pub async fn read_overrides(conn: &mut AnyConnection, user_id: i64, deal_id: i64
     Ok(row.map(|(daily, monthly, choice, deal)| user_overrides((daily, monthly, choice), deal.map(non_negative))))
 }
 
+/// The limits an admin saved (`stored_limits`) and the overrides for a user and a deal
+/// (`read_overrides`: None when either does not exist), in one statement.
+pub async fn stored_limits_and_overrides(conn: &mut AnyConnection, user_id: i64, deal_id: i64) -> Result<(Option<String>, Option<Overrides>), sqlx::Error> {
+    type Row = (Option<String>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+    let (limits, user, deal, daily, monthly, choice, budget): Row = sqlx::query_as(
+        "SELECT (SELECT value FROM limit_settings WHERE name = 'limits'), u.id, d.id, \
+         u.daily_token_budget, u.monthly_budget_microusd, u.model_choice, d.token_budget \
+         FROM (SELECT 1 AS one) x LEFT JOIN users u ON u.id = $1 LEFT JOIN deals d ON d.id = $2",
+    )
+    .bind(user_id)
+    .bind(deal_id)
+    .fetch_one(conn)
+    .await?;
+    let overrides = (user.is_some() && deal.is_some()).then(|| user_overrides((daily, monthly, choice), budget.map(non_negative)));
+    Ok((limits, overrides))
+}
+
 /// A user's own overrides (no deal's), without locking; None when there is no such user.
 pub async fn read_user_overrides(conn: &mut AnyConnection, user_id: i64) -> Result<Option<Overrides>, sqlx::Error> {
     let user: Option<UserRow> = sqlx::query_as("SELECT daily_token_budget, monthly_budget_microusd, model_choice FROM users WHERE id = $1")
@@ -139,20 +156,25 @@ pub async fn requests_in(conn: &mut AnyConnection, user_id: i64, periods: &[&str
     Ok(counts)
 }
 
-/// Counts one more call in each period.
-pub async fn count_request(conn: &mut AnyConnection, user_id: i64, periods: &[&str], now: i64) -> Result<(), sqlx::Error> {
+/// Counts one more call in each period, in one statement; returns the counts with it,
+/// in the order of `periods`. (Inside the admission's transaction: a refused call's
+/// count is rolled back with it.)
+pub async fn count_request(conn: &mut AnyConnection, user_id: i64, periods: &[&str], now: i64) -> Result<Vec<u64>, sqlx::Error> {
+    let values: Vec<String> = (0..periods.len()).map(|i| format!("($1, ${}, 1, $2)", i + 3)).collect();
+    let sql = format!(
+        "INSERT INTO request_counters (user_id, period, requests, created_at) VALUES {} \
+         ON CONFLICT (user_id, period) DO UPDATE SET requests = request_counters.requests + 1 RETURNING period, requests",
+        values.join(", ")
+    );
+    let mut query = sqlx::query_as::<_, (String, i64)>(&sql).bind(user_id).bind(now);
     for period in periods {
-        sqlx::query(
-            "INSERT INTO request_counters (user_id, period, requests, created_at) VALUES ($1, $2, 1, $3) \
-             ON CONFLICT (user_id, period) DO UPDATE SET requests = request_counters.requests + 1",
-        )
-        .bind(user_id)
-        .bind(*period)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
+        query = query.bind(*period);
     }
-    Ok(())
+    let counted = query.fetch_all(&mut *conn).await?;
+    Ok(periods
+        .iter()
+        .map(|p| counted.iter().find(|(period, _)| period == p).map_or(0, |(_, n)| (*n).max(0) as u64))
+        .collect())
 }
 
 /// Forgets request counts older than `before` (their windows are long over).

@@ -7,6 +7,7 @@ use sqlx::AnyConnection;
 
 use crate::db::Db;
 use crate::time::{now_millis, utc_minute};
+use crate::usage::ReplyUsage;
 use crate::error::AppError;
 
 pub struct ThreadRow {
@@ -220,14 +221,14 @@ pub async fn pinned_before(db: &Db, thread_id: i64, before: i64) -> Result<Vec<T
 
 /// The latest summary and every pinned message of a thread, as shown.
 pub async fn summary_and_pins(db: &Db, thread_id: i64) -> Result<(Option<ChatMessage>, Vec<ChatMessage>), AppError> {
-    let rows: Vec<MessageTuple> = sqlx::query_as(&format!(
+    let rows: Vec<MessageRow> = sqlx::query_as(&format!(
         "{SELECT_MESSAGE} WHERE m.thread_id = $1 AND (m.pinned = 1 OR m.id = \
          (SELECT MAX(s.id) FROM chat_messages s WHERE s.thread_id = $1 AND s.kind = 'summary')) ORDER BY m.id"
     ))
     .bind(thread_id)
     .fetch_all(&db.pool)
     .await?;
-    let (summaries, pinned): (Vec<ChatMessage>, Vec<ChatMessage>) = messages_from_rows(db, rows).await?.into_iter().partition(|m| m.summary);
+    let (summaries, pinned): (Vec<ChatMessage>, Vec<ChatMessage>) = messages_from_rows(rows)?.into_iter().partition(|m| m.summary);
     Ok((summaries.into_iter().last(), pinned))
 }
 
@@ -259,30 +260,57 @@ pub async fn stop_requested(db: &Db, message_id: i64) -> Result<bool, AppError> 
     Ok(row.is_some_and(|r| r.0 != 0))
 }
 
-type MessageTuple = (i64, String, String, i64, Option<i64>, i64, String, i64, i64);
+/// A message as read, with the usage of Claude's reply from the ledger (None for the
+/// analyst's messages, and for a reply whose usage could not be recorded).
+#[derive(sqlx::FromRow)]
+struct MessageRow {
+    id: i64,
+    role: String,
+    content: String,
+    created_at: i64,
+    stopped: i64,
+    kind: String,
+    pinned: i64,
+    through: i64,
+    model: Option<String>,
+    input_tokens: Option<i64>,
+    output_tokens: Option<i64>,
+    cache_creation_tokens: Option<i64>,
+    cache_read_tokens: Option<i64>,
+    cost_microusd: Option<i64>,
+}
 
-const SELECT_MESSAGE: &str =
-    "SELECT m.id, m.role, m.content, m.created_at, m.usage_id, m.stopped, m.kind, m.pinned, COALESCE(m.summary_through, m.id) FROM chat_messages m";
+/// Messages with their usage, in one statement (a `WHERE` on `m.` columns follows).
+const SELECT_MESSAGE: &str = "SELECT m.id, m.role, m.content, m.created_at, m.stopped, m.kind, m.pinned, \
+     COALESCE(m.summary_through, m.id) AS through, r.model, r.input_tokens, r.output_tokens, r.cache_creation_tokens, \
+     r.cache_read_tokens, r.cost_microusd FROM chat_messages m LEFT JOIN usage_records r ON r.id = m.usage_id";
 
-/// Messages from rows, with the usage of Claude's replies from the ledger.
-async fn messages_from_rows(db: &Db, rows: Vec<MessageTuple>) -> Result<Vec<ChatMessage>, AppError> {
-    let usage_ids: Vec<i64> = rows.iter().filter_map(|r| r.4).collect();
-    let mut usage = crate::usage::store::reply_usage(db, &usage_ids).await?;
+fn messages_from_rows(rows: Vec<MessageRow>) -> Result<Vec<ChatMessage>, AppError> {
+    let n = |v: Option<i64>| v.unwrap_or(0).max(0) as u64;
     rows.into_iter()
-        .map(|(id, role, content, created_at, usage_id, stopped, kind, pinned, through)| {
-            let role = Speaker::parse(&role).ok_or_else(|| AppError::internal("unknown chat role", &role))?;
-            let html = (role == Speaker::Assistant).then(|| crate::markdown::markdown_to_safe_html(&content));
+        .map(|r| {
+            let role = Speaker::parse(&r.role).ok_or_else(|| AppError::internal("unknown chat role", &r.role))?;
+            let html = (role == Speaker::Assistant).then(|| crate::markdown::markdown_to_safe_html(&r.content));
+            let usage = r.model.map(|model| ReplyUsage {
+                model,
+                input_tokens: n(r.input_tokens),
+                output_tokens: n(r.output_tokens),
+                cache_creation_input_tokens: n(r.cache_creation_tokens),
+                cache_read_input_tokens: n(r.cache_read_tokens),
+                cost_microusd: r.cost_microusd.unwrap_or(0),
+            });
+            let summary = r.kind == "summary";
             Ok(ChatMessage {
-                id,
+                id: r.id,
                 role,
-                content,
-                sent_at: utc_minute(created_at),
-                usage: usage_id.and_then(|u| usage.remove(&u)),
+                content: r.content,
+                sent_at: utc_minute(r.created_at),
+                usage,
                 html,
-                stopped: stopped != 0,
-                summary: kind == "summary",
-                summary_through: if kind == "summary" { through } else { 0 },
-                pinned: pinned != 0,
+                stopped: r.stopped != 0,
+                summary,
+                summary_through: if summary { r.through } else { 0 },
+                pinned: r.pinned != 0,
             })
         })
         .collect()
@@ -291,7 +319,7 @@ async fn messages_from_rows(db: &Db, rows: Vec<MessageTuple>) -> Result<Vec<Chat
 /// One page of a thread: the newest `limit` messages older than `before` (a message id;
 /// None for the newest), oldest first, and whether there are earlier ones.
 pub async fn thread_messages(db: &Db, thread_id: i64, before: Option<i64>, limit: usize) -> Result<(Vec<ChatMessage>, bool), AppError> {
-    let mut rows: Vec<MessageTuple> = sqlx::query_as(&format!(
+    let mut rows: Vec<MessageRow> = sqlx::query_as(&format!(
         "{SELECT_MESSAGE} WHERE m.thread_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3"
     ))
     .bind(thread_id)
@@ -302,12 +330,12 @@ pub async fn thread_messages(db: &Db, thread_id: i64, before: Option<i64>, limit
     let has_earlier = rows.len() > limit;
     rows.truncate(limit);
     rows.reverse();
-    Ok((messages_from_rows(db, rows).await?, has_earlier))
+    Ok((messages_from_rows(rows)?, has_earlier))
 }
 
 pub async fn message(db: &Db, id: i64) -> Result<ChatMessage, AppError> {
-    let row: MessageTuple = sqlx::query_as(&format!("{SELECT_MESSAGE} WHERE m.id = $1")).bind(id).fetch_one(&db.pool).await?;
-    messages_from_rows(db, vec![row]).await?.pop().ok_or_else(|| AppError::internal("chat message", "row vanished"))
+    let row: MessageRow = sqlx::query_as(&format!("{SELECT_MESSAGE} WHERE m.id = $1")).bind(id).fetch_one(&db.pool).await?;
+    messages_from_rows(vec![row])?.pop().ok_or_else(|| AppError::internal("chat message", "row vanished"))
 }
 
 /// Claims the user's chat cooldown: succeeds when their last send is at least
