@@ -195,11 +195,11 @@ impl AdmissionWrite for Question<'_> {
                 return Err(AppError::new(ErrorKind::Cooldown, format!("Please wait {} s before sending again.", (wait_ms + 999) / 1000)));
             }
         }
-        let (thread_id, new_thread) = match self.thread_id {
-            Some(id) => (id, false),
-            None => (store::create_thread(&mut *conn, self.deal_id, self.user_id, &thread_title(self.text), now).await?, true),
+        let thread_id = match self.thread_id {
+            Some(id) => id,
+            None => store::create_thread(&mut *conn, self.deal_id, self.user_id, &thread_title(self.text), now).await?,
         };
-        let message_id = store::append_question(conn, thread_id, self.text, now, new_thread).await?;
+        let message_id = store::append_question(conn, thread_id, self.text, now).await?;
         self.stored = Some((thread_id, message_id));
         Ok(())
     }

@@ -104,32 +104,15 @@ enum Kind {
     Summary { through: i64 },
 }
 
+/// Stores a message; the database dates its thread's latest activity with it (a
+/// trigger), so this is one statement.
 async fn insert(db: &Db, thread_id: i64, role: Speaker, content: &str, usage_id: Option<i64>, stopped: bool, kind: Kind) -> Result<i64, AppError> {
-    let mut tx = db.begin_write().await?;
-    let id = append(&mut tx, thread_id, role, content, usage_id, stopped, kind, now_millis()).await?;
-    tx.commit().await?;
-    Ok(id)
+    insert_row(&mut *db.pool.acquire().await?, thread_id, role, content, usage_id, stopped, kind, now_millis()).await
 }
 
-/// Appends the analyst's message to a thread in the caller's transaction (`new_thread`:
-/// the thread was created in it, already dated now).
-pub async fn append_question(conn: &mut AnyConnection, thread_id: i64, content: &str, now: i64, new_thread: bool) -> Result<i64, AppError> {
-    if new_thread {
-        return insert_row(conn, thread_id, Speaker::User, content, None, false, Kind::Message, now).await;
-    }
-    append(conn, thread_id, Speaker::User, content, None, false, Kind::Message, now).await
-}
-
-/// Inserts a message and dates its thread's latest activity, in the caller's transaction.
-#[allow(clippy::too_many_arguments)]
-async fn append(conn: &mut AnyConnection, thread_id: i64, role: Speaker, content: &str, usage_id: Option<i64>, stopped: bool, kind: Kind, now: i64) -> Result<i64, AppError> {
-    let id = insert_row(conn, thread_id, role, content, usage_id, stopped, kind, now).await?;
-    sqlx::query("UPDATE chat_threads SET updated_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(thread_id)
-        .execute(&mut *conn)
-        .await?;
-    Ok(id)
+/// Appends the analyst's message to a thread, in the caller's transaction.
+pub async fn append_question(conn: &mut AnyConnection, thread_id: i64, content: &str, now: i64) -> Result<i64, AppError> {
+    insert_row(conn, thread_id, Speaker::User, content, None, false, Kind::Message, now).await
 }
 
 #[allow(clippy::too_many_arguments)]

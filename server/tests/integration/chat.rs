@@ -532,6 +532,25 @@ async fn a_deal_opens_the_conversation_in_its_address_or_the_latest(engine: Engi
     assert_eq!(missing.status().as_u16(), 404);
 }
 
+/// A conversation's latest activity is its newest message's, the reply's included (the
+/// database dates the conversation as each message is stored).
+async fn a_conversation_is_dated_by_its_newest_message(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    chat.fake.script([Script::Delayed(Duration::from_millis(50), Box::new(Script::ok("Later.", 10, 2)))]);
+    let (status, sent) = chat.send(None, "Question").await;
+    assert_eq!(status, 200, "{sent}");
+    let (updated, first, newest): (i64, i64, i64) = sqlx::query_as(
+        "SELECT t.updated_at, (SELECT MIN(created_at) FROM chat_messages WHERE thread_id = t.id), \
+         (SELECT MAX(created_at) FROM chat_messages WHERE thread_id = t.id) FROM chat_threads t WHERE t.id = $1",
+    )
+    .bind(sent["thread_id"].as_i64().unwrap())
+    .fetch_one(&chat.app.state.db.pool)
+    .await
+    .unwrap();
+    assert!(newest >= first + 50, "the reply came after the question");
+    assert_eq!(updated, newest);
+}
+
 async fn older_messages_can_be_left_out_of_a_send(engine: Engine) {
     let chat = Chat::start(engine).await;
     chat.fake.script([Script::ok("A1", 10, 2), Script::ok("A2", 10, 2), Script::ok("A3", 10, 2)]);
@@ -555,6 +574,7 @@ async fn older_messages_can_be_left_out_of_a_send(engine: Engine) {
 on_both_engines!(
     a_title_the_analyst_gives_is_never_replaced_by_claude,
     older_messages_can_be_left_out_of_a_send,
+    a_conversation_is_dated_by_its_newest_message,
     a_deal_opens_the_conversation_in_its_address_or_the_latest,
     conversations_can_be_renamed_searched_deleted_and_restored,
     claude_titles_a_conversation_after_its_first_exchange_and_every_fifth_message,
