@@ -1,7 +1,7 @@
 //! Usage reports from the daily aggregates (never the raw records), so the dashboard and
 //! the usage API stay fast however many records there are.
 
-use super::store::{self, Grouping, ReportRow};
+use super::store::{self, Grouping, ReportRow, RollupScope};
 use super::{Dashboard, Dimension, GroupBy, RefusalRow, UsageReport, UsageRow, UsageSums};
 use crate::db::Db;
 use crate::error::AppError;
@@ -55,11 +55,16 @@ impl Filter {
     }
 }
 
-/// How each grouping is written over the fine aggregates and the rollups.
-fn grouping(group_by: GroupBy) -> Grouping {
+/// How each grouping is written over the fine aggregates and over the rollups of a
+/// scope. A scope's own dimension (users within one user's usage) is not rolled up: its
+/// one group sums the operation rollups, keyed by the scope's id.
+fn grouping(group_by: GroupBy, scope: RollupScope) -> Grouping {
     let g = |daily_key, daily_join, rollup_dimension, rollup_key, rollup_join, label| Grouping { daily_key, daily_join, rollup_dimension, rollup_key, rollup_join, label };
-    match group_by {
-        GroupBy::User => g(
+    match (group_by, scope) {
+        (GroupBy::User, RollupScope::User) => {
+            g("a.user_id", "LEFT JOIN users u ON u.id = k.key", Dimension::Operation, "a.scope_id", "LEFT JOIN users u ON u.id = k.key", "u.email")
+        }
+        (GroupBy::User, _) => g(
             "a.user_id",
             "LEFT JOIN users u ON u.id = k.key",
             Dimension::User,
@@ -67,7 +72,10 @@ fn grouping(group_by: GroupBy) -> Grouping {
             "LEFT JOIN users u ON u.id = CAST(k.key AS BIGINT)",
             "u.email",
         ),
-        GroupBy::Deal => g(
+        (GroupBy::Deal, RollupScope::Deal) => {
+            g("a.deal_id", "LEFT JOIN deals d ON d.id = k.key", Dimension::Operation, "a.scope_id", "LEFT JOIN deals d ON d.id = k.key", "d.name")
+        }
+        (GroupBy::Deal, _) => g(
             "a.deal_id",
             "LEFT JOIN deals d ON d.id = k.key",
             Dimension::Deal,
@@ -76,22 +84,26 @@ fn grouping(group_by: GroupBy) -> Grouping {
             "d.name",
         ),
         // Every record is in exactly one operation rollup: summing those per day counts each once.
-        GroupBy::Day => g("a.day", "", Dimension::Operation, "a.day", "", "k.key"),
-        GroupBy::Model => g("a.model", "", Dimension::Model, "a.key", "", "k.key"),
-        GroupBy::Operation => g("a.operation", "", Dimension::Operation, "a.key", "", "k.key"),
+        (GroupBy::Day, _) => g("a.day", "", Dimension::Operation, "a.day", "", "k.key"),
+        (GroupBy::Model, _) => g("a.model", "", Dimension::Model, "a.key", "", "k.key"),
+        (GroupBy::Operation, _) => g("a.operation", "", Dimension::Operation, "a.key", "", "k.key"),
     }
 }
 
 /// Usage between `from` and `to` (inclusive local days), grouped by `group_by`: from the
-/// per-dimension rollups, or narrowed to one user or deal from the fine aggregates
-/// (through their (user, day) and (deal, day) indexes).
+/// rollups of the firm, or of the one user or deal the report is narrowed to; narrowed
+/// to a user AND a deal, from the fine aggregates (a few rows a day for the pair).
 pub async fn usage_report(db: &Db, group_by: GroupBy, from: &str, to: &str, filter: Filter) -> Result<UsageReport, AppError> {
-    let g = grouping(group_by);
-    let rows = if filter == Filter::default() {
-        store::rollup_report(db, &g, from, to).await?
-    } else {
-        store::daily_report(db, &g, from, to, filter.user_id, filter.deal_id).await?
+    let (scope, scope_id) = match filter {
+        Filter { user_id: None, deal_id: None } => (RollupScope::Firm, 0),
+        Filter { user_id: Some(user), deal_id: None } => (RollupScope::User, user),
+        Filter { user_id: None, deal_id: Some(deal) } => (RollupScope::Deal, deal),
+        Filter { user_id: Some(user), deal_id: Some(deal) } => {
+            let rows = store::daily_report(db, &grouping(group_by, RollupScope::Firm), from, to, Some(user), Some(deal)).await?;
+            return Ok(into_report(group_by, from, to, rows));
+        }
     };
+    let rows = store::rollup_report(db, &grouping(group_by, scope), scope, scope_id, from, to).await?;
     Ok(into_report(group_by, from, to, rows))
 }
 

@@ -256,6 +256,19 @@ async fn aggregates_always_agree_with_raw_records(engine: Engine) {
     let (db, tz) = (&w.app.state.db, w.app.state.settings.time.tz());
     let rows = app::usage::store::check(db, tz).await.expect("rollups and counters agree");
     assert!(rows >= 4, "one rollup row per dimension at least");
+    // The migration that gave the rollups their user and deal scopes built those rows
+    // from the fine aggregates: its statements rebuild exactly what the ledger writes.
+    let dir = if w.app.state.db.engine == app::db::Engine::Sqlite { "sqlite" } else { "postgres" };
+    let migration = std::fs::read_to_string(format!("{}/../migrations/{dir}/20261205000017_usage_rollup_scopes.sql", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let backfill: Vec<&str> = migration.split(';').filter(|s| s.contains("FROM usage_daily")).collect();
+    assert_eq!(backfill.len(), 6, "a user's deals, models and operations; a deal's users, models and operations");
+    sqlx::query("DELETE FROM usage_rollup WHERE scope <> 'firm'").execute(&db.pool).await.unwrap();
+    assert!(app::usage::store::check(db, tz).await.unwrap_err().contains("rollup"));
+    for statement in backfill {
+        sqlx::query(statement).execute(&db.pool).await.unwrap();
+    }
+    app::usage::store::check(db, tz).await.expect("the backfill rebuilt the scoped rollups");
+
     for (corruption, found) in [
         ("UPDATE usage_rollup SET calls = calls + 1 WHERE dimension = 'model'", "rollup"),
         ("UPDATE usage_rollup SET calls = calls - 1 WHERE dimension = 'model'", ""),
@@ -271,6 +284,61 @@ async fn aggregates_always_agree_with_raw_records(engine: Engine) {
             assert!(err.contains(found), "{err}");
         }
     }
+
+}
+
+/// Every report narrowed to a user, a deal or both, in every grouping, equals the raw
+/// records' sums (the narrowed reports read the user's and deal's own rollups).
+async fn narrowed_reports_equal_the_raw_records(engine: Engine) {
+    let (w, ids) = world(engine).await;
+    let tz = w.app.state.settings.time.tz();
+    type Raw = (i64, Option<i64>, String, String, String, i64, i64, i64);
+    let raw: Vec<Raw> = sqlx::query_as("SELECT user_id, deal_id, model, operation, outcome, input_tokens, cost_microusd, created_at FROM usage_records")
+        .fetch_all(&w.app.state.db.pool)
+        .await
+        .unwrap();
+    let filters = [
+        (Some(ids["ana"]), None),
+        (Some(ids["bo"]), None),
+        (None, Some(ids["Harbor Point"])),
+        (None, Some(ids["Maple Grove"])),
+        (Some(ids["ana"]), Some(ids["Maple Grove"])),
+        (Some(ids["root"]), None),
+    ];
+    for (user, deal) in filters {
+        for group in ["user", "deal", "day", "model", "operation"] {
+            let mut expected: HashMap<String, [i64; 4]> = HashMap::new();
+            for (u, d, model, operation, outcome, input, cost, at) in &raw {
+                if user.is_some_and(|id| id != *u) || deal.is_some_and(|id| Some(id) != *d) {
+                    continue;
+                }
+                let key = match group {
+                    "user" => u.to_string(),
+                    "deal" => d.unwrap_or(0).to_string(),
+                    "day" => app::time::local_day(*at, tz),
+                    "model" => model.clone(),
+                    _ => operation.clone(),
+                };
+                let sums = expected.entry(key).or_default();
+                for (slot, value) in sums.iter_mut().zip([1, i64::from(outcome != "ok"), *input, *cost]) {
+                    *slot += value;
+                }
+            }
+            let narrowed: String = [user.map(|id| format!("&user={id}")), deal.map(|id| format!("&deal={id}"))].into_iter().flatten().collect();
+            let got = report(&w, &format!("group_by={group}{narrowed}")).await;
+            let actual: HashMap<String, [i64; 4]> = got["rows"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| (r["key"].as_str().unwrap().to_string(), ["calls", "failed_calls", "input_tokens", "cost_microusd"].map(|c| r[c].as_i64().unwrap())))
+                .collect();
+            assert_eq!(actual, expected, "group_by={group}, user {user:?}, deal {deal:?}");
+        }
+    }
+    let ana = report(&w, &format!("group_by=user&user={}", ids["ana"])).await;
+    assert_eq!(ana["rows"][0]["label"], "ana@firm.com", "the one group of a user's own report is named");
+    let maple = report(&w, &format!("group_by=deal&deal={}", ids["Maple Grove"])).await;
+    assert_eq!(maple["rows"][0]["label"], "Maple Grove");
 }
 
 async fn a_user_or_deal_has_its_own_breakdown_and_budget_trouble_is_flagged(engine: Engine) {
@@ -394,4 +462,5 @@ on_both_engines!(
     only_admins_read_usage,
     bad_queries_are_invalid,
     aggregates_always_agree_with_raw_records,
+    narrowed_reports_equal_the_raw_records,
 );
