@@ -28,7 +28,7 @@ help:
 	@echo "make run      set up and serve DealDesk on http://127.0.0.1:3000 (SQLite, offline model)"
 	@echo "make test     set up and run unit, integration (SQLite + PostgreSQL), fuzz and Playwright tests"
 	@echo "make release  build the optimised release bundle (target/release/server + target/site)"
-	@echo "make bench    load (25-1,000 chat calls/s), dashboard (1,000,000 records), admission, wasm size;"
+	@echo "make bench    load (25-1,000 chat calls/s), dashboard (10,000,000 records), admission, wasm size;"
 	@echo "              SQLite and PostgreSQL; compared with bench/last-run.tsv"
 	@echo "make fuzz     fuzz every parser of user and model text for longer (FUZZ_CASES=…)"
 	@echo "make dev      install cargo-leptos and run 'cargo leptos watch' (rebuild on change)"
@@ -108,7 +108,7 @@ test: tools browser-tools postgres
 	echo "make test: all suites passed in $$(( $$(date +%s) - start )) s"
 
 ## Every benchmark in one run, both engines (bench/run.sh says what and how long):
-## RECORDS (default 1,000,000), BENCH_RATES (25,250,500,1000), BENCH_SECONDS (10).
+## RECORDS (default 10,000,000), BENCH_RATES (25,250,500,1000), BENCH_SECONDS (10).
 bench: postgres release
 	cargo build --release -p server --bin bench-load
 	bench/run.sh

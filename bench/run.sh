@@ -3,7 +3,7 @@
 # 1. load: 50 signed-in analysts send budgeted chat messages at fixed arrival rates
 #    (BENCH_RATES, default 25,250,500,1000 a second, BENCH_SECONDS each) against a fake
 #    Claude that answers at once: latency percentiles, errors, CPU per call, peak memory;
-# 2. the dashboard: seed RECORDS (default 1,000,000) synthetic usage records, check that
+# 2. the dashboard: seed RECORDS (default 10,000,000) synthetic usage records, check that
 #    the aggregates and counters agree with them, time every view of /admin/tokens;
 # 3. admission: the cost of admitting a call on a deal with 10,000 and then
 #    ADMISSION_RECORDS (default 1,000,000) records of history (it reads running
@@ -12,7 +12,7 @@
 # (a figure 25% worse is named as a regression and the run fails at the end).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-records=${RECORDS:-1000000}
+records=${RECORDS:-10000000}
 admission_records=${ADMISSION_RECORDS:-1000000}
 rates=${BENCH_RATES:-25,250,500,1000}
 seconds=${BENCH_SECONDS:-10}
