@@ -97,8 +97,7 @@ pub async fn seed(db: &Db, settings: &Settings, records: usize, days: i64, one_d
     let now = now_millis();
     let mut daily: HashMap<DailyKey, Sums> = HashMap::new();
     let mut counters: HashMap<CounterKey, [i64; 3]> = HashMap::new();
-    let rows_per_insert = ROWS_PER_INSERT;
-    let mut batch: Vec<NewRecord> = Vec::with_capacity(rows_per_insert);
+    let mut batch: Vec<NewRecord> = Vec::with_capacity(ROWS_PER_INSERT);
     // Many inserts per transaction: a commit per insert made 1,000,000 records take
     // minutes on SQLite (each commit a sync).
     let mut open: Option<sqlx::Transaction<'static, sqlx::Any>> = None;
@@ -175,7 +174,7 @@ pub async fn seed(db: &Db, settings: &Settings, records: usize, days: i64, one_d
             c[2] += 1;
         }
         batch.push(record);
-        if batch.len() == rows_per_insert || n + 1 == records {
+        if batch.len() == ROWS_PER_INSERT || n + 1 == records {
             if open.is_none() {
                 open = Some(db.begin_write().await.map_err(|e| e.to_string())?);
             }
@@ -183,7 +182,7 @@ pub async fn seed(db: &Db, settings: &Settings, records: usize, days: i64, one_d
             store::insert_records_bulk(tx, &batch).await.map_err(|e| e.to_string())?;
             batch.clear();
             in_transaction += 1;
-            if in_transaction * rows_per_insert >= RECORDS_PER_TRANSACTION || n + 1 == records {
+            if in_transaction * ROWS_PER_INSERT >= RECORDS_PER_TRANSACTION || n + 1 == records {
                 open.take().expect("opened above").commit().await.map_err(|e| e.to_string())?;
                 in_transaction = 0;
             }
@@ -195,19 +194,19 @@ pub async fn seed(db: &Db, settings: &Settings, records: usize, days: i64, one_d
     let mut tx = db.begin_write().await.map_err(|e| e.to_string())?;
     let mut daily: Vec<(DailyKey, Sums)> = daily.into_iter().collect();
     daily.sort_unstable_by(|(a, _), (b, _)| (&a.day, a.user_id, a.deal_id, &a.model, &a.operation).cmp(&(&b.day, b.user_id, b.deal_id, &b.model, &b.operation)));
-    for chunk in daily.chunks(rows_per_insert) {
+    for chunk in daily.chunks(ROWS_PER_INSERT) {
         store::upsert_daily(&mut tx, chunk).await.map_err(|e| e.to_string())?;
     }
     let mut rollups = store::rollups_of(daily.iter().cloned());
     rollups.sort_unstable_by(|(a, _), (b, _)| {
         (a.scope.as_str(), a.scope_id, a.dimension.as_str(), &a.day, &a.key).cmp(&(b.scope.as_str(), b.scope_id, b.dimension.as_str(), &b.day, &b.key))
     });
-    for chunk in rollups.chunks(rows_per_insert) {
+    for chunk in rollups.chunks(ROWS_PER_INSERT) {
         store::upsert_rollups(&mut tx, chunk).await.map_err(|e| e.to_string())?;
     }
     let mut counters: Vec<(CounterKey, [i64; 3])> = counters.into_iter().collect();
     counters.sort_unstable_by(|(a, _), (b, _)| (a.scope, a.scope_id, &a.period).cmp(&(b.scope, b.scope_id, &b.period)));
-    for chunk in counters.chunks(rows_per_insert) {
+    for chunk in counters.chunks(ROWS_PER_INSERT) {
         store::add_to_counters(&mut tx, chunk).await.map_err(|e| e.to_string())?;
     }
     tx.commit().await.map_err(|e| e.to_string())?;
