@@ -111,7 +111,9 @@ impl AppError {
 
     /// Logs `detail` on the server and returns the generic internal error.
     pub fn internal(context: &str, detail: impl std::fmt::Display) -> Self {
-        tracing::error!(%detail, "{context}");
+        // Quoted: the detail may carry upstream or analyst text (line breaks escaped).
+        let detail = detail.to_string();
+        tracing::error!(?detail, "{context}");
         Self::new(ErrorKind::Internal, INTERNAL_MESSAGE)
     }
 }
@@ -122,11 +124,11 @@ impl FromServerFnError for AppError {
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
         match value {
             ServerFnErrorErr::Args(detail) | ServerFnErrorErr::MissingArg(detail) => {
-                tracing::info!(%detail, "malformed server function arguments");
+                tracing::info!(?detail, "malformed server function arguments");
                 AppError::invalid("The request was malformed. Please check the form and try again.")
             }
             ServerFnErrorErr::Request(detail) => {
-                tracing::warn!(%detail, "could not reach the server");
+                tracing::warn!(?detail, "could not reach the server");
                 AppError::new(ErrorKind::Internal, "Could not reach DealDesk. Check your connection and try again.")
             }
             other => AppError::internal("server function failure", other),

@@ -126,12 +126,12 @@ async fn deliver_due(db: &Db, client: &reqwest::Client, settings: &AlertSettings
         let done = match outcome {
             Ok(status) => Attempt::Delivered { status },
             Err((status, error)) if attempt >= i64::from(settings.webhook_max_attempts) => {
-                tracing::error!(alert_id, attempt, %error, "alert webhook gave up");
+                tracing::error!(alert_id, attempt, ?error, "alert webhook gave up");
                 Attempt::GaveUp { status, error }
             }
             Err((status, error)) => {
                 let wait = settings.webhook_retry_base_ms.saturating_mul(1 << (attempt - 1).clamp(0, 20)) as i64;
-                tracing::warn!(alert_id, attempt, %error, wait_ms = wait, "alert webhook failed; will retry");
+                tracing::warn!(alert_id, attempt, ?error, wait_ms = wait, "alert webhook failed; will retry");
                 Attempt::Retry { status, error, next_attempt_at: now_millis() + wait }
             }
         };

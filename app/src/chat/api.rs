@@ -55,6 +55,17 @@ pub async fn stream_chat_message(
     Ok(leptos::server_fn::codec::TextStream::new(lines))
 }
 
+/// Claude's exact count of the input a send of `message` would carry now
+/// (`count_tokens`: free, nothing is reserved or recorded); `null` with the offline
+/// model. The composer asks once the analyst stops typing, and shows it beside the
+/// estimate.
+#[server(prefix = "/api", endpoint = "chat/count")]
+pub async fn count_chat_tokens(deal_id: i64, thread_id: Option<i64>, message: String, from_message: Option<i64>) -> Result<Option<u64>, AppError> {
+    let ctx = crate::auth::service::require_user().await?;
+    let state = crate::state::app_state()?;
+    super::service::count(&state, &ctx, deal_id, thread_id, &message, from_message).await
+}
+
 /// Stops the reply being streamed in one of the caller's conversations: what Claude
 /// wrote until then is kept, marked stopped, and billed exactly.
 #[server(prefix = "/api", endpoint = "chat/stop")]

@@ -37,19 +37,7 @@ pub async fn send(
     events: Option<Events>,
 ) -> Result<SendResult, AppError> {
     let message = checked_message(&message)?;
-    let deal = crate::deals::store::get(&state.db, deal_id).await?.ok_or_else(|| AppError::not_found("deal"))?;
-    if let Some(id) = thread_id {
-        check_author(&state, &ctx, deal_id, id).await?;
-    }
-    let system = system_prompt(&deal);
-    let plan = chat_window(&state, &system, thread_id, &message, from_message).await?;
-    let request = ClaudeRequest {
-        model: state.settings.claude.model.clone(),
-        max_tokens: state.settings.claude.max_tokens_chat,
-        system: format!("{system}{}", plan.context),
-        messages: plan.window.messages,
-        tool: None,
-    };
+    let (request, plan) = chat_request(&state, &ctx, deal_id, thread_id, &message, from_message).await?;
     let cooldown_ms = state.settings.chat.cooldown_seconds as i64 * 1000;
     let mut question = Question { deal_id, user_id: ctx.user_id, thread_id, text: &message, cooldown_ms, stored: None };
     let admitted = admit_as(&state, &ctx, deal_id, Operation::Chat, &request, plan.window.estimated_input_tokens, model, Some(&mut question as &mut dyn AdmissionWrite)).await?;
@@ -118,6 +106,44 @@ fn watch_for_stop(state: &AppState, message_id: i64) -> tokio::sync::watch::Rece
 pub async fn request_stop(state: &AppState, ctx: &Ctx, thread_id: i64, message_id: i64) -> Result<(), AppError> {
     own_thread(state, ctx, thread_id, false).await?;
     if store::request_stop(&state.db, thread_id, message_id).await? { Ok(()) } else { Err(AppError::not_found("message")) }
+}
+
+/// Claude's own count of the input tokens a send of `message` would carry now — the
+/// deal's facts, the summary and pinned messages, the window — from `count_tokens`,
+/// asked by the composer once the analyst stops typing. Free, so nothing is admitted,
+/// reserved or recorded; refused where the send would be. None with the offline model.
+/// Counted for the configured model (a budget-chosen cheaper tier may count a little
+/// differently).
+pub async fn count(state: &AppState, ctx: &Ctx, deal_id: i64, thread_id: Option<i64>, message: &str, from_message: Option<i64>) -> Result<Option<u64>, AppError> {
+    let message = checked_message(message)?;
+    let (request, _) = chat_request(state, ctx, deal_id, thread_id, &message, from_message).await?;
+    state.claude.count_tokens(&request).await
+}
+
+/// The call a send of `message` makes, and its plan: refused when the deal is missing,
+/// the conversation is not the caller's, or the window cannot fit. Stores nothing.
+async fn chat_request(
+    state: &AppState,
+    ctx: &Ctx,
+    deal_id: i64,
+    thread_id: Option<i64>,
+    message: &str,
+    from_message: Option<i64>,
+) -> Result<(ClaudeRequest, CallPlan), AppError> {
+    let deal = crate::deals::store::get(&state.db, deal_id).await?.ok_or_else(|| AppError::not_found("deal"))?;
+    if let Some(id) = thread_id {
+        check_author(state, ctx, deal_id, id).await?;
+    }
+    let system = system_prompt(&deal);
+    let mut plan = chat_window(state, &system, thread_id, message, from_message).await?;
+    let request = ClaudeRequest {
+        model: state.settings.claude.model.clone(),
+        max_tokens: state.settings.claude.max_tokens_chat,
+        system: format!("{system}{}", plan.context),
+        messages: std::mem::take(&mut plan.window.messages),
+        tool: None,
+    };
+    Ok((request, plan))
 }
 
 /// The message trimmed, refused when empty or over `MAX_MESSAGE_CHARS`.

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use super::api::{DeleteThread, RenameThread, SummariseThread, get_chat_context, get_thread, list_threads, open_thread, pin_message, stop_chat_reply, stream_chat_message, title_thread};
+use super::api::{DeleteThread, RenameThread, SummariseThread, count_chat_tokens, get_chat_context, get_thread, list_threads, open_thread, pin_message, stop_chat_reply, stream_chat_message, title_thread};
 use super::{CallPlan, ChatContext, ChatMessage, MAX_MESSAGE_CHARS, MIN_SUMMARY_SAVING_TOKENS, SUMMARY_MAX_TOKENS, SendEvent, SendResult, ThreadSummary, ThreadView, WindowTurn, plan_call, summary_prompt};
 use crate::budget::{BudgetState, BudgetStatus, CallSize, describe_admission};
 use crate::claude::Speaker;
@@ -575,6 +575,45 @@ fn Composer(
             estimate_inputs.with_value(|inputs| status.as_ref().zip(inputs.as_ref()).and_then(|(status, i)| preflight(&draft, i, skip, status, best)))
         })
     });
+    // Claude's exact count of the draft as it would be sent, when an API key is
+    // configured: asked once the analyst has stopped typing for COUNT_AFTER_MS, and shown
+    // only while the draft, the conversation (as of its last reply, summary or pin) and
+    // the left-out messages are the ones counted.
+    let online = estimate_inputs.with_value(|inputs| inputs.as_ref().is_some_and(|i| !i.context.offline));
+    let counting = Memo::new(move |_| CountKey {
+        draft: draft.get(),
+        thread_id: selected.get(),
+        revision: (send.version().get(), changed.get()),
+        from_message: if leave_out.get() { saving.with(|s| s.as_ref().map(|s| s.from_id)) } else { None },
+    });
+    let exact = RwSignal::new(None::<(CountKey, u64)>);
+    Effect::new(move |waiting: Option<Option<TimeoutHandle>>| {
+        if let Some(Some(handle)) = waiting {
+            handle.clear();
+        }
+        let key = counting.get();
+        let countable = online && !key.draft.trim().is_empty() && key.draft.chars().count() <= MAX_MESSAGE_CHARS;
+        if !countable || exact.with_untracked(|e| e.as_ref().is_some_and(|(counted, _)| *counted == key)) {
+            return None;
+        }
+        set_timeout_with_handle(
+            move || {
+                leptos::task::spawn_local(async move {
+                    let CountKey { draft, thread_id, from_message, .. } = key.clone();
+                    // A failed count leaves the estimate alone: it is only a refinement.
+                    // One that comes back after the draft moved on is dropped.
+                    if let Ok(Some(tokens)) = count_chat_tokens(deal_id, thread_id, draft, from_message).await
+                        && counting.with_untracked(|now| *now == key)
+                    {
+                        exact.set(Some((key, tokens)));
+                    }
+                });
+            },
+            std::time::Duration::from_millis(COUNT_AFTER_MS),
+        )
+        .ok()
+    });
+    let exact_line = move || exact.with(|e| e.as_ref().and_then(|(key, tokens)| counting.with(|now| exact_count_line(key, now, *tokens))));
     let blocked = move || {
         budget.with(|b| b.as_ref().is_some_and(|b| b.deal_state == BudgetState::Blocked)) || plan.with(|p| p.as_ref().is_some_and(|p| !p.sendable))
     };
@@ -642,6 +681,7 @@ fn Composer(
             </p>
         })}
         <p class="preflight muted small" data-testid="preflight">{move || plan.with(|p| p.as_ref().map(|p| p.text.clone()))}</p>
+        {move || exact_line().map(|line| view! { <p class="preflight muted small" data-testid="preflight-exact">{line}</p> })}
         {move || saving.get().map(|s| view! {
             <p class="saving small" data-testid="leave-out">
                 {format!(
@@ -1029,6 +1069,25 @@ struct Plan {
     upgrade_to: Option<String>,
 }
 
+/// How long the draft must rest before Claude is asked to count it.
+const COUNT_AFTER_MS: u64 = 700;
+
+/// What Claude's count was asked for: the draft, its conversation and that
+/// conversation's revision (replies; summaries and pins), and where its window starts. A
+/// count is shown only while all of them are unchanged.
+#[derive(Clone, Debug, PartialEq)]
+struct CountKey {
+    draft: String,
+    thread_id: Option<i64>,
+    revision: (usize, u64),
+    from_message: Option<i64>,
+}
+
+/// The line under the estimate with Claude's exact count, while it still counts `now`.
+fn exact_count_line(counted: &CountKey, now: &CountKey, tokens: u64) -> Option<String> {
+    (counted == now).then(|| format!("Claude counts exactly {} tokens of input for this send.", format_tokens(tokens)))
+}
+
 /// The live estimate under the box, computed in the browser with the server's own
 /// estimator, window, prices, budget rules and model choice: input tokens, cost, the
 /// share of each remaining budget the call reserves — or why it cannot be sent now. None
@@ -1115,6 +1174,21 @@ fn preflight(draft: &str, inputs: &EstimateInputs, skip: usize, status: &BudgetS
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn claude_s_count_is_shown_only_for_the_draft_it_counted() {
+        let counted = CountKey { draft: "What is the cap rate?".into(), thread_id: Some(4), revision: (2, 0), from_message: None };
+        let line = exact_count_line(&counted, &counted.clone(), 1234).unwrap();
+        assert_eq!(line, "Claude counts exactly 1,234 tokens of input for this send.");
+        let typed_on = CountKey { draft: "What is the cap rate? And".into(), ..counted.clone() };
+        let other_thread = CountKey { thread_id: None, ..counted.clone() };
+        let left_out = CountKey { from_message: Some(9), ..counted.clone() };
+        let replied_since = CountKey { revision: (3, 0), ..counted.clone() };
+        let summarised_since = CountKey { revision: (2, 1), ..counted.clone() };
+        for now in [typed_on, other_thread, left_out, replied_since, summarised_since] {
+            assert_eq!(exact_count_line(&counted, &now, 1234), None, "{now:?}");
+        }
+    }
 
     fn context() -> ChatContext {
         ChatContext {

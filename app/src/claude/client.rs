@@ -18,6 +18,8 @@ pub use super::transport::{ANTHROPIC_VERSION, DEFAULT_BASE_URL};
 
 pub const BUSY_MESSAGE: &str = "The service is busy, please try again in a moment.";
 pub const UPSTREAM_MESSAGE: &str = "Claude could not answer just now. Please try again.";
+pub const COUNT_BUSY_MESSAGE: &str = "Claude is too busy to count this draft just now; the estimate stands.";
+pub const COUNT_FAILED_MESSAGE: &str = "Claude could not count this draft just now; the estimate stands.";
 
 /// Where calls go: the Messages API over HTTP, or the built-in simulated model.
 #[derive(Clone, Debug)]
@@ -77,6 +79,23 @@ impl ClaudeClient {
         if self.is_offline() { super::OFFLINE_MODEL } else { requested }
     }
 
+    /// Claude's own count of the input tokens `request` carries (`count_tokens`: free, so
+    /// nothing is recorded), or None from the offline model, which has no count of its
+    /// own. Asked once, never retried: a failure is an error the caller shows while its
+    /// estimate stands.
+    pub async fn count_tokens(&self, request: &ClaudeRequest) -> Result<Option<u64>, AppError> {
+        let Endpoint::Http { base_url, api_key } = &self.endpoint else {
+            return Ok(None);
+        };
+        transport::count_tokens(&self.http, base_url, api_key, request).await.map(Some).map_err(|failure| {
+            tracing::warn!(?failure, "Claude's count_tokens failed");
+            match failure {
+                AttemptError::Busy { .. } => AppError::new(ErrorKind::ServiceBusy, COUNT_BUSY_MESSAGE),
+                _ => AppError::new(ErrorKind::UpstreamError, COUNT_FAILED_MESSAGE),
+            }
+        })
+    }
+
     /// Calls Claude with retries, recording every attempt that reached it; the last
     /// attempt's record settles the reservation in `meta`.
     pub async fn call(&self, meta: &CallMeta, request: &ClaudeRequest) -> CallOutcome {
@@ -118,14 +137,14 @@ impl ClaudeClient {
             };
             match failure {
                 AttemptError::Busy { request_id, detail } => {
-                    tracing::warn!(%detail, ?request_id, "Claude rate limit (429): not retried");
+                    tracing::warn!(?detail, ?request_id, "Claude rate limit (429): not retried");
                     attempt.outcome = Outcome::Busy;
                     attempt.request_id = request_id;
                     let (_, settlement) = self.record(meta, &attempt, CallEnd::Final).await;
                     return CallOutcome { result: Err(AppError::new(ErrorKind::ServiceBusy, BUSY_MESSAGE)), settlement };
                 }
                 AttemptError::Fatal { request_id, detail, usage_unknown } => {
-                    tracing::error!(%detail, ?request_id, usage_unknown, "Claude call failed");
+                    tracing::error!(?detail, ?request_id, usage_unknown, "Claude call failed");
                     attempt.outcome = Outcome::Error;
                     attempt.request_id = request_id;
                     if usage_unknown {
@@ -138,7 +157,7 @@ impl ClaudeClient {
                     return CallOutcome { result: Err(AppError::new(ErrorKind::UpstreamError, UPSTREAM_MESSAGE)), settlement };
                 }
                 AttemptError::Broken { request_id, detail, usage, model } => {
-                    tracing::error!(%detail, ?request_id, "Claude's streamed reply broke off: not retried");
+                    tracing::error!(?detail, ?request_id, "Claude's streamed reply broke off: not retried");
                     attempt.outcome = Outcome::Error;
                     attempt.request_id = request_id;
                     if let Some(model) = model.filter(|m| !m.is_empty()) {
@@ -155,7 +174,7 @@ impl ClaudeClient {
                     return CallOutcome { result: Err(AppError::new(ErrorKind::UpstreamError, UPSTREAM_MESSAGE)), settlement };
                 }
                 AttemptError::Retryable { request_id, retry_after, detail, reached } => {
-                    tracing::warn!(%detail, ?request_id, retry, "Claude call failed, may retry");
+                    tracing::warn!(?detail, ?request_id, retry, "Claude call failed, may retry");
                     let last = retry >= self.policy.max_retries;
                     let mut settlement = Settlement::NotReached;
                     if reached {

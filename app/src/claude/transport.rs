@@ -16,6 +16,8 @@ pub const ANTHROPIC_VERSION: &str = "2023-06-01";
 pub const DEFAULT_BASE_URL: &str = "https://api.anthropic.com";
 /// Largest response body read (a 128k-token reply is well under 1 MiB of JSON).
 pub const MAX_BODY_BYTES: usize = 8 * 1024 * 1024;
+/// Largest `count_tokens` answer read (it is `{"input_tokens": N}`).
+const MAX_COUNT_BYTES: usize = 64 * 1024;
 /// Largest event stream read (a 128k-token reply in small deltas is about 10 MiB).
 pub const MAX_STREAM_BYTES: usize = 64 * 1024 * 1024;
 
@@ -54,7 +56,7 @@ pub enum AttemptError {
 
 /// Sends one attempt and reads its answer.
 pub async fn send(http: &reqwest::Client, base_url: &str, api_key: &ApiKey, body: &Value) -> Result<ClaudeReply, AttemptError> {
-    let (mut response, request_id) = open(http, base_url, api_key, body).await?;
+    let (mut response, request_id) = open(http, base_url, "/v1/messages", api_key, body).await?;
     let bytes = read_capped(&mut response, MAX_BODY_BYTES)
         .await
         .map_err(|detail| AttemptError::Fatal { request_id: request_id.clone(), usage_unknown: true, detail })?;
@@ -79,7 +81,7 @@ pub async fn send_streaming(
     body: &Value,
     streaming: &mut Streaming,
 ) -> Result<ClaudeReply, AttemptError> {
-    let (mut response, request_id) = open(http, base_url, api_key, body).await?;
+    let (mut response, request_id) = open(http, base_url, "/v1/messages", api_key, body).await?;
     let broken = |reply: &StreamedReply, detail: String| AttemptError::Broken {
         request_id: request_id.clone(),
         usage: reply.usage(),
@@ -150,9 +152,9 @@ fn streamed_reply(reply: StreamedReply, request_id: Option<String>, stopped: boo
 
 /// Sends one attempt; returns the 2xx response (its body unread) with its request id,
 /// or why the attempt failed, its error body read for the log.
-async fn open(http: &reqwest::Client, base_url: &str, api_key: &ApiKey, body: &Value) -> Result<(reqwest::Response, Option<String>), AttemptError> {
+async fn open(http: &reqwest::Client, base_url: &str, path: &str, api_key: &ApiKey, body: &Value) -> Result<(reqwest::Response, Option<String>), AttemptError> {
     let mut response = http
-        .post(format!("{base_url}/v1/messages"))
+        .post(format!("{base_url}{path}"))
         .header("x-api-key", &api_key.0)
         .header("anthropic-version", ANTHROPIC_VERSION)
         .json(body)
@@ -203,6 +205,15 @@ async fn read_capped(response: &mut reqwest::Response, cap: usize) -> Result<Vec
 
 /// The Messages API request for `request`, with `user_token` as `metadata.user_id`.
 pub fn request_body(user_token: &str, request: &ClaudeRequest) -> Value {
+    let mut body = input_body(request);
+    body["max_tokens"] = request.max_tokens.into();
+    body["metadata"] = serde_json::json!({"user_id": user_token});
+    body
+}
+
+/// What `request` gives Claude to read — model, system, messages, tools — as both a call
+/// and `count_tokens` send it (the count refuses the fields only a call takes).
+fn input_body(request: &ClaudeRequest) -> Value {
     let messages: Vec<Value> = request
         .messages
         .iter()
@@ -210,10 +221,8 @@ pub fn request_body(user_token: &str, request: &ClaudeRequest) -> Value {
         .collect();
     let mut body = serde_json::json!({
         "model": request.model,
-        "max_tokens": request.max_tokens,
         "system": request.system,
         "messages": messages,
-        "metadata": {"user_id": user_token},
     });
     if let Some(tool) = &request.tool {
         body["tools"] = serde_json::json!([tool]);
@@ -222,6 +231,21 @@ pub fn request_body(user_token: &str, request: &ClaudeRequest) -> Value {
         body["tool_choice"] = serde_json::json!({"type": "auto"});
     }
     body
+}
+
+/// Claude's own count of the input tokens `request` carries
+/// (`POST /v1/messages/count_tokens`: free, billed nothing). One attempt: the caller's
+/// estimate stands when it fails.
+pub async fn count_tokens(http: &reqwest::Client, base_url: &str, api_key: &ApiKey, request: &ClaudeRequest) -> Result<u64, AttemptError> {
+    #[derive(Deserialize)]
+    struct Counted {
+        input_tokens: u64,
+    }
+    let (mut response, request_id) = open(http, base_url, "/v1/messages/count_tokens", api_key, &input_body(request)).await?;
+    let fatal = |detail: String| AttemptError::Fatal { request_id: request_id.clone(), usage_unknown: false, detail };
+    let bytes = read_capped(&mut response, MAX_COUNT_BYTES).await.map_err(fatal)?;
+    let counted: Counted = serde_json::from_slice(&bytes).map_err(|e| fatal(format!("malformed count ({e}): {}", snippet(&bytes))))?;
+    Ok(counted.input_tokens)
 }
 
 #[derive(Deserialize)]
@@ -339,5 +363,26 @@ mod tests {
         for absent in ["temperature", "top_p", "top_k", "tools", "tool_choice"] {
             assert!(body.get(absent).is_none(), "{absent}");
         }
+        assert_eq!(body["max_tokens"], 4096);
+    }
+
+    #[test]
+    fn a_count_carries_what_the_call_gives_claude_to_read_and_nothing_else() {
+        let tool = super::super::types::ToolSpec { name: "record_sales".into(), description: "d".into(), input_schema: serde_json::json!({"type": "object"}) };
+        let request = ClaudeRequest {
+            model: "claude-sonnet-5-5".into(),
+            max_tokens: 4096,
+            system: "Deal facts".into(),
+            messages: vec![Turn { role: Speaker::User, content: "Hi".into() }],
+            tool: Some(tool),
+        };
+        let count = input_body(&request);
+        let call = request_body("token", &request);
+        for read in ["model", "system", "messages", "tools", "tool_choice"] {
+            assert_eq!(count[read], call[read], "{read}");
+        }
+        let mut keys: Vec<&String> = count.as_object().unwrap().keys().collect();
+        keys.sort();
+        assert_eq!(keys, ["messages", "model", "system", "tool_choice", "tools"], "count_tokens refuses max_tokens, metadata, stream");
     }
 }

@@ -48,7 +48,7 @@ pub async fn extract(state: AppState, ctx: Ctx, deal_id: i64, text: String) -> R
         + crate::claude::estimate::estimate_text_tokens(&super::tool_schema().to_string());
     let (reply, limited) = call_claude(&state, &ctx, deal_id, Operation::Extraction, &request, estimate).await?;
     let unusable = |why: String| {
-        tracing::warn!(%why, request_id = ?reply.request_id, "extraction output rejected");
+        tracing::warn!(?why, request_id = ?reply.request_id, "extraction output rejected");
         AppError::new(
             ErrorKind::UpstreamError,
             format!("Claude's answer could not be used ({why}). Nothing was stored; try again or simplify the text."),

@@ -65,7 +65,7 @@ impl Ledger {
         // What the cheaper model saved: the same usage at the asked-for model's price.
         let savings = base.swap.as_ref().map_or(0, |swap| book.cost(&swap.asked, now, &usage).cost_microusd - book.cost(&swap.chosen, now, &usage).cost_microusd);
         if priced.unpriced {
-            tracing::warn!(model = %base.model, "no price for model; charged at the fallback rates and flagged");
+            tracing::warn!(model = ?base.model, "no price for model; charged at the fallback rates and flagged");
         }
         NewRecord {
             user_id: base.user_id,

@@ -571,7 +571,85 @@ async fn older_messages_can_be_left_out_of_a_send(engine: Engine) {
     assert_eq!(view["messages"].as_array().unwrap().len(), 6, "nothing is deleted");
 }
 
+/// `POST /api/chat/count` with a draft (and its conversation), as the composer asks.
+async fn count(chat: &Chat, client: &reqwest::Client, thread: Option<i64>, message: &str) -> (u16, Value) {
+    let thread = thread.map(|t| t.to_string());
+    let mut form = vec![("deal_id", chat.deal_id.as_str()), ("message", message)];
+    if let Some(t) = &thread {
+        form.push(("thread_id", t));
+    }
+    chat.app.post(client, "/api/chat/count", &form).await
+}
+
+async fn claude_counts_the_next_call_exactly_and_for_free(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    let (_, sent) = chat.send(None, "What is the cap rate?").await;
+    let thread = sent["thread_id"].as_i64().unwrap();
+    let records = chat.app.count("usage_records").await;
+    let (status, counted) = count(&chat, &chat.client, Some(thread), "And the rent roll, unit by unit?").await;
+    assert_eq!(status, 200, "{counted}");
+
+    // Asked with what the send will carry, and nothing only a call takes.
+    let asked = chat.fake.counts();
+    assert_eq!(asked.len(), 1);
+    assert_eq!(asked[0].rejected, None, "the fake API accepted the request");
+    let body = &asked[0].body;
+    assert_eq!(counted, FakeClaude::counted(body));
+    let sent: Vec<&str> = body["messages"].as_array().unwrap().iter().map(|m| m["content"].as_str().unwrap()).collect();
+    assert_eq!(sent.len(), 3);
+    assert_eq!(sent[2], "And the rent roll, unit by unit?");
+    assert!(body["system"].as_str().unwrap().contains("Harbor Point"), "the deal's facts are counted");
+    assert_eq!(asked[0].headers["x-api-key"], "test-api-key");
+
+    // Free: nothing recorded, reserved or stored; then the send bills exactly that input.
+    assert_eq!(chat.app.count("usage_records").await, records);
+    assert_eq!(chat.app.count("usage_reservations").await, 0);
+    assert_eq!(chat.app.count("chat_messages").await, 2);
+    chat.fake.script([Script::Counted { output: 12 }]);
+    let (status, body) = chat.send(Some(thread), "And the rent roll, unit by unit?").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["reply"]["usage"]["input_tokens"], counted, "the count was the input Claude billed");
+}
+
+async fn counting_is_refused_or_absent_where_a_send_would_be(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    let (_, sent) = chat.send(None, "My private question").await;
+    let thread = sent["thread_id"].as_i64().unwrap();
+    // Someone else's conversation, an empty or over-long draft, no session: refused, not counted.
+    let other = chat.app.signed_in("bo@firm.com", UserRole::Analyst).await;
+    let (status, body) = count(&chat, &other, Some(thread), "what did they ask?").await;
+    assert_eq!((status, kind(&body)), (404, "not_found"));
+    let (status, body) = count(&chat, &chat.client, None, "   ").await;
+    assert_eq!((status, kind(&body)), (400, "invalid"));
+    let (status, body) = count(&chat, &chat.client, None, &"x".repeat(60_000)).await;
+    assert_eq!((status, kind(&body)), (400, "too_long"));
+    let (status, body) = count(&chat, &chat.app.client(), None, "hi").await;
+    assert_eq!((status, kind(&body)), (401, "unauthorized"));
+    assert!(chat.fake.counts().is_empty());
+
+    // Claude busy or failing: a clear error, nothing recorded; the estimate stands.
+    for (upstream, status, expected) in [(429, 429, "service_busy"), (500, 502, "upstream_error")] {
+        chat.fake.fail_counts(Some(upstream));
+        let (got, body) = count(&chat, &chat.client, Some(thread), "next?").await;
+        assert_eq!((got, kind(&body)), (status, expected), "{body}");
+        assert!(body["message"].as_str().unwrap().contains("estimate"), "{body}");
+    }
+    assert_eq!(chat.fake.counts().len(), 2, "asked once each: a count is never retried");
+    assert_eq!(chat.app.count("usage_records").await, 1);
+
+    // The offline model has no exact count: the answer is empty, not an error.
+    let app = TestApp::spawn(engine).await;
+    let client = app.signed_in("ana@firm.com", UserRole::Analyst).await;
+    let (_, deal) = app
+        .post(&client, "/api/deals/create", &[("name", "Maple Grove"), ("address", ""), ("property_type", "Multifamily"), ("asking_price", "42.75M"), ("notes", "")])
+        .await;
+    let (status, body) = app.post(&client, "/api/chat/count", &[("deal_id", &deal.as_i64().unwrap().to_string()), ("message", "hi")]).await;
+    assert_eq!((status, body), (200, Value::Null));
+}
+
 on_both_engines!(
+    claude_counts_the_next_call_exactly_and_for_free,
+    counting_is_refused_or_absent_where_a_send_would_be,
     a_title_the_analyst_gives_is_never_replaced_by_claude,
     older_messages_can_be_left_out_of_a_send,
     a_conversation_is_dated_by_its_newest_message,

@@ -560,3 +560,53 @@ on_both_engines!(
     creating_an_existing_email_is_refused_not_overwritten,
     model_text_is_never_echoed_in_errors,
 );
+
+/// The log lines written while `f` runs on this thread (a current-thread runtime polls
+/// every task here, so the server's logs of the call land here too).
+#[derive(Clone, Default)]
+struct CapturedLog(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for CapturedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An upstream error body cannot forge a line of the server's log: Claude's (or a proxy's)
+/// text is logged quoted, its line breaks escaped.
+#[tokio::test]
+async fn upstream_bodies_cannot_forge_log_lines() {
+    const FORGED: &str = "2026-12-05T00:00:00Z  INFO admin granted to mallory@evil.test";
+    let upstream = axum::Router::new().route(
+        "/v1/messages",
+        axum::routing::post(|| async { (axum::http::StatusCode::BAD_REQUEST, format!("bad request\n{FORGED}\r\n{FORGED}")) }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, upstream).await.unwrap() });
+
+    let log = CapturedLog::default();
+    let writer = log.clone();
+    let subscriber = tracing_subscriber::fmt().with_ansi(false).with_writer(move || writer.clone()).finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+    let app = TestApp::spawn_with(Engine::Sqlite, test_settings(), app::claude::client::Endpoint::http(&base, "k")).await;
+    let client = app.signed_in("ana@firm.com", UserRole::Analyst).await;
+    let deal = create_deal(&app, &client, "Harbor Point", "").await;
+    let (status, body) = app.post(&client, "/api/chat/send", &[("deal_id", &deal), ("message", "hi")]).await;
+    assert_eq!((status, kind(&body)), (502, "upstream_error"), "{body}");
+    // Nor can an analyst's malformed argument.
+    let forged_id = format!("1\n{FORGED}");
+    let (status, body) = app.post(&client, "/api/chat/send", &[("deal_id", &forged_id), ("message", "hi")]).await;
+    assert_eq!((status, kind(&body)), (400, "invalid"), "{body}");
+
+    let text = String::from_utf8(log.0.lock().unwrap().clone()).unwrap();
+    assert!(text.contains("bad request"), "the failure was logged: {text}");
+    assert!(text.contains("malformed server function arguments"), "{text}");
+    for line in text.lines() {
+        assert!(!line.starts_with(FORGED), "a forged log line: {line:?}");
+    }
+}

@@ -74,6 +74,10 @@ pub struct Recorded {
 struct Inner {
     scripts: Mutex<VecDeque<Script>>,
     requests: Mutex<Vec<Recorded>>,
+    /// `count_tokens` requests, apart from the calls (they are free and use no script).
+    counts: Mutex<Vec<Recorded>>,
+    /// When set, `count_tokens` answers with this error status.
+    count_status: Mutex<Option<u16>>,
     /// When set, unscripted calls wait this long, then answer as their request asks:
     /// a tool call for a tool request (no sales), else a reply counted from the text.
     by_shape_after: Mutex<Option<Duration>>,
@@ -90,6 +94,7 @@ impl FakeClaude {
         let inner = Arc::new(Inner::default());
         let router = axum::Router::new()
             .route("/v1/messages", axum::routing::post(messages))
+            .route("/v1/messages/count_tokens", axum::routing::post(count_tokens))
             .with_state(inner.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base_url = format!("http://{}", listener.local_addr().unwrap());
@@ -114,6 +119,21 @@ impl FakeClaude {
     pub fn requests(&self) -> Vec<Recorded> {
         self.inner.requests.lock().unwrap().clone()
     }
+
+    /// The `count_tokens` requests so far.
+    pub fn counts(&self) -> Vec<Recorded> {
+        self.inner.counts.lock().unwrap().clone()
+    }
+
+    /// From now on `count_tokens` answers with this error status (None: it counts again).
+    pub fn fail_counts(&self, status: Option<u16>) {
+        *self.inner.count_status.lock().unwrap() = status;
+    }
+
+    /// What `count_tokens` answers for `body`: the input a `Counted` reply would bill.
+    pub fn counted(body: &Value) -> u64 {
+        count_input_tokens(body)
+    }
 }
 
 fn body_has_tools(inner: &Inner, n: usize) -> bool {
@@ -127,7 +147,7 @@ fn error_body(error_type: &str, message: &str, n: usize) -> Value {
 async fn messages(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
     let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let counted = count_input_tokens(&parsed);
-    let rejected = validate(&headers, &parsed).err();
+    let rejected = validate(&headers, &parsed, Api::Messages).err();
     let n = {
         let mut requests = inner.requests.lock().unwrap();
         requests.push(Recorded { headers, body: parsed, at: Instant::now(), rejected: rejected.clone() });
@@ -154,6 +174,29 @@ async fn messages(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byt
     }
     assert!(!matches!(script, Script::Stream { .. }), "a Stream script answers only a request that asks for a stream");
     answer(script, n, request_id, counted, max_tokens).await
+}
+
+/// `POST /v1/messages/count_tokens`: `{"input_tokens": N}`, N counted from the request
+/// as a `Counted` reply would bill it; a malformed request is refused with 400.
+async fn count_tokens(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    let rejected = validate(&headers, &parsed, Api::CountTokens).err();
+    let counted = count_input_tokens(&parsed);
+    let n = {
+        let mut counts = inner.counts.lock().unwrap();
+        counts.push(Recorded { headers, body: parsed, at: Instant::now(), rejected: rejected.clone() });
+        counts.len()
+    };
+    let request_id = format!("req_fake_count_{n}");
+    if let Some(problem) = rejected {
+        return (StatusCode::BAD_REQUEST, [("request-id", request_id)], axum::Json(error_body("invalid_request_error", &problem, n)))
+            .into_response();
+    }
+    if let Some(status) = *inner.count_status.lock().unwrap() {
+        let code = StatusCode::from_u16(status).unwrap();
+        return (code, [("request-id", request_id)], axum::Json(error_body("rate_limit_error", "Counting is busy.", n))).into_response();
+    }
+    (StatusCode::OK, [("request-id", request_id)], axum::Json(json!({"input_tokens": counted}))).into_response()
 }
 
 /// One server-sent event.
@@ -365,8 +408,16 @@ async fn answer(script: Script, n: usize, request_id: String, counted_input: u64
     }
 }
 
+/// Which endpoint a request came to: they accept different fields.
+#[derive(Clone, Copy, PartialEq)]
+enum Api {
+    Messages,
+    /// `count_tokens`: the input of a call, without what only a call takes.
+    CountTokens,
+}
+
 /// The checks the real API makes that our client could get wrong.
-fn validate(headers: &HeaderMap, body: &Value) -> Result<(), String> {
+fn validate(headers: &HeaderMap, body: &Value, api: Api) -> Result<(), String> {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
     if header("x-api-key").is_empty() {
         return Err("missing x-api-key".into());
@@ -386,7 +437,14 @@ fn validate(headers: &HeaderMap, body: &Value) -> Result<(), String> {
     if !body["model"].as_str().is_some_and(|m| !m.is_empty()) {
         return Err("model: field required".into());
     }
-    if !body["max_tokens"].as_u64().is_some_and(|m| m >= 1) {
+    if api == Api::CountTokens {
+        // Like the real API, count_tokens refuses the fields only a call takes.
+        for extra in ["max_tokens", "stream", "metadata", "stop_sequences"] {
+            if object.contains_key(extra) {
+                return Err(format!("{extra}: Extra inputs are not permitted"));
+            }
+        }
+    } else if !body["max_tokens"].as_u64().is_some_and(|m| m >= 1) {
         return Err("max_tokens: must be a positive integer".into());
     }
     if object.contains_key("stream") && !body["stream"].is_boolean() {
