@@ -90,7 +90,10 @@ integration: export RUSTFLAGS = $(DEBUG_RUSTFLAGS)
 integration: postgres
 	cargo test -p server
 
+# bench-load carries the fake Claude the browser tests' online server talks to.
+e2e: export RUSTFLAGS = $(DEBUG_RUSTFLAGS)
 e2e: build browser-tools
+	cargo build -p server --bin bench-load
 	end2end/run.sh
 
 fuzz: export RUSTFLAGS = $(DEBUG_RUSTFLAGS)

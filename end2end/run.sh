@@ -26,23 +26,43 @@ target/debug/server user add --email foresight@dealdesk.test --password foresigh
 target/debug/server usage seed --records 200 --days 7 --user foresight@dealdesk.test >/dev/null
 
 target/debug/server >"$workdir/server.log" 2>&1 &
-server_pid=$!
+pids=($!)
 cleanup() {
-  kill "$server_pid" 2>/dev/null || true
-  wait "$server_pid" 2>/dev/null || true
+  kill "${pids[@]}" 2>/dev/null || true
+  wait "${pids[@]}" 2>/dev/null || true
   rm -rf "$workdir"
 }
 trap cleanup EXIT
 
-for _ in $(seq 1 60); do
-  curl -fsS "$BASE_URL/healthz" >/dev/null 2>&1 && break
-  kill -0 "$server_pid" 2>/dev/null || { cat "$workdir/server.log"; echo "server exited" >&2; exit 1; }
-  sleep 0.5
-done
-curl -fsS "$BASE_URL/healthz" >/dev/null || { cat "$workdir/server.log"; exit 1; }
+wait_healthy() { # url log pid
+  for _ in $(seq 1 60); do
+    curl -fsS "$1/healthz" >/dev/null 2>&1 && return 0
+    kill -0 "$3" 2>/dev/null || { cat "$2"; echo "server exited" >&2; exit 1; }
+    sleep 0.5
+  done
+  curl -fsS "$1/healthz" >/dev/null || { cat "$2"; exit 1; }
+}
+wait_healthy "$BASE_URL" "$workdir/server.log" "${pids[0]}"
+
+# A second instance with an API key, talking to bench-load's fake Claude (loopback), on a
+# database of its own: what the browser does only when Claude is configured (its exact
+# token count). Its address goes to the tests in ONLINE_URL.
+target/debug/bench-load fake-claude >"$workdir/fake.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 60); do grep -q "listening on" "$workdir/fake.log" && break; sleep 0.2; done
+claude=$(sed -n 's/^listening on //p' "$workdir/fake.log")
+[ -n "$claude" ] || { cat "$workdir/fake.log"; echo "the fake Claude did not start" >&2; exit 1; }
+online_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+export ONLINE_URL="http://127.0.0.1:$online_port"
+DATABASE_URL="sqlite://$workdir/online.db?mode=rwc" LEPTOS_SITE_ADDR="127.0.0.1:$online_port" \
+  ANTHROPIC_API_KEY=e2e-fake-key ANTHROPIC_BASE_URL="http://$claude" \
+  target/debug/server >"$workdir/online.log" 2>&1 &
+pids+=($!)
+wait_healthy "$ONLINE_URL" "$workdir/online.log" "${pids[-1]}"
 
 cd end2end
 if ! npx playwright test "$@"; then
   echo "---- server log ----"; tail -n 80 "$workdir/server.log"
+  echo "---- online server log ----"; tail -n 40 "$workdir/online.log"
   exit 1
 fi

@@ -18,8 +18,9 @@ export async function hydrated(page: Page) {
   await expect(page.locator('body[data-hydrated="true"]')).toHaveCount(1);
 }
 
-export async function signIn(page: Page, who: { email: string; password: string }) {
-  await page.goto('/login');
+/** Signs in on this run's server, or on the one at `base` (run.sh's ONLINE_URL). */
+export async function signIn(page: Page, who: { email: string; password: string }, base = '') {
+  await page.goto(`${base}/login`);
   await hydrated(page);
   await page.getByLabel('Email').fill(who.email);
   await page.getByLabel('Password').fill(who.password);

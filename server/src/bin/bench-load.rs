@@ -62,7 +62,8 @@ fn parsed<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Resu
 }
 
 /// The fake Claude: the same short reply to every request, at once, whole or as
-/// server-sent events when the request asks to stream.
+/// server-sent events when the request asks to stream; `count_tokens` answers a count of
+/// the request's text (about 3.5 characters a token, 4 per message, 10 of framing).
 async fn fake_claude(listen: &str) -> Result<(), String> {
     const REPLY: &str = r#"{"id":"msg_bench","type":"message","role":"assistant","model":"claude-sonnet-5-5","content":[{"type":"text","text":"The cap rate is net operating income over price: about 6.1% here."}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":640,"output_tokens":18}}"#;
     const STREAM: &str = concat!(
@@ -74,14 +75,24 @@ async fn fake_claude(listen: &str) -> Result<(), String> {
         "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"end_turn\",\"stop_sequence\":null},\"usage\":{\"output_tokens\":18}}\n\n",
         "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
     );
-    let app = Router::new().route(
-        "/v1/messages",
-        post(|body: String| async move {
-            let streamed = serde_json::from_str::<serde_json::Value>(&body).is_ok_and(|b| b["stream"] == true);
-            let (kind, reply) = if streamed { ("text/event-stream", STREAM) } else { ("application/json", REPLY) };
-            ([(axum::http::header::CONTENT_TYPE, kind), (axum::http::HeaderName::from_static("request-id"), "req_bench")], reply)
-        }),
-    );
+    let app = Router::new()
+        .route(
+            "/v1/messages",
+            post(|body: String| async move {
+                let streamed = serde_json::from_str::<serde_json::Value>(&body).is_ok_and(|b| b["stream"] == true);
+                let (kind, reply) = if streamed { ("text/event-stream", STREAM) } else { ("application/json", REPLY) };
+                ([(axum::http::header::CONTENT_TYPE, kind), (axum::http::HeaderName::from_static("request-id"), "req_bench")], reply)
+            }),
+        )
+        .route(
+            "/v1/messages/count_tokens",
+            post(|body: axum::Json<serde_json::Value>| async move {
+                let chars = |v: &serde_json::Value| v.as_str().map_or(0, |s| s.chars().count() as u64);
+                let messages = body["messages"].as_array().map_or(&[][..], |m| m.as_slice());
+                let text = chars(&body["system"]) + messages.iter().map(|m| chars(&m["content"])).sum::<u64>();
+                axum::Json(serde_json::json!({"input_tokens": (text * 10).div_ceil(35) + 4 * messages.len() as u64 + 10}))
+            }),
+        );
     let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     println!("listening on {address}");
