@@ -11,7 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::store::{self, NewRecord};
-use crate::claude::price_book::SharedPriceBook;
+use crate::claude::price_book::{PriceBook, SharedPriceBook};
 use crate::claude::pricing::TokenUsage;
 use crate::claude::recorder::{AttemptRecord, CallEnd, RecordError, UsageRecorder};
 use crate::claude::types::{CallMeta, ModelSwap};
@@ -57,10 +57,9 @@ impl Ledger {
         }
     }
 
-    /// A record of `usage` for a call, priced with the price in force now.
-    fn priced(&self, base: RecordBase, usage: TokenUsage, outcome: &str) -> NewRecord {
+    /// A record of `usage` for a call, priced with `book`'s price in force now.
+    fn priced(&self, book: &PriceBook, base: RecordBase, usage: TokenUsage, outcome: &str) -> NewRecord {
         let now = now_millis();
-        let book = self.prices.current();
         let priced = book.cost(&base.model, now, &usage);
         // What the cheaper model saved: the same usage at the asked-for model's price.
         let savings = base.swap.as_ref().map_or(0, |swap| book.cost(&swap.asked, now, &usage).cost_microusd - book.cost(&swap.chosen, now, &usage).cost_microusd);
@@ -88,23 +87,58 @@ impl Ledger {
         }
     }
 
-    /// Writes `record`, and deletes reservation `settles` in the same transaction.
-    async fn write(&self, record: &NewRecord, settles: Option<i64>) -> Result<i64, sqlx::Error> {
+    /// Prices a record with the newest stored prices and writes it, deleting reservation
+    /// `settles` in the same transaction. The write itself checks that no newer price
+    /// is stored (one statement fewer than reading the prices' version first); when
+    /// another instance has added one, the book is reloaded and the record priced again.
+    /// If the prices cannot be read, the book in memory prices it, as before.
+    async fn price_and_write(&self, base: RecordBase, usage: TokenUsage, outcome: &str, settles: Option<i64>) -> Result<(i64, NewRecord), sqlx::Error> {
+        let (mut checked, mut attempts) = (true, 0);
+        loop {
+            attempts += 1;
+            let book = self.prices.current();
+            let record = self.priced(&book, base.clone(), usage, outcome);
+            // Unchecked when the prices could not be read, or changed under every attempt.
+            let priced_with = (checked && attempts <= PRICING_ATTEMPTS).then_some(book.version);
+            match self.write_retrying(&record, priced_with, settles).await? {
+                Written::Record(id) => return Ok((id, record)),
+                Written::NewerPrices => {
+                    if let Err(err) = crate::prices::service::refresh(&self.db, &self.prices).await {
+                        tracing::warn!(%err, "could not read the new prices; pricing with the book in memory");
+                        checked = false;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Writes `record` — if `priced_with` is given, only when no newer price is stored —
+    /// and deletes reservation `settles` in the same transaction.
+    async fn write(&self, record: &NewRecord, priced_with: Option<i64>, settles: Option<i64>) -> Result<Written, sqlx::Error> {
         let mut tx = self.db.begin_write().await?;
-        let id = store::insert_record(&mut tx, record).await?;
+        let id = match priced_with {
+            Some(version) => match store::insert_record_at_prices(&mut tx, record, version).await? {
+                Some(id) => id,
+                None => {
+                    tx.rollback().await?;
+                    return Ok(Written::NewerPrices);
+                }
+            },
+            None => store::insert_record(&mut tx, record).await?,
+        };
         if let Some(reservation) = settles {
             store::delete_reservation(&mut tx, reservation).await?;
         }
         tx.commit().await?;
-        Ok(id)
+        Ok(Written::Record(id))
     }
 
     /// `write`, retried with a short backoff when the database is busy or unreachable.
-    async fn write_retrying(&self, record: &NewRecord, settles: Option<i64>) -> Result<i64, sqlx::Error> {
+    async fn write_retrying(&self, record: &NewRecord, priced_with: Option<i64>, settles: Option<i64>) -> Result<Written, sqlx::Error> {
         let mut attempt = 1;
         loop {
-            match self.write(record, settles).await {
-                Ok(id) => return Ok(id),
+            match self.write(record, priced_with, settles).await {
+                Ok(written) => return Ok(written),
                 Err(err) if attempt < WRITE_ATTEMPTS && is_transient(&err) => {
                     tracing::warn!(%err, attempt, "usage record write failed; retrying");
                     tokio::time::sleep(Duration::from_millis(25 << attempt)).await;
@@ -150,7 +184,7 @@ impl Ledger {
                 swap: None,
             };
             let usage = TokenUsage { input_tokens: taken.input_tokens, output_tokens: taken.output_tokens, ..Default::default() };
-            let record = self.priced(base, usage, "error");
+            let record = self.priced(&self.prices.current(), base, usage, "error");
             store::insert_record(&mut tx, &record).await?;
             tx.commit().await?;
             self.count(&record);
@@ -162,6 +196,7 @@ impl Ledger {
 }
 
 /// What a record says besides its usage and outcome.
+#[derive(Clone)]
 struct RecordBase {
     user_id: i64,
     deal_id: Option<i64>,
@@ -173,6 +208,17 @@ struct RecordBase {
     usage_unknown: bool,
     stopped: bool,
     swap: Option<ModelSwap>,
+}
+
+/// How often a record is priced again because another instance stored newer prices
+/// while it was being written, before the book as last read prices it unchecked.
+const PRICING_ATTEMPTS: u32 = 3;
+
+/// What a checked write did.
+enum Written {
+    Record(i64),
+    /// Newer prices are stored than the record was priced with: nothing was written.
+    NewerPrices,
 }
 
 fn is_transient(err: &sqlx::Error) -> bool {
@@ -202,13 +248,11 @@ impl UsageRecorder for Ledger {
             stopped: attempt.stopped,
             swap: meta.swap.clone(),
         };
-        self.refresh_prices().await;
-        let record = self.priced(base, attempt.usage, attempt.outcome.as_str());
         let settles = match end {
             CallEnd::Final => meta.reservation.map(|r| r.id),
             CallEnd::Retrying => None,
         };
-        let id = self.write_retrying(&record, settles).await.map_err(|e| RecordError(e.to_string()))?;
+        let (id, record) = self.price_and_write(base, attempt.usage, attempt.outcome.as_str(), settles).await.map_err(|e| RecordError(e.to_string()))?;
         self.count(&record);
         Ok(id)
     }

@@ -159,6 +159,33 @@ pub async fn insert_record(conn: &mut AnyConnection, r: &NewRecord) -> Result<i6
     use sqlx::Row;
     let sql = format!("INSERT INTO usage_records ({RECORD_COLUMNS}) VALUES {} RETURNING id", placeholders(0, RECORD_WIDTH));
     let id: i64 = bind_record(sqlx::query(&sql), r).fetch_one(&mut *conn).await?.try_get(0)?;
+    add_to_aggregates(conn, r).await?;
+    Ok(id)
+}
+
+/// `insert_record` for a record priced with the book of version `priced_with` (the newest
+/// stored price's id, as `prices::store::version` reads it): written only if no newer
+/// price is stored — the insert itself checks, so pricing costs no statement of its own.
+/// None, with nothing written, when another instance has stored a newer price since:
+/// the caller reloads the book and prices the record again.
+pub async fn insert_record_at_prices(conn: &mut AnyConnection, r: &NewRecord, priced_with: i64) -> Result<Option<i64>, sqlx::Error> {
+    use sqlx::Row;
+    let params = placeholders(0, RECORD_WIDTH + 1);
+    let (values, version) = params[1..params.len() - 1].rsplit_once(", ").expect("more than one parameter");
+    let sql = format!(
+        "INSERT INTO usage_records ({RECORD_COLUMNS}) SELECT {values} \
+         WHERE (SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM model_prices) = {version} RETURNING id"
+    );
+    let Some(row) = bind_record(sqlx::query(&sql), r).bind(priced_with).fetch_optional(&mut *conn).await? else {
+        return Ok(None);
+    };
+    let id: i64 = row.try_get(0)?;
+    add_to_aggregates(conn, r).await?;
+    Ok(Some(id))
+}
+
+/// Adds a written record to its daily aggregate, its rollups and the running counters.
+async fn add_to_aggregates(conn: &mut AnyConnection, r: &NewRecord) -> Result<(), sqlx::Error> {
     let sums = r.sums();
     let deal = r.deal_id.unwrap_or(0);
     let daily_key = DailyKey { day: r.day.clone(), user_id: r.user_id, deal_id: deal, model: r.model.clone(), operation: r.operation.clone() };
@@ -168,7 +195,7 @@ pub async fn insert_record(conn: &mut AnyConnection, r: &NewRecord) -> Result<i6
     let tokens = r.usage.budget_tokens() as i64;
     let counters: Vec<(CounterKey, [i64; 3])> = r.counters().into_iter().map(|k| (k, [tokens, r.cost_microusd, 1])).collect();
     add_to_counters(conn, &counters).await?;
-    Ok(id)
+    Ok(())
 }
 
 /// The key of a `usage_daily` row.

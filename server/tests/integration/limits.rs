@@ -291,6 +291,28 @@ async fn a_price_change_applies_only_to_calls_after_its_effective_date(engine: E
     assert_eq!(costs().await[2], 30_000_000);
 }
 
+async fn a_price_stored_while_a_call_runs_prices_its_record(engine: Engine) {
+    let w = World::start(engine, settings()).await;
+    let (ana, _) = w.analyst("ana@firm.com").await;
+    let model = app::settings::Settings::default().claude.model;
+    // A second instance admits and calls; while Claude writes, the first stores a price.
+    // The second's book never saw it: the record's own write finds it and reprices.
+    let second = w.app.second_instance(settings(), w.fake.endpoint()).await;
+    w.fake.script([Script::Delayed(Duration::from_millis(1_500), Box::new(usage(1_000_000, 0)))]);
+    let form = [("deal_id", w.deal_id.as_str()), ("message", "slow")];
+    let send = second.post(&ana, "/api/chat/send", &form);
+    let add = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        w.admin_ok("/api/admin/prices/add", &[("model", &model), ("effective_date", ""), ("input", "40"), ("output", "10")]).await;
+    };
+    let ((status, body), ()) = tokio::join!(send, add);
+    assert_eq!(status, 200, "{body}");
+    let (cost,): (i64,) = sqlx::query_as("SELECT cost_microusd FROM usage_records").fetch_one(&w.app.state.db.pool).await.unwrap();
+    assert_eq!(cost, 40_000_000, "1 M input tokens at the price stored during the call");
+    assert_eq!(w.app.count("usage_reservations").await, 0, "the reservation was settled");
+    app::usage::store::check(&w.app.state.db, w.app.state.settings.time.tz()).await.expect("aggregates agree with the records");
+}
+
 async fn limits_are_validated_audited_and_for_admins_only(engine: Engine) {
     let w = World::start(engine, settings()).await;
     let (ana, ana_id) = w.analyst("ana@firm.com").await;
@@ -544,6 +566,7 @@ on_both_engines!(
     a_memo_spends_the_last_tokens_and_says_so,
     one_hour_cache_writes_cost_the_one_hour_rate,
     a_price_change_applies_only_to_calls_after_its_effective_date,
+    a_price_stored_while_a_call_runs_prices_its_record,
     limits_are_validated_audited_and_for_admins_only,
     a_storm_of_many_users_stays_within_the_firm_hourly_cap,
     the_operators_budget_and_price_commands_work_on_the_data,
