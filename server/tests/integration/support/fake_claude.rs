@@ -144,20 +144,34 @@ fn error_body(error_type: &str, message: &str, n: usize) -> Value {
     json!({"type": "error", "error": {"type": error_type, "message": message}, "request_id": format!("req_fake_{n}")})
 }
 
-async fn messages(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+/// Records a request to `api` in `list` and checks it as the real API would: its number
+/// in `list`, the input it carries (counted as a tokenizer would) and its request id —
+/// or the 400 a malformed request gets.
+fn receive(list: &Mutex<Vec<Recorded>>, api: Api, headers: HeaderMap, body: &Bytes) -> Result<(usize, u64, String), Response> {
+    let parsed: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let counted = count_input_tokens(&parsed);
-    let rejected = validate(&headers, &parsed, Api::Messages).err();
+    let rejected = validate(&headers, &parsed, api).err();
     let n = {
-        let mut requests = inner.requests.lock().unwrap();
-        requests.push(Recorded { headers, body: parsed, at: Instant::now(), rejected: rejected.clone() });
-        requests.len()
+        let mut list = list.lock().unwrap();
+        list.push(Recorded { headers, body: parsed, at: Instant::now(), rejected: rejected.clone() });
+        list.len()
     };
-    let request_id = format!("req_fake_{n}");
-    if let Some(problem) = rejected {
-        return (StatusCode::BAD_REQUEST, [("request-id", request_id)], axum::Json(error_body("invalid_request_error", &problem, n)))
-            .into_response();
+    let request_id = match api {
+        Api::Messages => format!("req_fake_{n}"),
+        Api::CountTokens => format!("req_fake_count_{n}"),
+    };
+    match rejected {
+        Some(problem) => Err((StatusCode::BAD_REQUEST, [("request-id", request_id)], axum::Json(error_body("invalid_request_error", &problem, n)))
+            .into_response()),
+        None => Ok((n, counted, request_id)),
     }
+}
+
+async fn messages(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
+    let (n, counted, request_id) = match receive(&inner.requests, Api::Messages, headers, &body) {
+        Ok(received) => received,
+        Err(refused) => return refused,
+    };
     let script = inner.scripts.lock().unwrap().pop_front();
     let by_shape = *inner.by_shape_after.lock().unwrap();
     let has_tools = body_has_tools(&inner, n);
@@ -179,19 +193,10 @@ async fn messages(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Byt
 /// `POST /v1/messages/count_tokens`: `{"input_tokens": N}`, N counted from the request
 /// as a `Counted` reply would bill it; a malformed request is refused with 400.
 async fn count_tokens(State(inner): State<Arc<Inner>>, headers: HeaderMap, body: Bytes) -> Response {
-    let parsed: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    let rejected = validate(&headers, &parsed, Api::CountTokens).err();
-    let counted = count_input_tokens(&parsed);
-    let n = {
-        let mut counts = inner.counts.lock().unwrap();
-        counts.push(Recorded { headers, body: parsed, at: Instant::now(), rejected: rejected.clone() });
-        counts.len()
+    let (n, counted, request_id) = match receive(&inner.counts, Api::CountTokens, headers, &body) {
+        Ok(received) => received,
+        Err(refused) => return refused,
     };
-    let request_id = format!("req_fake_count_{n}");
-    if let Some(problem) = rejected {
-        return (StatusCode::BAD_REQUEST, [("request-id", request_id)], axum::Json(error_body("invalid_request_error", &problem, n)))
-            .into_response();
-    }
     if let Some(status) = *inner.count_status.lock().unwrap() {
         let code = StatusCode::from_u16(status).unwrap();
         return (code, [("request-id", request_id)], axum::Json(error_body("rate_limit_error", "Counting is busy.", n))).into_response();
