@@ -170,11 +170,13 @@ pub async fn insert_record(conn: &mut AnyConnection, r: &NewRecord) -> Result<i6
 /// the caller reloads the book and prices the record again.
 pub async fn insert_record_at_prices(conn: &mut AnyConnection, r: &NewRecord, priced_with: i64) -> Result<Option<i64>, sqlx::Error> {
     use sqlx::Row;
-    let params = placeholders(0, RECORD_WIDTH + 1);
-    let (values, version) = params[1..params.len() - 1].rsplit_once(", ").expect("more than one parameter");
+    // The record's values as a SELECT list ($1 … $20, without the brackets), then the version.
+    let values = placeholders(0, RECORD_WIDTH);
     let sql = format!(
-        "INSERT INTO usage_records ({RECORD_COLUMNS}) SELECT {values} \
-         WHERE (SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM model_prices) = {version} RETURNING id"
+        "INSERT INTO usage_records ({RECORD_COLUMNS}) SELECT {} \
+         WHERE (SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM model_prices) = ${} RETURNING id",
+        values.trim_start_matches('(').trim_end_matches(')'),
+        RECORD_WIDTH + 1
     );
     let Some(row) = bind_record(sqlx::query(&sql), r).bind(priced_with).fetch_optional(&mut *conn).await? else {
         return Ok(None);
