@@ -29,10 +29,13 @@ test("with Claude configured, the pre-flight shows Claude's exact count of the d
   expect(await tokens()).toBeGreaterThan(first);
   expect(counts.length).toBe(2);
 
-  // An empty box asks nothing and shows no count.
+  // An empty box asks nothing and shows no count; a draft erased before it rested is
+  // never asked for either.
   await box.fill('');
   await expect(exact).toHaveCount(0);
-  await page.waitForTimeout(1000);
+  await box.fill('A draft typed and erased at once');
+  await box.fill('');
+  await page.waitForTimeout(1500);
   expect(counts.length).toBe(2);
 });
 

@@ -587,31 +587,32 @@ fn Composer(
         from_message: if leave_out.get() { saving.with(|s| s.as_ref().map(|s| s.from_id)) } else { None },
     });
     let exact = RwSignal::new(None::<(CountKey, u64)>);
-    Effect::new(move |waiting: Option<Option<TimeoutHandle>>| {
-        if let Some(Some(handle)) = waiting {
-            handle.clear();
-        }
+    Effect::new(move |_| {
         let key = counting.get();
         let countable = online && !key.draft.trim().is_empty() && key.draft.chars().count() <= MAX_MESSAGE_CHARS;
         if !countable || exact.with_untracked(|e| e.as_ref().is_some_and(|(counted, _)| *counted == key)) {
-            return None;
+            return;
         }
-        set_timeout_with_handle(
+        let asked = set_timeout_with_handle(
             move || {
                 leptos::task::spawn_local(async move {
                     let CountKey { draft, thread_id, from_message, .. } = key.clone();
                     // A failed count leaves the estimate alone: it is only a refinement.
-                    // One that comes back after the draft moved on is dropped.
+                    // One that comes back after the draft moved on, or after this box was
+                    // rendered anew (another conversation, a pin), is dropped.
                     if let Ok(Some(tokens)) = count_chat_tokens(deal_id, thread_id, draft, from_message).await
-                        && counting.with_untracked(|now| *now == key)
+                        && counting.try_with_untracked(|now| *now == key) == Some(true)
                     {
-                        exact.set(Some((key, tokens)));
+                        exact.try_set(Some((key, tokens)));
                     }
                 });
             },
             std::time::Duration::from_millis(COUNT_AFTER_MS),
-        )
-        .ok()
+        );
+        // Not asked at all if the draft changes, or the box goes, before it rests.
+        if let Ok(handle) = asked {
+            on_cleanup(move || handle.clear());
+        }
     });
     let exact_line = move || exact.with(|e| e.as_ref().and_then(|(key, tokens)| counting.with(|now| exact_count_line(key, now, *tokens))));
     let blocked = move || {

@@ -28,13 +28,17 @@ fn into_price((model, effective_from, base, long_above, long, author): Row) -> M
 }
 
 /// Every stored price, and the version of the set (the newest id; 0 when empty).
+/// The version is read first: a price stored between the two reads is then in the rows
+/// but not the version (one needless reload later), never the other way round (a book
+/// claiming a price it lacks, which the ledger's version check would trust).
 pub async fn load(db: &Db) -> Result<(Vec<ModelPrice>, i64), sqlx::Error> {
+    let version = version(&mut *db.pool.acquire().await?).await?;
     let rows: Vec<RawRow> = sqlx::query_as(SELECT).fetch_all(&db.pool).await?;
     let prices = rows
         .into_iter()
         .map(|(model, from, a, b, c, d, e, above, la, lb, lc, ld, le, author)| into_price((model, from, [a, b, c, d, e], above, [la, lb, lc, ld, le], author)))
         .collect();
-    Ok((prices, version(&mut *db.pool.acquire().await?).await?))
+    Ok((prices, version))
 }
 
 /// The version of the stored prices: the newest row's id, 0 when there is none.
