@@ -51,10 +51,13 @@ impl Ledger {
 
     /// Brings the price book up to date with prices another instance may have added.
     /// Called before a transaction is opened, never inside one (it takes a connection).
-    async fn refresh_prices(&self) {
-        if let Err(err) = crate::prices::service::refresh(&self.db, &self.prices).await {
+    /// False when the prices could not be read (the book in memory then prices).
+    async fn refresh_prices(&self) -> bool {
+        let read = crate::prices::service::refresh(&self.db, &self.prices).await;
+        if let Err(err) = &read {
             tracing::warn!(%err, "could not check for new prices; pricing with the book in memory");
         }
+        read.is_ok()
     }
 
     /// A record of `usage` for a call, priced with `book`'s price in force now.
@@ -102,12 +105,7 @@ impl Ledger {
             let priced_with = (checked && attempts <= PRICING_ATTEMPTS).then_some(book.version);
             match self.write_retrying(&record, priced_with, settles).await? {
                 Written::Record(id) => return Ok((id, record)),
-                Written::NewerPrices => {
-                    if let Err(err) = crate::prices::service::refresh(&self.db, &self.prices).await {
-                        tracing::warn!(%err, "could not read the new prices; pricing with the book in memory");
-                        checked = false;
-                    }
-                }
+                Written::NewerPrices => checked = self.refresh_prices().await,
             }
         }
     }
