@@ -2,7 +2,8 @@
 # make bench, on SQLite and on PostgreSQL (release build), in one run:
 # 1. load: 50 signed-in analysts send budgeted chat messages at fixed arrival rates
 #    (BENCH_RATES, default 25,250,500,1000 a second, BENCH_SECONDS each) against a fake
-#    Claude that answers at once: latency percentiles, errors, CPU per call, peak memory;
+#    Claude that answers at once: latency percentiles, calls shed (503 overloaded),
+#    errors, CPU per call, peak memory;
 # 2. the dashboard: seed RECORDS (default 10,000,000) synthetic usage records, check that
 #    the aggregates and counters agree with them, time every view of /admin/tokens;
 # 3. admission: the cost of admitting a call on a deal with 10,000 and then

@@ -17,7 +17,7 @@ import sys
 # Lower rank = lower layer. Base modules and claude (rank 0) name no feature; a feature
 # names only lower-ranked features; pages and the crate root name anything.
 RANKS = {
-    "error": 0, "time": 0, "format": 0, "forecast": 0, "ui": 0, "limits": 0, "db": 0, "passwords": 0, "metrics": 0, "settings": 0, "state": 0, "markdown": 0,
+    "error": 0, "time": 0, "format": 0, "forecast": 0, "ui": 0, "limits": 0, "load": 0, "db": 0, "passwords": 0, "metrics": 0, "settings": 0, "state": 0, "markdown": 0,
     # The Claude client: a leaf beside the base modules (it names only them).
     "claude": 0,
     "auth": 2,

@@ -27,6 +27,8 @@ pub enum ErrorKind {
     FirmCapReached,
     RateLimited,
     ServiceBusy,
+    /// This DealDesk server is working on as many requests as it takes at once.
+    Overloaded,
     UpstreamError,
     Internal,
 }
@@ -47,6 +49,7 @@ impl ErrorKind {
             ErrorKind::FirmCapReached => "firm_cap_reached",
             ErrorKind::RateLimited => "rate_limited",
             ErrorKind::ServiceBusy => "service_busy",
+            ErrorKind::Overloaded => "overloaded",
             ErrorKind::UpstreamError => "upstream_error",
             ErrorKind::Internal => "internal",
         }
@@ -61,6 +64,7 @@ impl ErrorKind {
             ErrorKind::NotFound => 404,
             ErrorKind::Throttled | ErrorKind::Cooldown | ErrorKind::ServiceBusy | ErrorKind::RateLimited | ErrorKind::FirmCapReached => 429,
             ErrorKind::DailyLimitReached | ErrorKind::DealBudgetExhausted | ErrorKind::MonthlyBudgetReached => 403,
+            ErrorKind::Overloaded => 503,
             ErrorKind::UpstreamError => 502,
             ErrorKind::Internal => 500,
         }

@@ -358,6 +358,8 @@ impl Admitted {
         let mut request = request.clone();
         request.max_tokens = self.max_tokens;
         request.model = self.model.clone();
+        // Admitted and reserved: the rest is Claude's time, which holds no server place.
+        crate::load::waiting_on_claude();
         let outcome = state.claude.call_streamed(&self.meta, &request, streaming).await;
         match outcome.settlement {
             // The last record released the reservation with it.

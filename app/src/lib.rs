@@ -4,7 +4,7 @@
 //! reaches the wasm bundle.
 //!
 //! Layers, lowest first (`scripts/check_layers.py` keeps them): base modules (`error`,
-//! `time`, `format`, `ui`, `markdown`, `db`, `passwords`, `settings`, `state`) and the Claude client
+//! `time`, `format`, `ui`, `markdown`, `load`, `db`, `passwords`, `settings`, `state`) and the Claude client
 //! (`claude`, a leaf); then the features — `auth`, `usage` (the ledger), `budget`,
 //! `deals` and `users`, the `gateway` to Claude, `chat` and `comps`, `reports`; then
 //! `pages`, which compose the features' views. A module uses only what is below it.
@@ -32,6 +32,8 @@ pub mod users;
 pub mod db;
 #[cfg(feature = "ssr")]
 pub mod gateway;
+#[cfg(feature = "ssr")]
+pub mod load;
 #[cfg(feature = "ssr")]
 pub mod markdown;
 #[cfg(feature = "ssr")]

@@ -34,6 +34,8 @@ pub struct Metrics {
     admission_seconds: Histogram,
     firm_remaining: Family<Labels, Gauge<f64, AtomicU64>>,
     firm_limit: Family<Labels, Gauge<f64, AtomicU64>>,
+    shed: Counter,
+    busy: Gauge,
 }
 
 impl Default for Metrics {
@@ -61,7 +63,11 @@ impl Metrics {
         registry.register("firm_cap_remaining", "What is left of each firm-wide cap now (tokens or USD)", firm_remaining.clone());
         let firm_limit = Family::<Labels, Gauge<f64, AtomicU64>>::default();
         registry.register("firm_cap_limit", "Each firm-wide cap as enforced (tokens or USD)", firm_limit.clone());
-        Metrics { registry, calls, tokens, cost, refusals, upstream_seconds, admission_seconds, firm_remaining, firm_limit }
+        let shed = Counter::default();
+        registry.register("requests_shed", "Requests refused at once (503 overloaded) because the server was busy with as many as it works on at once", shed.clone());
+        let busy = Gauge::default();
+        registry.register("busy_requests", "Requests being worked on now (calls waiting on Claude excluded)", busy.clone());
+        Metrics { registry, calls, tokens, cost, refusals, upstream_seconds, admission_seconds, firm_remaining, firm_limit, shed, busy }
     }
 
     /// One recorded attempt.
@@ -91,6 +97,16 @@ impl Metrics {
         self.admission_seconds.observe(seconds);
     }
 
+    /// A request refused because the server was busy.
+    pub fn shed(&self) {
+        self.shed.inc();
+    }
+
+    /// Requests being worked on now (set when scraped).
+    pub fn busy(&self, requests: usize) {
+        self.busy.set(requests as i64);
+    }
+
     /// A firm cap's window ("hour", "day", "month"), unit ("tokens", "usd"), what is left and the cap.
     pub fn firm_cap(&self, window: &str, unit: &str, remaining: f64, limit: f64) {
         let labels = vec![("window", window.to_string()), ("unit", unit.to_string())];
@@ -118,7 +134,11 @@ mod tests {
         m.attempt("chat", "ok", "claude-sonnet-5-5", [("input", 100), ("output", 20), ("cache_write", 0), ("cache_read", 0)], 400, 1_200);
         m.refused("rate_limited");
         m.firm_cap("day", "usd", 12.5, 500.0);
+        m.shed();
+        m.busy(3);
         let text = m.encode();
+        assert!(text.contains("dealdesk_requests_shed_total 1"), "{text}");
+        assert!(text.contains("dealdesk_busy_requests 3"), "{text}");
         assert!(text.contains("dealdesk_claude_calls_total{operation=\"chat\",model=\"claude-sonnet-5-5\",outcome=\"ok\"} 1"), "{text}");
         assert!(text.contains("dealdesk_claude_tokens_total{operation=\"chat\",model=\"claude-sonnet-5-5\",kind=\"input\"} 100"), "{text}");
         assert!(text.contains("dealdesk_admission_refusals_total{kind=\"rate_limited\"} 1"), "{text}");

@@ -376,6 +376,9 @@ pub struct ServerSettings {
     /// Longest any request may take to answer. Must leave room for a Claude call with
     /// every retry (`claude.timeout_seconds` × (`claude.max_retries` + 1)).
     pub request_timeout_seconds: u64,
+    /// Requests worked on at once (a call waiting on Claude does not count); one more
+    /// is refused at once with 503 `overloaded` instead of queueing without bound.
+    pub max_busy_requests: usize,
     /// Header carrying the client's address when DealDesk runs behind a proxy (e.g.
     /// `x-forwarded-for`, last entry); empty means the connection's own address.
     pub client_address_header: String,
@@ -389,6 +392,7 @@ impl Default for ServerSettings {
             max_body_bytes: 1_048_576,
             render_deadline_seconds: 30,
             request_timeout_seconds: 600,
+            max_busy_requests: 64,
             client_address_header: String::new(),
         }
     }
@@ -620,6 +624,9 @@ impl ServerSettings {
         }
         if !(1024..=64 * 1024 * 1024).contains(&self.max_body_bytes) {
             return Err(bad("server.max_body_bytes", "must be between 1 KiB and 64 MiB"));
+        }
+        if !(1..=100_000).contains(&self.max_busy_requests) {
+            return Err(bad("server.max_busy_requests", "must be between 1 and 100000"));
         }
         let longest_call = claude.timeout_seconds * (u64::from(claude.max_retries) + 1);
         if self.request_timeout_seconds <= longest_call {

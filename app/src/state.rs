@@ -12,6 +12,7 @@ use crate::claude::client::ClaudeClient;
 use crate::claude::price_book::SharedPriceBook;
 use crate::db::Db;
 use crate::error::AppError;
+use crate::load::BusyLimit;
 use crate::metrics::Metrics;
 use crate::passwords::Passwords;
 use crate::settings::Settings;
@@ -29,6 +30,8 @@ pub struct AppState {
     pub passwords: Passwords,
     /// This instance's Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// The requests this instance works on at once (`server.max_busy_requests`).
+    pub busy: Arc<BusyLimit>,
 }
 
 /// Runs an operation that calls Claude on a task of its own, so that the call, and the
@@ -36,7 +39,7 @@ pub struct AppState {
 pub async fn run_to_completion<T: Send + 'static>(
     operation: impl std::future::Future<Output = Result<T, AppError>> + Send + 'static,
 ) -> Result<T, AppError> {
-    match tokio::spawn(operation).await {
+    match crate::load::spawn(operation).await {
         Ok(result) => result,
         Err(err) => Err(AppError::internal("operation task failed", err)),
     }

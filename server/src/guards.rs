@@ -1,7 +1,7 @@
 //! The HTTP guards around every request, outermost first: the client's address,
 //! security headers (a Content-Security-Policy with a fresh nonce per response), the
-//! refusal of cross-site writes, the request-body limit, the sign-in guard of pages and
-//! the deadline of server-rendered pages.
+//! refusal of cross-site writes, the request-body limit, load shedding, the sign-in guard
+//! of pages and the deadline of server-rendered pages.
 
 use std::time::Duration;
 
@@ -171,6 +171,42 @@ pub async fn limit_body(State(state): State<AppState>, req: Request, next: Next)
         return too_large();
     }
     next.run(Request::from_parts(parts, Body::from(Bytes::from(kept)))).await
+}
+
+/// Load shedding (`app::load`): a request whose body has arrived is worked on only if
+/// fewer than `server.max_busy_requests` are busy; otherwise it is refused at once with
+/// 503 `overloaded` and `Retry-After: 1`, so a server offered more than it can serve
+/// keeps answering the calls it takes quickly, and its memory bounded. Health checks and
+/// static files are never refused. Placed after the body limit: a client trickling its
+/// body holds no place.
+pub async fn shed_load(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let path = req.uri().path();
+    if path == "/healthz" || is_static_asset(path) {
+        return next.run(req).await;
+    }
+    let Some(place) = state.busy.try_enter() else {
+        state.metrics.shed();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        if let Some(refused) = state.busy.refused(now) {
+            tracing::warn!(refused, busy = state.busy.limit(), "server busy: requests refused (503 overloaded)");
+        }
+        return overloaded(path.starts_with("/api/"));
+    };
+    app::load::within(place, next.run(req)).await
+}
+
+const OVERLOADED_MESSAGE: &str = "DealDesk is busy right now. Please try again in a moment.";
+
+/// 503 `overloaded`, retry after a second: JSON for server functions, text for pages.
+fn overloaded(api: bool) -> Response {
+    let mut response = if api {
+        let body = AppError::new(ErrorKind::Overloaded, OVERLOADED_MESSAGE).retry_after(Some(1));
+        (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, OVERLOADED_MESSAGE).into_response()
+    };
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// 413 `too_long`; the connection is closed after it, whatever of the body is unread.

@@ -102,7 +102,8 @@ pub async fn prepare_with_recorder(
         user_key,
     };
     let client = ClaudeClient::new(config, recorder(ledger)).map_err(setup)?;
-    let state = AppState { leptos_options, db, settings: Arc::new(settings), claude: Arc::new(client), prices, passwords, metrics };
+    let busy = Arc::new(app::load::BusyLimit::new(settings.server.max_busy_requests));
+    let state = AppState { leptos_options, db, settings: Arc::new(settings), claude: Arc::new(client), prices, passwords, metrics, busy };
     if state.settings.demo.seed {
         demo::seed(&state.db, &state.passwords).await.map_err(|e| StartError::Setup(format!("seeding demo data: {}", e.message)))?;
     }
@@ -119,7 +120,7 @@ fn routes() -> Vec<AxumRouteListing> {
 }
 
 pub fn router(state: AppState) -> Router {
-    use guards::{api_error_status, client_address, limit_body, refuse_cross_site_writes, render_deadline, require_sign_in, security_headers};
+    use guards::{api_error_status, client_address, limit_body, refuse_cross_site_writes, render_deadline, require_sign_in, security_headers, shed_load};
     let routes = routes();
     let store = DbSessionStore::new(state.db.clone());
     let session_layer = SessionManagerLayer::new(store)
@@ -145,6 +146,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), require_sign_in))
         .layer(session_layer)
         .layer(middleware::from_fn(api_error_status))
+        .layer(middleware::from_fn_with_state(state.clone(), shed_load))
         .layer(middleware::from_fn_with_state(state.clone(), limit_body))
         .layer(middleware::from_fn(refuse_cross_site_writes))
         .layer(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, request_timeout))
@@ -199,6 +201,7 @@ async fn metrics(State(state): State<AppState>) -> Response {
         }
         Err(err) => tracing::warn!(message = %err.message, "firm caps could not be read for the metrics"),
     }
+    state.metrics.busy(state.busy.busy());
     ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode()).into_response()
 }
 

@@ -43,7 +43,7 @@ pub async fn stream_chat_message(
     let model = if best_model.unwrap_or(false) { crate::gateway::ModelRequest::Best } else { crate::gateway::ModelRequest::Budgeted };
     let (events, receiver) = tokio::sync::mpsc::unbounded_channel();
     let last = events.clone();
-    tokio::spawn(async move {
+    crate::load::spawn(async move {
         let result = super::service::send(state, ctx, deal_id, thread_id, message, model, from_message, Some(events)).await;
         let _ = last.send(match result {
             Ok(result) => SendEvent::Done { result },

@@ -117,7 +117,8 @@ pub async fn request_stop(state: &AppState, ctx: &Ctx, thread_id: i64, message_i
 pub async fn count(state: &AppState, ctx: &Ctx, deal_id: i64, thread_id: Option<i64>, message: &str, from_message: Option<i64>) -> Result<Option<u64>, AppError> {
     let message = checked_message(message)?;
     let (request, _) = chat_request(state, ctx, deal_id, thread_id, &message, from_message).await?;
-    state.claude.count_tokens(&request).await
+    crate::load::waiting_on_claude();
+    state.claude.count_tokens(ctx.user_id, crate::time::now_millis(), &request).await
 }
 
 /// The call a send of `message` makes, and its plan: refused when the deal is missing,

@@ -21,6 +21,12 @@ pub const UPSTREAM_MESSAGE: &str = "Claude could not answer just now. Please try
 pub const COUNT_BUSY_MESSAGE: &str = "Claude is too busy to count this draft just now; the estimate stands.";
 pub const COUNT_FAILED_MESSAGE: &str = "Claude could not count this draft just now; the estimate stands.";
 
+/// Exact counts (`count_tokens`) one user may ask for in a minute, on one instance. The
+/// composer asks once a draft rests, so someone typing stays well below it; a script
+/// cannot spend the firm's `count_tokens` rate limit (Claude's, shared by everyone) from
+/// one account.
+pub const COUNTS_PER_USER_PER_MINUTE: u32 = 30;
+
 /// Where calls go: the Messages API over HTTP, or the built-in simulated model.
 #[derive(Clone, Debug)]
 pub enum Endpoint {
@@ -42,6 +48,32 @@ pub struct ClaudeClient {
     /// Key of the opaque user ids sent as `metadata.user_id`.
     user_key: [u8; 32],
     recorder: Arc<dyn UsageRecorder>,
+    counts: Arc<CountWindows>,
+}
+
+/// Each user's exact counts in the current minute.
+#[derive(Debug, Default)]
+struct CountWindows(std::sync::Mutex<std::collections::HashMap<i64, (i64, u32)>>);
+
+impl CountWindows {
+    /// Takes one of `user_id`'s counts of the minute of `now_ms`; Err with the seconds
+    /// until the next minute when they are used up.
+    fn take(&self, user_id: i64, now_ms: i64) -> Result<(), u64> {
+        let minute = now_ms.div_euclid(60_000);
+        let mut windows = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if windows.len() >= 10_000 {
+            windows.retain(|_, (at, _)| *at == minute);
+        }
+        let (at, taken) = windows.entry(user_id).or_insert((minute, 0));
+        if *at != minute {
+            (*at, *taken) = (minute, 0);
+        }
+        if *taken >= COUNTS_PER_USER_PER_MINUTE {
+            return Err((((minute + 1) * 60_000 - now_ms).max(1) as u64).div_ceil(1000));
+        }
+        *taken += 1;
+        Ok(())
+    }
 }
 
 impl std::fmt::Debug for ClaudeClient {
@@ -67,7 +99,7 @@ impl ClaudeClient {
             .timeout(config.timeout)
             .build()
             .map_err(|e| AppError::internal("building the HTTP client", e))?;
-        Ok(ClaudeClient { endpoint: config.endpoint, http, policy: config.policy, user_key: config.user_key, recorder })
+        Ok(ClaudeClient { endpoint: config.endpoint, http, policy: config.policy, user_key: config.user_key, recorder, counts: Arc::default() })
     }
 
     pub fn is_offline(&self) -> bool {
@@ -82,11 +114,16 @@ impl ClaudeClient {
     /// Claude's own count of the input tokens `request` carries (`count_tokens`: free, so
     /// nothing is recorded), or None from the offline model, which has no count of its
     /// own. Asked once, never retried: a failure is an error the caller shows while its
-    /// estimate stands.
-    pub async fn count_tokens(&self, request: &ClaudeRequest) -> Result<Option<u64>, AppError> {
+    /// estimate stands. `user_id` may ask `COUNTS_PER_USER_PER_MINUTE` times a minute
+    /// (`now_ms`); more are refused with `rate_limited`, without asking Claude.
+    pub async fn count_tokens(&self, user_id: i64, now_ms: i64, request: &ClaudeRequest) -> Result<Option<u64>, AppError> {
         let Endpoint::Http { base_url, api_key } = &self.endpoint else {
             return Ok(None);
         };
+        if let Err(seconds) = self.counts.take(user_id, now_ms) {
+            let message = format!("You have asked for {COUNTS_PER_USER_PER_MINUTE} exact counts this minute, the most allowed; the estimate stands.");
+            return Err(AppError::new(ErrorKind::RateLimited, message).retry_after(Some(seconds)));
+        }
         transport::count_tokens(&self.http, base_url, api_key, request).await.map(Some).map_err(|failure| {
             tracing::warn!(?failure, "Claude's count_tokens failed");
             match failure {
@@ -241,6 +278,19 @@ pub fn user_token(key: &[u8; 32], user_id: i64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_user_has_its_own_counts_each_minute() {
+        let windows = CountWindows::default();
+        let minute = 29_000_000 * 60_000;
+        for _ in 0..COUNTS_PER_USER_PER_MINUTE {
+            assert_eq!(windows.take(7, minute + 1_000), Ok(()));
+        }
+        assert_eq!(windows.take(7, minute + 1_000), Err(59), "used up: 59 s to the next minute");
+        assert_eq!(windows.take(7, minute + 59_999), Err(1), "never zero seconds");
+        assert_eq!(windows.take(8, minute + 2_000), Ok(()), "another user counts on");
+        assert_eq!(windows.take(7, minute + 60_000), Ok(()), "a new minute, new counts");
+    }
 
     #[test]
     fn user_tokens_are_opaque_stable_and_keyed() {

@@ -30,6 +30,8 @@ const USAGE: &str = "usage:
 /// Calls a step may have in flight: beyond this the generator counts a call as failed
 /// rather than open ever more sockets (the server is far behind by then anyway).
 const MAX_IN_FLIGHT: usize = 4_000;
+/// The outcome of a call the server shed (503: it was busy, try again in a second).
+const SHED: &str = "shed";
 /// Longest a call may take before it counts as failed.
 const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 /// A figure this much worse than the baseline's is a regression (the machines are noisy).
@@ -132,6 +134,9 @@ async fn sign_in(url: &str, email: &str, password: &str, index: usize) -> Result
 struct Step {
     rate: u32,
     ok: usize,
+    /// Calls the server refused at once because it was busy (503 `overloaded`): its load
+    /// shedding at work, counted apart from the errors.
+    shed: usize,
     failed: usize,
     /// Latency of successful calls from when each was due, in microseconds, sorted.
     latencies: Vec<u64>,
@@ -177,21 +182,22 @@ async fn run(args: &[String]) -> Result<(), String> {
     let mut steps = Vec::new();
     for rate in rates {
         let measured = step(&url, &people, rate, seconds, server_pid).await;
-        eprintln!("  {label}: {rate}/s done ({} ok, {} failed)", measured.ok, measured.failed);
+        eprintln!("  {label}: {rate}/s done ({} ok, {} shed, {} failed)", measured.ok, measured.shed, measured.failed);
         steps.push(measured);
     }
 
     println!("{label}: /api/chat/send, {analysts} analysts, {seconds} s per rate, latency from when each call was due (ms)");
-    println!("{:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>11} {:>11} {:>9}", "offered", "achieved", "p50", "p95", "p99", "max", "errors", "server CPU", "db CPU", "peak RSS");
+    println!("{:>8} {:>9} {:>8} {:>8} {:>8} {:>8} {:>7} {:>7} {:>11} {:>11} {:>9}", "offered", "achieved", "p50", "p95", "p99", "max", "shed", "errors", "server CPU", "db CPU", "peak RSS");
     for s in &steps {
         println!(
-            "{:>6}/s {:>7.0}/s {:>8.2} {:>8.2} {:>8.2} {:>8.1} {:>7} {:>8.3} ms {:>8.3} ms {:>6} MB",
+            "{:>6}/s {:>7.0}/s {:>8.2} {:>8.2} {:>8.2} {:>8.1} {:>7} {:>7} {:>8.3} ms {:>8.3} ms {:>6} MB",
             s.rate,
             s.ok as f64 / s.seconds,
             s.percentile(50.0),
             s.percentile(95.0),
             s.percentile(99.0),
             s.percentile(100.0),
+            s.shed,
             s.failed,
             s.per_call(s.server_cpu_ms),
             s.per_call(s.database_cpu_ms),
@@ -205,6 +211,7 @@ async fn run(args: &[String]) -> Result<(), String> {
             for (what, value) in [
                 ("p50_ms", s.percentile(50.0)),
                 ("p99_ms", s.percentile(99.0)),
+                ("shed", s.shed as f64),
                 ("errors", s.failed as f64),
                 ("server_cpu_ms_per_call", s.per_call(s.server_cpu_ms)),
                 ("db_cpu_ms_per_call", s.per_call(s.database_cpu_ms)),
@@ -254,7 +261,10 @@ async fn step(url: &str, people: &[Arc<Analyst>], rate: u32, seconds: f64, serve
                     let status = response.status();
                     let body = response.text().await.unwrap_or_default();
                     let kind = serde_json::from_str::<serde_json::Value>(&body).ok().and_then(|v| v["kind"].as_str().map(str::to_string));
-                    Some(format!("{status} {}", kind.unwrap_or(body)))
+                    match kind {
+                        Some(kind) if status == reqwest::StatusCode::SERVICE_UNAVAILABLE && kind == "overloaded" => Some(SHED.to_string()),
+                        kind => Some(format!("{status} {}", kind.unwrap_or(body))),
+                    }
                 }
                 Err(e) => Some(if e.is_timeout() { "timed out".to_string() } else { e.to_string() }),
             };
@@ -267,6 +277,7 @@ async fn step(url: &str, people: &[Arc<Analyst>], rate: u32, seconds: f64, serve
     }
     let mut latencies = Vec::with_capacity(total);
     let mut failed = refused.load(Ordering::Relaxed);
+    let mut shed = 0;
     let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
     if failed > 0 {
         reasons.insert(format!("over {MAX_IN_FLIGHT} calls in flight"), failed);
@@ -274,6 +285,7 @@ async fn step(url: &str, people: &[Arc<Analyst>], rate: u32, seconds: f64, serve
     for call in calls {
         match call.await {
             Ok(Ok(latency)) => latencies.push(latency),
+            Ok(Err(why)) if why == SHED => shed += 1,
             Ok(Err(why)) => {
                 failed += 1;
                 *reasons.entry(why).or_default() += 1;
@@ -289,6 +301,7 @@ async fn step(url: &str, people: &[Arc<Analyst>], rate: u32, seconds: f64, serve
     Step {
         rate,
         ok: latencies.len(),
+        shed,
         failed,
         latencies,
         seconds: elapsed.max(seconds),

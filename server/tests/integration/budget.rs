@@ -218,12 +218,15 @@ async fn expired_reservations_are_settled_as_unknown_usage(engine: Engine) {
 async fn concurrency_storm_stays_within_the_budget(engine: Engine) {
     const LIMIT: i64 = 5_000;
     const SENDS: usize = 200;
-    let w = World::start(engine, settings()).await;
+    // Every send reaches admission at once: no load shedding (tested in overload.rs).
+    let mut s = settings();
+    s.server.max_busy_requests = SENDS;
+    let w = World::start(engine, s.clone()).await;
     w.set_deal_budget(&LIMIT.to_string()).await;
     w.fake.script((0..SENDS).map(|_| Script::Delayed(Duration::from_millis(150), Box::new(Script::Counted { output: 100 }))));
     // PostgreSQL: two app instances on one database, as behind a load balancer.
     let second = match engine {
-        Engine::Postgres => Some(w.app.second_instance(settings(), w.fake.endpoint()).await),
+        Engine::Postgres => Some(w.app.second_instance(s, w.fake.endpoint()).await),
         Engine::Sqlite => None,
     };
     let mut clients = Vec::new();

@@ -647,9 +647,35 @@ async fn counting_is_refused_or_absent_where_a_send_would_be(engine: Engine) {
     assert_eq!((status, body), (200, Value::Null));
 }
 
+/// A script cannot spend the firm's `count_tokens` rate limit from one account: each
+/// analyst may ask for 30 counts a minute; the next is refused without asking Claude,
+/// and another analyst still counts.
+async fn exact_counts_are_limited_per_analyst_per_minute(engine: Engine) {
+    use app::claude::client::COUNTS_PER_USER_PER_MINUTE;
+    let chat = Chat::start(engine).await;
+    // Not across a minute's end, where the counts would start afresh mid-test.
+    let into_minute = app::time::now_millis().rem_euclid(60_000);
+    if into_minute > 45_000 {
+        tokio::time::sleep(std::time::Duration::from_millis((60_000 - into_minute + 200) as u64)).await;
+    }
+    for i in 0..COUNTS_PER_USER_PER_MINUTE {
+        let (status, body) = count(&chat, &chat.client, None, &format!("draft {i}")).await;
+        assert_eq!(status, 200, "count {i}: {body}");
+    }
+    let (status, body) = count(&chat, &chat.client, None, "one more").await;
+    assert_eq!((status, kind(&body)), (429, "rate_limited"), "{body}");
+    assert!(body["retry_after_seconds"].as_u64().is_some_and(|s| (1..=60).contains(&s)), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("estimate stands"), "{body}");
+    assert_eq!(chat.fake.counts().len(), COUNTS_PER_USER_PER_MINUTE as usize, "the refused count never reached Claude");
+    let other = chat.app.signed_in("bo@firm.com", UserRole::Analyst).await;
+    let (status, body) = count(&chat, &other, None, "my own draft").await;
+    assert_eq!(status, 200, "another analyst counts on: {body}");
+}
+
 on_both_engines!(
     claude_counts_the_next_call_exactly_and_for_free,
     counting_is_refused_or_absent_where_a_send_would_be,
+    exact_counts_are_limited_per_analyst_per_minute,
     a_title_the_analyst_gives_is_never_replaced_by_claude,
     older_messages_can_be_left_out_of_a_send,
     a_conversation_is_dated_by_its_newest_message,

@@ -375,6 +375,8 @@ async fn a_storm_of_many_users_stays_within_the_firm_hourly_cap(engine: Engine) 
     s.limits.firm_critical_ratio = 1.0;
     s.limits.firm_stop_ratio = 1.0;
     s.limits.firm_hourly_tokens = CAP as u64;
+    // Every send reaches admission at once: no load shedding (tested in overload.rs).
+    s.server.max_busy_requests = SENDS;
     let w = World::start(engine, s.clone()).await;
     let second = match engine {
         Engine::Postgres => Some(w.app.second_instance(s, w.fake.endpoint()).await),

@@ -16,6 +16,7 @@ mod foresight;
 mod hardening;
 mod ledger;
 mod limits;
+mod overload;
 mod reports;
 mod reports_comps;
 mod usage;
