@@ -186,8 +186,8 @@ pub async fn shed_load(State(state): State<AppState>, req: Request, next: Next) 
     }
     let Some(place) = state.busy.try_enter() else {
         state.metrics.shed();
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        if let Some(refused) = state.busy.refused(now) {
+        let now_seconds = u64::try_from(app::time::now_millis() / 1000).unwrap_or(0);
+        if let Some(refused) = state.busy.refused(now_seconds) {
             tracing::warn!(refused, busy = state.busy.limit(), "server busy: requests refused (503 overloaded)");
         }
         return overloaded(path.starts_with("/api/"));
