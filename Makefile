@@ -111,7 +111,8 @@ test: tools browser-tools postgres
 	echo "make test: all suites passed in $$(( $$(date +%s) - start )) s"
 
 ## Every benchmark in one run, both engines (bench/run.sh says what and how long):
-## RECORDS (default 10,000,000), BENCH_RATES (25,250,500,1000), BENCH_SECONDS (10).
+## RECORDS (default 10,000,000), BENCH_RATES (25,250,500,1000), BENCH_SECONDS (10),
+## BENCH_STEPS (load,dashboard,admission: fewer steps leave bench/last-run.tsv as it is).
 bench: postgres release
 	cargo build --release -p server --bin bench-load
 	bench/run.sh

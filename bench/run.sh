@@ -11,12 +11,19 @@
 #    counters, so it must not grow).
 # Every figure goes to bench/last-run.tsv, compared first with the previous run's
 # (a figure 25% worse is named as a regression and the run fails at the end).
+# BENCH_STEPS (default load,dashboard,admission) runs some of the steps: their figures
+# are compared with the baseline, which only a run of every step replaces.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 records=${RECORDS:-10000000}
 admission_records=${ADMISSION_RECORDS:-1000000}
 rates=${BENCH_RATES:-25,250,500,1000}
 seconds=${BENCH_SECONDS:-10}
+steps=${BENCH_STEPS:-load,dashboard,admission}
+for step in ${steps//,/ }; do
+  case "$step" in load|dashboard|admission) ;; *) echo "BENCH_STEPS: unknown step '$step' (load, dashboard, admission)" >&2; exit 2 ;; esac
+done
+runs() { [[ ",$steps," == *",$1,"* ]]; }
 bin=target/release/server
 load=target/release/bench-load
 workdir=$(mktemp -d)
@@ -78,23 +85,29 @@ load_bench() { # engine
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for engine in sqlite postgres; do
-  echo "== $engine: load"
-  load_bench "$engine"
+  if runs load; then
+    echo "== $engine: load"
+    load_bench "$engine"
+  fi
 
-  echo "== $engine: dashboard, $records records"
   export DATABASE_URL
-  DATABASE_URL=$(database "$engine" dash)
-  "$bin" usage seed --records "$records"
-  "$bin" usage check
-  "$bin" usage bench --runs 10
+  if runs dashboard; then
+    echo "== $engine: dashboard, $records records"
+    DATABASE_URL=$(database "$engine" dash)
+    "$bin" usage seed --records "$records"
+    "$bin" usage check
+    "$bin" usage bench --runs 10
+  fi
 
-  echo "== $engine: admission against one deal's history"
-  DATABASE_URL=$(database "$engine" adm)
-  "$bin" usage seed --records 10000 --one-deal
-  "$bin" usage bench-admission --runs 500
-  "$bin" usage seed --records $(( admission_records - 10000 )) --one-deal
-  "$bin" usage check
-  "$bin" usage bench-admission --runs 500
+  if runs admission; then
+    echo "== $engine: admission against one deal's history"
+    DATABASE_URL=$(database "$engine" adm)
+    "$bin" usage seed --records 10000 --one-deal
+    "$bin" usage bench-admission --runs 500
+    "$bin" usage seed --records $(( admission_records - 10000 )) --one-deal
+    "$bin" usage check
+    "$bin" usage bench-admission --runs 500
+  fi
 done
 
 wasm=$(ls target/site/pkg/*.wasm 2>/dev/null | head -n1 || true)
@@ -108,5 +121,9 @@ if [ -f "$baseline" ]; then
   echo "== against the previous run ($baseline)"
   "$load" compare "$baseline" "$results" || status=$?
 fi
-cp "$results" "$baseline"
+if [ "$steps" = load,dashboard,admission ]; then
+  cp "$results" "$baseline"
+else
+  echo "(steps $steps only: $baseline is kept; a run of every step replaces it)"
+fi
 exit $status

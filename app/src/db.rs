@@ -8,6 +8,12 @@ use sqlx::any::AnyPoolOptions;
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/dealdesk.db?mode=rwc";
 
+/// A pooled connection idle longer than this is pinged before it is handed out (the
+/// database may have restarted meanwhile); one in steady use is not. Every connection is
+/// also pinged as it goes back to the pool (sqlx does that always), so a ping on every
+/// hand-out would be a third round trip for each one-statement use of the pool.
+const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
     Sqlite,
@@ -49,6 +55,15 @@ impl Db {
         }
         let options = AnyPoolOptions::new()
             .max_connections(if engine == Engine::Sqlite { 8 } else { 16 })
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_IF_IDLE_FOR {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if engine == Engine::Sqlite {

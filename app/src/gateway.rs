@@ -39,7 +39,12 @@ const CALIBRATION_SAMPLES: i64 = 50;
 /// The estimator's correction for a model and operation, from its latest calls whose
 /// usage is known (an index on (model, operation, id) makes this a short read).
 pub async fn calibration(db: &Db, model: &str, operation: Operation) -> Result<f64, AppError> {
-    let samples = store::calibration_samples(db, model, operation.as_str(), CALIBRATION_SAMPLES).await?;
+    calibration_on(&mut *db.pool.acquire().await?, model, operation).await
+}
+
+/// `calibration`, read on a connection the caller already holds.
+async fn calibration_on(conn: &mut sqlx::AnyConnection, model: &str, operation: Operation) -> Result<f64, AppError> {
+    let samples = store::calibration_samples(conn, model, operation.as_str(), CALIBRATION_SAMPLES).await?;
     Ok(calibration_factor(&samples))
 }
 
@@ -145,8 +150,9 @@ pub async fn preflight(
         None => (vec![request.model.clone()], 0),
     };
     let mut best = None;
+    let mut conn = state.db.pool.acquire().await?;
     for name in &names[first..] {
-        let mut c = candidate(state, name, operation, request, raw_input_estimate, now).await?;
+        let mut c = candidate(state, &mut conn, name, operation, request, raw_input_estimate, now).await?;
         c.call.output_tokens = within_request_cap(&c.call, &limits)?;
         let admitted = status.admits(&c.call);
         let done = admitted.is_ok();
@@ -169,10 +175,19 @@ struct Candidate {
     call: CallSize,
 }
 
-/// The call as `model` would make it: calibrated input and its price, `max_tokens` out.
-async fn candidate(state: &AppState, model: &str, operation: Operation, request: &ClaudeRequest, raw_input_estimate: u64, now: i64) -> Result<Candidate, AppError> {
+/// The call as `model` would make it: calibrated input and its price, `max_tokens` out
+/// (the calibration read on `conn`).
+async fn candidate(
+    state: &AppState,
+    conn: &mut sqlx::AnyConnection,
+    model: &str,
+    operation: Operation,
+    request: &ClaudeRequest,
+    raw_input_estimate: u64,
+    now: i64,
+) -> Result<Candidate, AppError> {
     let answering = state.claude.answering_model(model).to_string();
-    let factor = calibration(&state.db, &answering, operation).await?;
+    let factor = calibration_on(conn, &answering, operation).await?;
     // Calibration may raise a reservation, never lower it below the raw estimate.
     let input_tokens = corrected(raw_input_estimate, factor).max(raw_input_estimate);
     let (rates, _) = state.prices.current().rates_at(&answering, now, input_tokens);
@@ -194,7 +209,10 @@ async fn admit_within_limits(
 ) -> Result<Admitted, AppError> {
     let now = now_millis();
     let zone = state.settings.time.tz();
-    let (prices, stored_limits, own) = crate::budget::store::admission_reads(&mut *state.db.pool.acquire().await?, ctx.user_id).await?;
+    // The reads before the transaction share one connection, given back before the
+    // transaction takes its own (holding both could exhaust the pool).
+    let mut conn = state.db.pool.acquire().await?;
+    let (prices, stored_limits, own) = crate::budget::store::admission_reads(&mut conn, ctx.user_id).await?;
     if let Err(err) = crate::prices::service::refresh_to(&state.db, &state.prices, prices).await {
         tracing::warn!(%err, "could not load new prices; reserving with the book in memory");
     }
@@ -203,10 +221,11 @@ async fn admit_within_limits(
     let names = choice.as_ref().map_or_else(|| vec![request.model.clone()], |c| c.tiers.clone());
     let mut candidates = Vec::with_capacity(names.len());
     for name in &names {
-        let mut c = candidate(state, name, operation, request, raw_input_estimate, now).await?;
+        let mut c = candidate(state, &mut conn, name, operation, request, raw_input_estimate, now).await?;
         c.call.output_tokens = within_request_cap(&c.call, &limits)?;
         candidates.push(c);
     }
+    drop(conn);
 
     // The transaction's first statement takes a row lock (a write): on SQLite a
     // transaction that reads first cannot upgrade to writing while another writes.

@@ -526,7 +526,7 @@ async fn column_of_period(db: &Db, scope: &str, period: &str, column: &'static s
 
 /// `(estimated, actual)` input tokens of the latest successful calls of a model and
 /// operation whose usage is known, newest first.
-pub async fn calibration_samples(db: &Db, model: &str, operation: &str, limit: i64) -> Result<Vec<(u64, u64)>, sqlx::Error> {
+pub async fn calibration_samples(conn: &mut AnyConnection, model: &str, operation: &str, limit: i64) -> Result<Vec<(u64, u64)>, sqlx::Error> {
     let rows: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT estimated_input_tokens, input_tokens + cache_creation_tokens + cache_read_tokens FROM usage_records \
          WHERE model = $1 AND operation = $2 AND outcome = 'ok' AND usage_unknown = 0 AND estimated_input_tokens > 0 \
@@ -535,7 +535,7 @@ pub async fn calibration_samples(db: &Db, model: &str, operation: &str, limit: i
     .bind(model)
     .bind(operation)
     .bind(limit)
-    .fetch_all(&db.pool)
+    .fetch_all(conn)
     .await?;
     Ok(rows.into_iter().map(|(e, a)| (e.max(0) as u64, a.max(0) as u64)).collect())
 }

@@ -17,6 +17,7 @@ mod hardening;
 mod ledger;
 mod limits;
 mod overload;
+mod pool;
 mod reports;
 mod reports_comps;
 mod usage;
