@@ -21,7 +21,7 @@ export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 # tests. The release build keeps the full types; `make release` proves it compiles.
 DEBUG_RUSTFLAGS := --cfg erase_components
 
-.PHONY: help run dev test bench fuzz tools dev-tools release-tools browser-tools postgres \
+.PHONY: help run dev test bench profile fuzz tools dev-tools release-tools browser-tools postgres \
         build checks unit integration e2e release clean
 
 help:
@@ -30,6 +30,7 @@ help:
 	@echo "make release  build the optimised release bundle (target/release/server + target/site)"
 	@echo "make bench    load (25-1,000 chat calls/s), dashboard (10,000,000 records), admission, wasm size;"
 	@echo "              SQLite and PostgreSQL; compared with bench/last-run.tsv"
+	@echo "make profile  where the release server's CPU goes per chat call (perf, PROFILE_RATE=250)"
 	@echo "make fuzz     fuzz every parser of user and model text for longer (FUZZ_CASES=…)"
 	@echo "make dev      install cargo-leptos and run 'cargo leptos watch' (rebuild on change)"
 
@@ -116,6 +117,15 @@ test: tools browser-tools postgres
 bench: postgres release
 	cargo build --release -p server --bin bench-load
 	bench/run.sh
+
+## Samples the release server with perf under PROFILE_RATE (250) calls a second, both
+## engines, and prints the CPU per call by stage and kind (bench/profile.py); folded
+## stacks for a flame graph in target/profile/. perf is Debian's linux-perf.
+profile: postgres release
+	@command -v perf >/dev/null \
+	  || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq linux-perf; }
+	cargo build --release -p server --bin bench-load
+	BENCH_STEPS=profile bench/run.sh
 
 clean:
 	cargo clean

@@ -13,6 +13,9 @@
 # (a figure 25% worse is named as a regression and the run fails at the end).
 # BENCH_STEPS (default load,dashboard,admission) runs some of the steps: their figures
 # are compared with the baseline, which only a run of every step replaces.
+# `make profile` (BENCH_STEPS=profile) instead samples the release server with perf while
+# it takes PROFILE_RATE (default 250) calls a second, and prints where its CPU goes per
+# call (bench/profile.py); the folded stacks, for a flame graph, go to target/profile/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 records=${RECORDS:-10000000}
@@ -21,8 +24,9 @@ rates=${BENCH_RATES:-25,250,500,1000}
 seconds=${BENCH_SECONDS:-10}
 steps=${BENCH_STEPS:-load,dashboard,admission}
 for step in ${steps//,/ }; do
-  case "$step" in load|dashboard|admission) ;; *) echo "BENCH_STEPS: unknown step '$step' (load, dashboard, admission)" >&2; exit 2 ;; esac
+  case "$step" in load|dashboard|admission|profile) ;; *) echo "BENCH_STEPS: unknown step '$step' (load, dashboard, admission, profile)" >&2; exit 2 ;; esac
 done
+profile_rate=${PROFILE_RATE:-250}
 runs() { [[ ",$steps," == *",$1,"* ]]; }
 bin=target/release/server
 load=target/release/bench-load
@@ -61,9 +65,10 @@ wait_for() { # file pattern: waits until the file holds the pattern
   echo "timed out waiting for '$2' in $1:" >&2; cat "$1" >&2; exit 1
 }
 
-# The load: a fake Claude, the release server on a fresh database, and the generator.
-load_bench() { # engine
-  local engine=$1 url port=3199 password=bench-load-pass
+# The load: a fake Claude, the release server on a fresh database, and the generator;
+# with `profile`, one rate (PROFILE_RATE) while perf samples the server.
+load_bench() { # engine [profile]
+  local engine=$1 profile=${2:-} url port=3199 password=bench-load-pass
   export DATABASE_URL
   DATABASE_URL=$(database "$engine" load)
   for i in $(seq -w 0 49); do "$bin" user add --email "load-$i@bench.dealdesk.test" --password "$password" >/dev/null; done
@@ -78,13 +83,32 @@ load_bench() { # engine
     RUST_LOG=info,sqlx=warn,tower_sessions=warn "$bin" > "$workdir/server-$engine.log" 2>&1 & local server=$!; pids+=($server)
   url="http://127.0.0.1:$port"
   for _ in $(seq 1 100); do curl -sf "$url/healthz" >/dev/null && break; sleep 0.1; done
-  "$load" run --url "$url" --password "$password" --rates "$rates" --seconds "$seconds" \
-    --server-pid "$server" --label "$engine" --record "$results"
+  if [ -z "$profile" ]; then
+    "$load" run --url "$url" --password "$password" --rates "$rates" --seconds "$seconds" \
+      --server-pid "$server" --label "$engine" --record "$results"
+  else
+    # Sampled from 2 s in (the analysts are signed in and the rate is steady) to 2 s
+    # before the end, with DWARF call stacks (release builds keep no frame pointers).
+    local out=target/profile sample=$(( seconds > 6 ? seconds - 4 : 2 ))
+    mkdir -p "$out"
+    ( sleep 2; perf record -q -F 999 --call-graph dwarf,32768 -p "$server" -o "$workdir/perf.data" -- sleep "$sample" ) \
+      > "$workdir/perf.log" 2>&1 & local perf=$!
+    "$load" run --url "$url" --password "$password" --rates "$profile_rate" --seconds "$seconds" \
+      --server-pid "$server" --label "$engine" --record "$workdir/profile-figures.tsv"
+    wait "$perf" || { cat "$workdir/perf.log" >&2; exit 1; }
+    perf script -i "$workdir/perf.data" --no-inline -F comm,ip,sym 2>/dev/null \
+      | python3 bench/profile.py --rate "$profile_rate" --seconds "$sample" --folded "$out/$engine.folded"
+  fi
   kill "$server" "$fake"; wait "$server" 2>/dev/null || true
 }
 
 echo "machine: $(nproc) cores, load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for engine in sqlite postgres; do
+  if runs profile; then
+    echo "== $engine: where the server's CPU goes at $profile_rate calls a second"
+    load_bench "$engine" profile
+  fi
+
   if runs load; then
     echo "== $engine: load"
     load_bench "$engine"
@@ -110,6 +134,7 @@ for engine in sqlite postgres; do
   fi
 done
 
+[ "$steps" = profile ] && exit 0
 wasm=$(ls target/site/pkg/*.wasm 2>/dev/null | head -n1 || true)
 if [ -n "$wasm" ]; then
   printf 'wasm.gzipped_kb\t%s\n' "$(( $(gzip -9c "$wasm" | wc -c) / 1024 ))" >> "$results"
