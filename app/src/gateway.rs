@@ -213,8 +213,13 @@ async fn admit_within_limits(
     // transaction takes its own (holding both could exhaust the pool).
     let mut conn = state.db.pool.acquire().await?;
     let (prices, stored_limits, own) = crate::budget::store::admission_reads(&mut conn, ctx.user_id).await?;
-    if let Err(err) = crate::prices::service::refresh_to(&state.db, &state.prices, prices).await {
-        tracing::warn!(%err, "could not load new prices; reserving with the book in memory");
+    if prices != state.prices.current().version {
+        // New prices are read on a connection of their own: this one goes back first.
+        drop(conn);
+        if let Err(err) = crate::prices::service::refresh_to(&state.db, &state.prices, prices).await {
+            tracing::warn!(%err, "could not load new prices; reserving with the book in memory");
+        }
+        conn = state.db.pool.acquire().await?;
     }
     let limits = crate::budget::service::limits_of_stored(stored_limits, &state.settings.limits);
     let choice = own.as_ref().and_then(|o| crate::budget::service::model_choice(&limits, o));
