@@ -14,8 +14,9 @@
 # BENCH_STEPS (default load,dashboard,admission) runs some of the steps: their figures
 # are compared with the baseline, which only a run of every step replaces.
 # `make profile` (BENCH_STEPS=profile) instead samples the release server with perf while
-# it takes PROFILE_RATE (default 250) calls a second, and prints where its CPU goes per
-# call (bench/profile.py); the folded stacks, for a flame graph, go to target/profile/.
+# it takes PROFILE_RATE (default 250) calls a second for PROFILE_SECONDS (10), and
+# prints where its CPU goes per call (bench/profile.py); the folded stacks, for a flame
+# graph, go to target/profile/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 records=${RECORDS:-10000000}
@@ -27,6 +28,8 @@ for step in ${steps//,/ }; do
   case "$step" in load|dashboard|admission|profile) ;; *) echo "BENCH_STEPS: unknown step '$step' (load, dashboard, admission, profile)" >&2; exit 2 ;; esac
 done
 profile_rate=${PROFILE_RATE:-250}
+profile_seconds=${PROFILE_SECONDS:-10}
+[ "$profile_seconds" -ge 4 ] 2>/dev/null || { echo "PROFILE_SECONDS: a whole number of seconds, at least 4" >&2; exit 2; }
 runs() { [[ ",$steps," == *",$1,"* ]]; }
 bin=target/release/server
 load=target/release/bench-load
@@ -60,8 +63,8 @@ database() { # engine name -> DATABASE_URL of a fresh database
   esac
 }
 
-wait_for() { # file pattern: waits until the file holds the pattern
-  for _ in $(seq 1 100); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
+wait_for() { # file pattern [tenths of a second, 100]: waits until the file holds the pattern
+  for _ in $(seq 1 "${3:-100}"); do grep -q "$2" "$1" 2>/dev/null && return 0; sleep 0.1; done
   echo "timed out waiting for '$2' in $1:" >&2; cat "$1" >&2; exit 1
 }
 
@@ -70,7 +73,7 @@ wait_for() { # file pattern: waits until the file holds the pattern
 load_bench() { # engine [profile]
   local engine=$1 profile=${2:-} url port=3199 password=bench-load-pass
   export DATABASE_URL
-  DATABASE_URL=$(database "$engine" load)
+  DATABASE_URL=$(database "$engine" "${profile:-load}")
   for i in $(seq -w 0 49); do "$bin" user add --email "load-$i@bench.dealdesk.test" --password "$password" >/dev/null; done
   "$load" fake-claude > "$workdir/fake.log" 2>&1 & local fake=$!; pids+=($fake)
   wait_for "$workdir/fake.log" "listening on"
@@ -87,14 +90,16 @@ load_bench() { # engine [profile]
     "$load" run --url "$url" --password "$password" --rates "$rates" --seconds "$seconds" \
       --server-pid "$server" --label "$engine" --record "$results"
   else
-    # Sampled from 2 s in (the analysts are signed in and the rate is steady) to 2 s
-    # before the end, with DWARF call stacks (release builds keep no frame pointers).
-    local out=target/profile sample=$(( seconds > 6 ? seconds - 4 : 2 ))
+    # Sampled from 1 s after the rate starts (once the analysts are signed in and the
+    # warm-up is over) to 1 s before it ends, with DWARF call stacks (release builds
+    # keep no frame pointers).
+    local out=target/profile progress="$workdir/progress-$engine.log" sample=$(( profile_seconds - 2 ))
     mkdir -p "$out"
-    ( sleep 2; perf record -q -F 999 --call-graph dwarf,32768 -p "$server" -o "$workdir/perf.data" -- sleep "$sample" ) \
+    ( wait_for "$progress" "$profile_rate/s started" 600; sleep 1
+      perf record -q -F 999 --call-graph dwarf,32768 -p "$server" -o "$workdir/perf.data" -- sleep "$sample" ) \
       > "$workdir/perf.log" 2>&1 & local perf=$!
-    "$load" run --url "$url" --password "$password" --rates "$profile_rate" --seconds "$seconds" \
-      --server-pid "$server" --label "$engine" --record "$workdir/profile-figures.tsv"
+    "$load" run --url "$url" --password "$password" --rates "$profile_rate" --seconds "$profile_seconds" \
+      --server-pid "$server" --label "$engine" --record "$workdir/profile-figures.tsv" 2> >(tee "$progress" >&2)
     wait "$perf" || { cat "$workdir/perf.log" >&2; exit 1; }
     perf script -i "$workdir/perf.data" --no-inline -F comm,ip,sym 2>/dev/null \
       | python3 bench/profile.py --rate "$profile_rate" --seconds "$sample" --folded "$out/$engine.folded"
@@ -135,8 +140,9 @@ for engine in sqlite postgres; do
 done
 
 [ "$steps" = profile ] && exit 0
+# The bundle `make bench` just built in release mode (a partial run may find a debug one).
 wasm=$(ls target/site/pkg/*.wasm 2>/dev/null | head -n1 || true)
-if [ -n "$wasm" ]; then
+if [ -n "$wasm" ] && [ "$steps" = load,dashboard,admission ]; then
   printf 'wasm.gzipped_kb\t%s\n' "$(( $(gzip -9c "$wasm" | wc -c) / 1024 ))" >> "$results"
 fi
 echo "machine after: load average $(cut -d' ' -f1-3 /proc/loadavg)"

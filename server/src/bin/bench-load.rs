@@ -181,6 +181,8 @@ async fn run(args: &[String]) -> Result<(), String> {
     step(&url, &people, 25, 2.0, server_pid).await;
     let mut steps = Vec::new();
     for rate in rates {
+        // `make profile` starts sampling on this line.
+        eprintln!("  {label}: {rate}/s started");
         let measured = step(&url, &people, rate, seconds, server_pid).await;
         eprintln!("  {label}: {rate}/s done ({} ok, {} shed, {} failed)", measured.ok, measured.shed, measured.failed);
         steps.push(measured);
