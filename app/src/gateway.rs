@@ -209,17 +209,14 @@ async fn admit_within_limits(
 ) -> Result<Admitted, AppError> {
     let now = now_millis();
     let zone = state.settings.time.tz();
-    // The reads before the transaction share one connection, given back before the
-    // transaction takes its own (holding both could exhaust the pool).
+    // The reads before the transaction (new prices too, when another instance changed
+    // them) share one connection, given back before the transaction takes its own: a
+    // call never holds one connection while it waits for another (that could exhaust
+    // the pool).
     let mut conn = state.db.pool.acquire().await?;
     let (prices, stored_limits, own) = crate::budget::store::admission_reads(&mut conn, ctx.user_id).await?;
-    if prices != state.prices.current().version {
-        // New prices are read on a connection of their own: this one goes back first.
-        drop(conn);
-        if let Err(err) = crate::prices::service::refresh_to(&state.db, &state.prices, prices).await {
-            tracing::warn!(%err, "could not load new prices; reserving with the book in memory");
-        }
-        conn = state.db.pool.acquire().await?;
+    if let Err(err) = crate::prices::service::refresh_to(&mut conn, &state.prices, prices).await {
+        tracing::warn!(%err, "could not load new prices; reserving with the book in memory");
     }
     let limits = crate::budget::service::limits_of_stored(stored_limits, &state.settings.limits);
     let choice = own.as_ref().and_then(|o| crate::budget::service::model_choice(&limits, o));

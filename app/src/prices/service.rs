@@ -12,14 +12,16 @@ use crate::time::{now_millis, utc_minute};
 /// Reloads the book if the stored prices changed since it was built (another instance,
 /// or the command line, may have added one). One short query when nothing changed.
 pub async fn refresh(db: &Db, book: &SharedPriceBook) -> Result<(), sqlx::Error> {
-    let stored = super::store::version(&mut *db.pool.acquire().await?).await?;
-    refresh_to(db, book, stored).await
+    let mut conn = db.pool.acquire().await?;
+    let stored = super::store::version(&mut conn).await?;
+    refresh_to(&mut conn, book, stored).await
 }
 
-/// `refresh`, with the stored prices' version already read (`store::version`'s figure).
-pub async fn refresh_to(db: &Db, book: &SharedPriceBook, stored: i64) -> Result<(), sqlx::Error> {
+/// `refresh`, with the stored prices' version already read (`store::version`'s figure),
+/// reading new prices on `conn` (a caller holding a connection never waits for another).
+pub async fn refresh_to(conn: &mut sqlx::AnyConnection, book: &SharedPriceBook, stored: i64) -> Result<(), sqlx::Error> {
     if stored != book.current().version {
-        let (prices, version) = super::store::load(db).await?;
+        let (prices, version) = super::store::load(conn).await?;
         book.reload(prices, version);
     }
     Ok(())

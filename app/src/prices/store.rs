@@ -3,7 +3,6 @@
 use sqlx::AnyConnection;
 
 use crate::claude::pricing::{LongPromptTier, ModelPrice, Rates};
-use crate::db::Db;
 
 type Row = (String, i64, [i64; 5], Option<i64>, [Option<i64>; 5], Option<String>);
 
@@ -31,9 +30,9 @@ fn into_price((model, effective_from, base, long_above, long, author): Row) -> M
 /// The version is read first: a price stored between the two reads is then in the rows
 /// but not the version (one needless reload later), never the other way round (a book
 /// claiming a price it lacks, which the ledger's version check would trust).
-pub async fn load(db: &Db) -> Result<(Vec<ModelPrice>, i64), sqlx::Error> {
-    let version = version(&mut *db.pool.acquire().await?).await?;
-    let rows: Vec<RawRow> = sqlx::query_as(SELECT).fetch_all(&db.pool).await?;
+pub async fn load(conn: &mut AnyConnection) -> Result<(Vec<ModelPrice>, i64), sqlx::Error> {
+    let version = version(&mut *conn).await?;
+    let rows: Vec<RawRow> = sqlx::query_as(SELECT).fetch_all(conn).await?;
     let prices = rows
         .into_iter()
         .map(|(model, from, a, b, c, d, e, above, la, lb, lc, ld, le, author)| into_price((model, from, [a, b, c, d, e], above, [la, lb, lc, ld, le], author)))
