@@ -16,10 +16,9 @@ FUZZ_CASES           ?= 3000
 export PATH := $(TOOLS)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # No Playwright browser download: the tests drive Debian's chromium.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
-# Debug builds and tests erase Leptos' view types (as cargo-leptos does for debug
-# builds): much faster to compile, and one set of artefacts serves the build and the
-# tests. The release build keeps the full types; `make release` proves it compiles.
-DEBUG_RUSTFLAGS := --cfg erase_components
+# Every build erases Leptos' view types (`--cfg erase_components`, set for all cargo
+# commands in .cargo/config.toml): faster to compile, a smaller release wasm, and the
+# release runs the code the tests run.
 
 .PHONY: help run dev test bench profile fuzz tools dev-tools release-tools browser-tools postgres \
         build checks unit integration e2e release clean
@@ -83,21 +82,17 @@ release: release-tools
 checks:
 	scripts/check-layers.sh
 
-unit: export RUSTFLAGS = $(DEBUG_RUSTFLAGS)
 unit:
 	FUZZ_CASES=$(FUZZ_CASES) cargo test -p app --features ssr
 
-integration: export RUSTFLAGS = $(DEBUG_RUSTFLAGS)
 integration: postgres
 	cargo test -p server
 
 # bench-load carries the fake Claude the browser tests' online server talks to.
-e2e: export RUSTFLAGS = $(DEBUG_RUSTFLAGS)
 e2e: build browser-tools
 	cargo build -p server --bin bench-load
 	end2end/run.sh
 
-fuzz: export RUSTFLAGS = $(DEBUG_RUSTFLAGS)
 fuzz:
 	FUZZ_CASES=$${FUZZ_CASES:-200000} cargo test -p app --features ssr --release fuzz -- --nocapture
 

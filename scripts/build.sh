@@ -3,9 +3,9 @@
 # wasm-bindgen, wasm-opt in release), the stylesheet and static assets into target/site,
 # and the server binary. `scripts/build.sh debug` (default) or `scripts/build.sh release`.
 #
-# What cargo-leptos would do, written out: debug builds pass `--cfg erase_components`
-# (Leptos erases view types: much faster to compile); release builds do not, so the
-# release must compile with the full view types (`make release` proves it).
+# Both modes erase Leptos' view types (`--cfg erase_components` from .cargo/config.toml;
+# cargo-leptos does so for debug builds only): the release wasm is 28% smaller gzipped and
+# the release runs the code the tests run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-debug}
@@ -14,7 +14,6 @@ pkg=$site/pkg
 
 case "$mode" in
   debug)
-    export RUSTFLAGS="--cfg erase_components"
     wasm_profile=debug; wasm_flags=(); server_flags=()
     ;;
   release)
