@@ -23,6 +23,9 @@ pub enum Engine {
 #[derive(Clone, Debug)]
 pub struct Db {
     pub pool: AnyPool,
+    /// Where write transactions run (`begin_write`): on SQLite one connection of its
+    /// own, on PostgreSQL the pool.
+    writer: AnyPool,
     pub engine: Engine,
 }
 
@@ -53,31 +56,18 @@ impl Db {
         if engine == Engine::Sqlite {
             ensure_sqlite_directory(url)?;
         }
-        let options = AnyPoolOptions::new()
-            .max_connections(if engine == Engine::Sqlite { 8 } else { 16 })
-            .test_before_acquire(false)
-            .before_acquire(|conn, meta| {
-                Box::pin(async move {
-                    if meta.idle_for > PING_IF_IDLE_FOR {
-                        sqlx::Connection::ping(conn).await?;
-                    }
-                    Ok(true)
-                })
-            })
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if engine == Engine::Sqlite {
-                        // WAL lets readers work during a write; the busy timeout makes
-                        // concurrent writers wait for the lock instead of failing.
-                        sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
-                        sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                })
-            });
-        let pool = options.connect(url).await.map_err(DbError::Connect)?;
-        Ok(Db { pool, engine })
+        let pool = pool_options(engine, if engine == Engine::Sqlite { 8 } else { 16 }).connect(url).await.map_err(DbError::Connect)?;
+        // SQLite takes one writer at a time. Write transactions share one connection of
+        // their own, so they queue in order inside the server instead of each holding a
+        // connection and polling for the file's lock (SQLite's busy handler sleeps 1 to
+        // 100 ms between tries); reads keep the other connections. An in-memory database
+        // is one per connection, so it keeps the one pool.
+        let writer = if engine == Engine::Sqlite && !url.contains(":memory:") {
+            pool_options(engine, 1).connect(url).await.map_err(DbError::Connect)?
+        } else {
+            pool.clone()
+        };
+        Ok(Db { pool, writer, engine })
     }
 
     /// Applies the engine's migrations; the server refuses to start if this fails.
@@ -158,14 +148,48 @@ impl Db {
     /// PostgreSQL a plain `BEGIN`.
     pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         match self.engine {
-            Engine::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Engine::Postgres => self.pool.begin().await,
+            Engine::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Engine::Postgres => self.writer.begin().await,
         }
+    }
+
+    /// A connection for a write of one statement outside a transaction: on SQLite the
+    /// write transactions' own, so it waits its turn with them instead of polling for
+    /// the lock.
+    pub async fn writer(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Error> {
+        self.writer.acquire().await
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
     }
+}
+
+/// The pool's settings on `engine`, with at most `max` connections.
+fn pool_options(engine: Engine, max: u32) -> AnyPoolOptions {
+    AnyPoolOptions::new()
+        .max_connections(max)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for > PING_IF_IDLE_FOR {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
+        .after_connect(move |conn, _meta| {
+            Box::pin(async move {
+                if engine == Engine::Sqlite {
+                    // WAL lets readers work during a write; the busy timeout makes
+                    // concurrent writers wait for the lock instead of failing.
+                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                }
+                Ok(())
+            })
+        })
 }
 
 fn ensure_sqlite_directory(url: &str) -> Result<(), DbError> {

@@ -107,7 +107,7 @@ enum Kind {
 /// Stores a message; the database dates its thread's latest activity with it (a
 /// trigger), so this is one statement.
 async fn insert(db: &Db, thread_id: i64, role: Speaker, content: &str, usage_id: Option<i64>, stopped: bool, kind: Kind) -> Result<i64, AppError> {
-    insert_row(&mut *db.pool.acquire().await?, thread_id, role, content, usage_id, stopped, kind, now_millis()).await
+    insert_row(&mut *db.writer().await?, thread_id, role, content, usage_id, stopped, kind, now_millis()).await
 }
 
 /// Appends the analyst's message to a thread, in the caller's transaction.

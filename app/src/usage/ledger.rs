@@ -149,7 +149,7 @@ impl Ledger {
 
     /// Gives a reservation back without a record: its call never reached Claude.
     pub async fn release(&self, reservation: i64) -> Result<(), sqlx::Error> {
-        let mut conn = self.db.pool.acquire().await?;
+        let mut conn = self.db.writer().await?;
         store::delete_reservation(&mut conn, reservation).await?;
         Ok(())
     }

@@ -1,14 +1,17 @@
 //! The connection pool: a connection the database dropped while it sat idle (a
 //! PostgreSQL restart, an administrator ending sessions) is found out and replaced as it
 //! is handed out, so the next requests are served. A connection in steady use is not
-//! pinged before each use (sqlx already pings it as it goes back to the pool).
+//! pinged before each use (sqlx already pings it as it goes back to the pool). On SQLite,
+//! write transactions queue for one connection of their own, in order.
 
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use app::auth::UserRole;
+use app::db::Db;
 use sqlx::Connection;
 
-use crate::support::{Engine, PG_ADMIN_URL, TestApp};
+use crate::support::{Engine, PG_ADMIN_URL, TestApp, TestDb};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connections_the_database_ended_while_idle_are_replaced() {
@@ -34,4 +37,40 @@ async fn connections_the_database_ended_while_idle_are_replaced() {
         assert_eq!(status, 200, "request {attempt} after the connections were ended: {body}");
         assert_eq!(body["email"], "pool@dealdesk.test");
     }
+}
+
+/// SQLite takes one writer at a time. Write transactions asked for while one is open
+/// begin in the order they were asked for, each once the one before it has ended: none
+/// is left polling for the file's lock (SQLite's busy handler sleeps up to 100 ms between
+/// tries) while a later one goes first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_write_transactions_begin_in_the_order_they_were_asked_for() {
+    let test_db = TestDb::create(Engine::Sqlite).await;
+    let db = Db::connect(&test_db.url).await.unwrap();
+    db.migrate().await.unwrap();
+    let open = db.begin_write().await.unwrap();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut writers = Vec::new();
+    for i in 0..6 {
+        let (db, order) = (db.clone(), order.clone());
+        writers.push(tokio::spawn(async move {
+            let mut tx = db.begin_write().await.unwrap();
+            order.lock().unwrap().push(i);
+            sqlx::query("INSERT INTO server_secrets (name, value) VALUES ($1, 'written')")
+                .bind(format!("writer {i}"))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }));
+        // Each writer is waiting before the next one asks.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    open.rollback().await.unwrap();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), (0..6).collect::<Vec<_>>());
+    let (written,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM server_secrets WHERE value = 'written'").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(written, 6);
 }
