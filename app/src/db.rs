@@ -3,8 +3,13 @@
 //! (`$1` placeholders, `ON CONFLICT`, `RETURNING`, BIGINT epoch-millisecond times),
 //! so features behave the same on either engine; only the migrations differ.
 
-use sqlx::AnyPool;
+use std::ops::{Deref, DerefMut};
+use std::sync::Arc;
+
 use sqlx::any::AnyPoolOptions;
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool, Connection as _};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/dealdesk.db?mode=rwc";
 
@@ -23,10 +28,146 @@ pub enum Engine {
 #[derive(Clone, Debug)]
 pub struct Db {
     pub pool: AnyPool,
-    /// Where write transactions run (`begin_write`): on SQLite one connection of its
-    /// own, on PostgreSQL the pool.
-    writer: AnyPool,
+    /// On SQLite (a file), the one connection every write runs on, taken in turn; None
+    /// where writes take a connection of the pool (PostgreSQL, in-memory SQLite).
+    writer: Option<Arc<Mutex<Writer>>>,
     pub engine: Engine,
+}
+
+/// SQLite's write connection, and whether a transaction is open on it.
+#[derive(Debug)]
+struct Writer {
+    conn: AnyConnection,
+    open: bool,
+    url: String,
+}
+
+impl Writer {
+    async fn connect(url: &str) -> Result<AnyConnection, sqlx::Error> {
+        let mut conn = AnyConnection::connect(url).await?;
+        sqlite_pragmas(&mut conn).await?;
+        Ok(conn)
+    }
+
+    /// Ends the open transaction with `end` (COMMIT or ROLLBACK). It stays marked open
+    /// when that fails, to be rolled back before the connection's next use.
+    async fn end(&mut self, end: &str) -> Result<(), sqlx::Error> {
+        sqlx::query(end).execute(&mut self.conn).await?;
+        self.open = false;
+        Ok(())
+    }
+
+    /// Rolls back a transaction left open. When that fails (SQLite may have ended it
+    /// already, or the connection is broken) the connection is replaced: closing the old
+    /// one ends whatever it held.
+    async fn settle(&mut self) -> Result<(), sqlx::Error> {
+        if !self.open || self.end("ROLLBACK").await.is_ok() {
+            return Ok(());
+        }
+        let old = std::mem::replace(&mut self.conn, Self::connect(&self.url).await?);
+        self.open = false;
+        let _ = old.close().await;
+        Ok(())
+    }
+}
+
+/// A write transaction (`Db::begin_write`): use it as the connection its statements run
+/// on; `commit` keeps them. Dropped without `commit` (an error, a refusal, a cancelled
+/// request) it rolls back, as sqlx's transactions do.
+#[must_use = "a write transaction rolls back unless committed"]
+pub struct WriteTx(TxInner);
+
+enum TxInner {
+    Pooled(sqlx::Transaction<'static, Any>),
+    /// Held until the transaction has ended (the next writer waits for the guard).
+    Sqlite(Option<OwnedMutexGuard<Writer>>),
+}
+
+impl WriteTx {
+    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
+        match std::mem::replace(&mut self.0, TxInner::Sqlite(None)) {
+            TxInner::Pooled(tx) => tx.commit().await,
+            TxInner::Sqlite(mut writer) => {
+                let ended = writer.as_mut().expect("held until the transaction ends").end("COMMIT").await;
+                // On an error the transaction is still open: dropped here, it rolls back.
+                self.0 = TxInner::Sqlite(writer);
+                ended
+            }
+        }
+    }
+
+    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
+        match std::mem::replace(&mut self.0, TxInner::Sqlite(None)) {
+            TxInner::Pooled(tx) => tx.rollback().await,
+            TxInner::Sqlite(mut writer) => {
+                let ended = writer.as_mut().expect("held until the transaction ends").end("ROLLBACK").await;
+                self.0 = TxInner::Sqlite(writer);
+                ended
+            }
+        }
+    }
+}
+
+impl Drop for WriteTx {
+    fn drop(&mut self) {
+        let TxInner::Sqlite(writer) = &mut self.0 else { return };
+        let Some(mut writer) = writer.take().filter(|w| w.open) else { return };
+        // Rolled back before the next writer gets the connection: it keeps the guard.
+        // Without a runtime (a process shutting down) the next `begin_write` does it.
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            runtime.spawn(async move {
+                if let Err(err) = writer.settle().await {
+                    tracing::warn!(%err, "could not end a write transaction; the next write will");
+                }
+            });
+        }
+    }
+}
+
+impl Deref for WriteTx {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        match &self.0 {
+            TxInner::Pooled(tx) => tx,
+            TxInner::Sqlite(writer) => &writer.as_ref().expect("held until the transaction ends").conn,
+        }
+    }
+}
+
+impl DerefMut for WriteTx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match &mut self.0 {
+            TxInner::Pooled(tx) => tx,
+            TxInner::Sqlite(writer) => &mut writer.as_mut().expect("held until the transaction ends").conn,
+        }
+    }
+}
+
+/// A connection for one write outside a transaction (`Db::writer`).
+pub struct WriteConn(ConnInner);
+
+enum ConnInner {
+    Pooled(PoolConnection<Any>),
+    Sqlite(OwnedMutexGuard<Writer>),
+}
+
+impl Deref for WriteConn {
+    type Target = AnyConnection;
+    fn deref(&self) -> &AnyConnection {
+        match &self.0 {
+            ConnInner::Pooled(conn) => conn,
+            ConnInner::Sqlite(writer) => &writer.conn,
+        }
+    }
+}
+
+impl DerefMut for WriteConn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match &mut self.0 {
+            ConnInner::Pooled(conn) => conn,
+            ConnInner::Sqlite(writer) => &mut writer.conn,
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,15 +198,17 @@ impl Db {
             ensure_sqlite_directory(url)?;
         }
         let pool = pool_options(engine, if engine == Engine::Sqlite { 8 } else { 16 }).connect(url).await.map_err(DbError::Connect)?;
-        // SQLite takes one writer at a time. Write transactions share one connection of
-        // their own, so they queue in order inside the server instead of each holding a
-        // connection and polling for the file's lock (SQLite's busy handler sleeps 1 to
-        // 100 ms between tries); reads keep the other connections. An in-memory database
-        // is one per connection, so it keeps the one pool.
+        // SQLite takes one writer at a time. Every write runs on one connection of its
+        // own, taken in turn (tokio's lock is fair), so writers queue in order inside the
+        // server instead of each holding a connection and polling for the file's lock
+        // (SQLite's busy handler sleeps 1 to 100 ms between tries); reads keep the pool.
+        // Being no pool's, it is not pinged after each use (sqlx's pool does that). An
+        // in-memory database is one per connection, so its writes take the pool's.
         let writer = if engine == Engine::Sqlite && !url.contains(":memory:") {
-            pool_options(engine, 1).connect(url).await.map_err(DbError::Connect)?
+            let conn = Writer::connect(url).await.map_err(DbError::Connect)?;
+            Some(Arc::new(Mutex::new(Writer { conn, open: false, url: url.to_string() })))
         } else {
-            pool.clone()
+            None
         };
         Ok(Db { pool, writer, engine })
     }
@@ -146,18 +289,38 @@ impl Db {
     /// IMMEDIATE`, waiting up to the busy timeout), because a transaction that reads
     /// first cannot upgrade to writing once another connection has written (WAL); on
     /// PostgreSQL a plain `BEGIN`.
-    pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
-        match self.engine {
-            Engine::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
-            Engine::Postgres => self.writer.begin().await,
+    pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
+        match (&self.writer, self.engine) {
+            (Some(writer), _) => {
+                let mut writer = Self::take_writer(writer).await?;
+                // Marked open first: if this future is dropped while BEGIN runs, the
+                // next writer ends whatever it left.
+                writer.open = true;
+                if let Err(err) = sqlx::query("BEGIN IMMEDIATE").execute(&mut writer.conn).await {
+                    writer.open = false;
+                    return Err(err);
+                }
+                Ok(WriteTx(TxInner::Sqlite(Some(writer))))
+            }
+            (None, Engine::Sqlite) => Ok(WriteTx(TxInner::Pooled(self.pool.begin_with("BEGIN IMMEDIATE").await?))),
+            (None, Engine::Postgres) => Ok(WriteTx(TxInner::Pooled(self.pool.begin().await?))),
         }
     }
 
     /// A connection for a write of one statement outside a transaction: on SQLite the
-    /// write transactions' own, so it waits its turn with them instead of polling for
-    /// the lock.
-    pub async fn writer(&self) -> Result<sqlx::pool::PoolConnection<sqlx::Any>, sqlx::Error> {
-        self.writer.acquire().await
+    /// writers' own, so it waits its turn with them instead of polling for the lock.
+    pub async fn writer(&self) -> Result<WriteConn, sqlx::Error> {
+        match &self.writer {
+            Some(writer) => Ok(WriteConn(ConnInner::Sqlite(Self::take_writer(writer).await?))),
+            None => Ok(WriteConn(ConnInner::Pooled(self.pool.acquire().await?))),
+        }
+    }
+
+    /// SQLite's write connection, when its turn comes, with no transaction open on it.
+    async fn take_writer(writer: &Arc<Mutex<Writer>>) -> Result<OwnedMutexGuard<Writer>, sqlx::Error> {
+        let mut writer = writer.clone().lock_owned().await;
+        writer.settle().await?;
+        Ok(writer)
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
@@ -181,15 +344,21 @@ fn pool_options(engine: Engine, max: u32) -> AnyPoolOptions {
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 if engine == Engine::Sqlite {
-                    // WAL lets readers work during a write; the busy timeout makes
-                    // concurrent writers wait for the lock instead of failing.
-                    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
-                    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                    sqlite_pragmas(conn).await?;
                 }
                 Ok(())
             })
         })
+}
+
+/// Every SQLite connection's settings: WAL lets readers work during a write; the busy
+/// timeout makes a writer wait for the lock (held by another process: a command-line
+/// tool) instead of failing.
+async fn sqlite_pragmas(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
+    sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
+    sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+    Ok(())
 }
 
 fn ensure_sqlite_directory(url: &str) -> Result<(), DbError> {

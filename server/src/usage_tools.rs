@@ -100,7 +100,7 @@ pub async fn seed(db: &Db, settings: &Settings, records: usize, days: i64, one_d
     let mut batch: Vec<NewRecord> = Vec::with_capacity(ROWS_PER_INSERT);
     // Many inserts per transaction: a commit per insert made 1,000,000 records take
     // minutes on SQLite (each commit a sync).
-    let mut open: Option<sqlx::Transaction<'static, sqlx::Any>> = None;
+    let mut open: Option<app::db::WriteTx> = None;
     let mut in_transaction = 0;
     for n in 0..records {
         // Heavy users: the square skews towards the first analysts.

@@ -74,3 +74,42 @@ async fn sqlite_write_transactions_begin_in_the_order_they_were_asked_for() {
     let (written,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM server_secrets WHERE value = 'written'").fetch_one(&db.pool).await.unwrap();
     assert_eq!(written, 6);
 }
+
+/// A write transaction dropped without a commit (an error, a refusal, a request gone)
+/// leaves nothing behind, and the next writer goes ahead; so does one whose transaction
+/// SQLite ended under it (its connection is replaced).
+async fn unfinished_write_transactions_roll_back(engine: Engine) {
+    let test_db = TestDb::create(engine).await;
+    let db = Db::connect(&test_db.url).await.unwrap();
+    db.migrate().await.unwrap();
+    let write = |name: &'static str| {
+        let db = db.clone();
+        async move {
+            let mut tx = db.begin_write().await.unwrap();
+            sqlx::query("INSERT INTO server_secrets (name, value) VALUES ($1, 'written')").bind(name).execute(&mut *tx).await.unwrap();
+            tx
+        }
+    };
+    drop(write("dropped").await);
+    write("committed").await.commit().await.unwrap();
+    write("rolled back").await.rollback().await.unwrap();
+    // Ended under the transaction: its own commit fails, and the writer recovers.
+    let mut tx = write("ended under it").await;
+    sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+    let committed = tx.commit().await;
+    // (PostgreSQL only warns of a COMMIT with no transaction open.)
+    assert!(engine == Engine::Postgres || committed.is_err(), "a commit with no transaction open must fail");
+    let mut tx = write("ended, then dropped").await;
+    sqlx::query("ROLLBACK").execute(&mut *tx).await.unwrap();
+    drop(tx);
+    write("after").await.commit().await.unwrap();
+    let mut one = db.writer().await.unwrap();
+    sqlx::query("INSERT INTO server_secrets (name, value) VALUES ('one statement', 'written')").execute(&mut *one).await.unwrap();
+    drop(one);
+
+    let names: Vec<(String,)> = sqlx::query_as("SELECT name FROM server_secrets WHERE value = 'written' ORDER BY name").fetch_all(&db.pool).await.unwrap();
+    let names: Vec<&str> = names.iter().map(|(n,)| n.as_str()).collect();
+    assert_eq!(names, ["after", "committed", "one statement"]);
+}
+
+crate::on_both_engines!(unfinished_write_transactions_roll_back);
