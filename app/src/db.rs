@@ -84,23 +84,22 @@ enum TxInner {
 }
 
 impl WriteTx {
-    pub async fn commit(mut self) -> Result<(), sqlx::Error> {
-        match std::mem::replace(&mut self.0, TxInner::Sqlite(None)) {
-            TxInner::Pooled(tx) => tx.commit().await,
-            TxInner::Sqlite(mut writer) => {
-                let ended = writer.as_mut().expect("held until the transaction ends").end("COMMIT").await;
-                // On an error the transaction is still open: dropped here, it rolls back.
-                self.0 = TxInner::Sqlite(writer);
-                ended
-            }
-        }
+    pub async fn commit(self) -> Result<(), sqlx::Error> {
+        self.end(true).await
     }
 
-    pub async fn rollback(mut self) -> Result<(), sqlx::Error> {
+    pub async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.end(false).await
+    }
+
+    /// Commits (`keep`) or rolls back. On SQLite, a failed end leaves the transaction
+    /// open: dropped here, it is rolled back.
+    async fn end(mut self, keep: bool) -> Result<(), sqlx::Error> {
         match std::mem::replace(&mut self.0, TxInner::Sqlite(None)) {
+            TxInner::Pooled(tx) if keep => tx.commit().await,
             TxInner::Pooled(tx) => tx.rollback().await,
             TxInner::Sqlite(mut writer) => {
-                let ended = writer.as_mut().expect("held until the transaction ends").end("ROLLBACK").await;
+                let ended = writer.as_mut().expect("held until the transaction ends").end(if keep { "COMMIT" } else { "ROLLBACK" }).await;
                 self.0 = TxInner::Sqlite(writer);
                 ended
             }
