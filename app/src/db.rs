@@ -31,6 +31,9 @@ pub struct Db {
     /// On SQLite (a file), the one connection every write runs on, taken in turn; None
     /// where writes take a connection of the pool (PostgreSQL, in-memory SQLite).
     writer: Option<Arc<Mutex<Writer>>>,
+    /// With that connection: new work (a call's admission) waits here, one at a time,
+    /// before it joins the writers' queue (`begin_new_work`).
+    new_work: Arc<Mutex<()>>,
     pub engine: Engine,
 }
 
@@ -92,18 +95,15 @@ impl WriteTx {
         self.end(false).await
     }
 
-    /// Commits (`keep`) or rolls back. On SQLite, a failed end leaves the transaction
-    /// open: dropped here, it is rolled back.
+    /// Commits (`keep`) or rolls back. On SQLite the transaction keeps the connection
+    /// while it ends: if that fails, or this future is dropped meanwhile, dropping it
+    /// rolls back.
     async fn end(mut self, keep: bool) -> Result<(), sqlx::Error> {
-        match std::mem::replace(&mut self.0, TxInner::Sqlite(None)) {
-            TxInner::Pooled(tx) if keep => tx.commit().await,
-            TxInner::Pooled(tx) => tx.rollback().await,
-            TxInner::Sqlite(mut writer) => {
-                let ended = writer.as_mut().expect("held until the transaction ends").end(if keep { "COMMIT" } else { "ROLLBACK" }).await;
-                self.0 = TxInner::Sqlite(writer);
-                ended
-            }
+        if let TxInner::Sqlite(writer) = &mut self.0 {
+            return writer.as_mut().expect("held until the transaction ends").end(if keep { "COMMIT" } else { "ROLLBACK" }).await;
         }
+        let TxInner::Pooled(tx) = std::mem::replace(&mut self.0, TxInner::Sqlite(None)) else { unreachable!("matched above") };
+        if keep { tx.commit().await } else { tx.rollback().await }
     }
 }
 
@@ -209,7 +209,7 @@ impl Db {
         } else {
             None
         };
-        Ok(Db { pool, writer, engine })
+        Ok(Db { pool, writer, new_work: Arc::new(Mutex::new(())), engine })
     }
 
     /// Applies the engine's migrations; the server refuses to start if this fails.
@@ -292,18 +292,35 @@ impl Db {
         match (&self.writer, self.engine) {
             (Some(writer), _) => {
                 let mut writer = Self::take_writer(writer).await?;
-                // Marked open first: if this future is dropped while BEGIN runs, the
-                // next writer ends whatever it left.
+                // Open, and held by the transaction, before BEGIN runs: a future dropped
+                // meanwhile (a request gone) rolls back whatever BEGIN started at once.
                 writer.open = true;
-                if let Err(err) = sqlx::query("BEGIN IMMEDIATE").execute(&mut writer.conn).await {
-                    writer.open = false;
+                let mut tx = WriteTx(TxInner::Sqlite(Some(writer)));
+                if let Err(err) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *tx).await {
+                    if let TxInner::Sqlite(Some(writer)) = &mut tx.0 {
+                        writer.open = false;
+                    }
                     return Err(err);
                 }
-                Ok(WriteTx(TxInner::Sqlite(Some(writer))))
+                Ok(tx)
             }
             (None, Engine::Sqlite) => Ok(WriteTx(TxInner::Pooled(self.pool.begin_with("BEGIN IMMEDIATE").await?))),
             (None, Engine::Postgres) => Ok(WriteTx(TxInner::Pooled(self.pool.begin().await?))),
         }
+    }
+
+    /// `begin_write` for work that starts something new (a call's admission). On SQLite
+    /// it lets the writes of work already under way go first: new work joins the
+    /// writers' queue one at a time, so a call's usage record and reply wait behind at
+    /// most one admission, not behind every call that arrived since. Once the server
+    /// is overloaded, calls it has admitted finish first and new ones wait (or are shed)
+    /// instead of every call waiting for the whole queue three times.
+    pub async fn begin_new_work(&self) -> Result<WriteTx, sqlx::Error> {
+        let _one_at_a_time = match self.writer {
+            Some(_) => Some(self.new_work.lock().await),
+            None => None,
+        };
+        self.begin_write().await
     }
 
     /// A connection for a write of one statement outside a transaction: on SQLite the

@@ -231,7 +231,7 @@ async fn admit_within_limits(
 
     // The transaction's first statement takes a row lock (a write): on SQLite a
     // transaction that reads first cannot upgrade to writing while another writes.
-    let mut tx = state.db.begin_write().await?;
+    let mut tx = state.db.begin_new_work().await?;
     if crate::budget::service::any_firm_cap(&limits) {
         crate::budget::store::lock_firm(&mut tx).await?;
     }

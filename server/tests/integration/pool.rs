@@ -113,3 +113,29 @@ async fn unfinished_write_transactions_roll_back(engine: Engine) {
 }
 
 crate::on_both_engines!(unfinished_write_transactions_roll_back);
+
+/// On SQLite, a write of work under way (a usage record) asked for while admissions of
+/// new calls are queued goes before all of them but the one already in line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writes_of_work_under_way_go_before_new_work() {
+    let test_db = TestDb::create(Engine::Sqlite).await;
+    let db = Db::connect(&test_db.url).await.unwrap();
+    db.migrate().await.unwrap();
+    let open = db.begin_write().await.unwrap();
+    let order = Arc::new(Mutex::new(Vec::new()));
+    let mut writers = Vec::new();
+    for name in ["admission 1", "admission 2", "admission 3", "record"] {
+        let (db, order) = (db.clone(), order.clone());
+        writers.push(tokio::spawn(async move {
+            let tx = if name == "record" { db.begin_write().await } else { db.begin_new_work().await };
+            order.lock().unwrap().push(name);
+            tx.unwrap().commit().await.unwrap();
+        }));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    open.rollback().await.unwrap();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    assert_eq!(*order.lock().unwrap(), ["admission 1", "record", "admission 2", "admission 3"]);
+}
