@@ -2,7 +2,8 @@
 //! PostgreSQL restart, an administrator ending sessions) is found out and replaced as it
 //! is handed out, so the next requests are served. A connection in steady use is not
 //! pinged before each use (sqlx already pings it as it goes back to the pool). On SQLite,
-//! write transactions queue for one connection of their own, in order.
+//! writes queue for one connection of their own, in order, new calls' admissions behind
+//! the writes of calls under way.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -45,34 +46,40 @@ async fn connections_the_database_ended_while_idle_are_replaced() {
 /// tries) while a later one goes first.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_write_transactions_begin_in_the_order_they_were_asked_for() {
+    let names = ["writer 0", "writer 1", "writer 2", "writer 3", "writer 4", "writer 5"];
+    let (db, order, _test_db) = writers_in_turn(&names, |_| false).await;
+    assert_eq!(order, names);
+    let (written,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM server_secrets WHERE value = 'written'").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(written, 6);
+}
+
+/// On a fresh SQLite database, while one write transaction is open, a writer for each
+/// of `names` asks in turn, 100 ms apart (each is waiting before the next asks), as new
+/// work (`begin_new_work`) where `new_work` says so; each writes a row and commits.
+/// Returns the order in which they began.
+async fn writers_in_turn(names: &[&'static str], new_work: fn(&str) -> bool) -> (Db, Vec<&'static str>, TestDb) {
     let test_db = TestDb::create(Engine::Sqlite).await;
     let db = Db::connect(&test_db.url).await.unwrap();
     db.migrate().await.unwrap();
     let open = db.begin_write().await.unwrap();
     let order = Arc::new(Mutex::new(Vec::new()));
     let mut writers = Vec::new();
-    for i in 0..6 {
+    for &name in names {
         let (db, order) = (db.clone(), order.clone());
         writers.push(tokio::spawn(async move {
-            let mut tx = db.begin_write().await.unwrap();
-            order.lock().unwrap().push(i);
-            sqlx::query("INSERT INTO server_secrets (name, value) VALUES ($1, 'written')")
-                .bind(format!("writer {i}"))
-                .execute(&mut *tx)
-                .await
-                .unwrap();
+            let mut tx = if new_work(name) { db.begin_new_work().await } else { db.begin_write().await }.unwrap();
+            order.lock().unwrap().push(name);
+            sqlx::query("INSERT INTO server_secrets (name, value) VALUES ($1, 'written')").bind(name).execute(&mut *tx).await.unwrap();
             tx.commit().await.unwrap();
         }));
-        // Each writer is waiting before the next one asks.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     open.rollback().await.unwrap();
     for writer in writers {
         writer.await.unwrap();
     }
-    assert_eq!(*order.lock().unwrap(), (0..6).collect::<Vec<_>>());
-    let (written,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM server_secrets WHERE value = 'written'").fetch_one(&db.pool).await.unwrap();
-    assert_eq!(written, 6);
+    let order = order.lock().unwrap().clone();
+    (db, order, test_db)
 }
 
 /// A write transaction dropped without a commit (an error, a refusal, a request gone)
@@ -118,24 +125,7 @@ crate::on_both_engines!(unfinished_write_transactions_roll_back);
 /// new calls are queued goes before all of them but the one already in line.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_writes_of_work_under_way_go_before_new_work() {
-    let test_db = TestDb::create(Engine::Sqlite).await;
-    let db = Db::connect(&test_db.url).await.unwrap();
-    db.migrate().await.unwrap();
-    let open = db.begin_write().await.unwrap();
-    let order = Arc::new(Mutex::new(Vec::new()));
-    let mut writers = Vec::new();
-    for name in ["admission 1", "admission 2", "admission 3", "record"] {
-        let (db, order) = (db.clone(), order.clone());
-        writers.push(tokio::spawn(async move {
-            let tx = if name == "record" { db.begin_write().await } else { db.begin_new_work().await };
-            order.lock().unwrap().push(name);
-            tx.unwrap().commit().await.unwrap();
-        }));
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    open.rollback().await.unwrap();
-    for writer in writers {
-        writer.await.unwrap();
-    }
-    assert_eq!(*order.lock().unwrap(), ["admission 1", "record", "admission 2", "admission 3"]);
+    let names = ["admission 1", "admission 2", "admission 3", "record"];
+    let (_, order, _test_db) = writers_in_turn(&names, |name| name != "record").await;
+    assert_eq!(order, ["admission 1", "record", "admission 2", "admission 3"]);
 }
