@@ -403,7 +403,7 @@ pub async fn shared_secret(db: &Db, name: &str) -> Result<[u8; 32], sqlx::Error>
     sqlx::query("INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
         .bind(name)
         .bind(&fresh)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?;
     let (stored,): (String,) = sqlx::query_as("SELECT value FROM server_secrets WHERE name = $1").bind(name).fetch_one(&db.pool).await?;
     let mut secret = [0u8; 32];

@@ -179,7 +179,7 @@ pub async fn claim(db: &Db, alert_id: i64, now: i64, lease_until: i64) -> Result
     .bind(lease_until)
     .bind(alert_id)
     .bind(now)
-    .fetch_optional(&db.pool)
+    .fetch_optional(&mut *db.writer().await?)
     .await?;
     Ok(row.map(|(n,)| n))
 }
@@ -213,6 +213,6 @@ pub async fn finish_attempt(db: &Db, alert_id: i64, now: i64, attempt: &Attempt)
             .bind(error.as_str())
             .bind(alert_id),
     };
-    query.execute(&db.pool).await?;
+    query.execute(&mut *db.writer().await?).await?;
     Ok(())
 }

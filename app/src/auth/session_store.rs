@@ -42,7 +42,7 @@ impl SessionStore for DbSessionStore {
             .bind(data)
             .bind(record.expiry_date.unix_timestamp() * 1000)
             .bind(user_of(record))
-            .execute(&self.db.pool)
+            .execute(&mut *self.db.writer().await.map_err(backend)?)
             .await
             .map_err(backend)?;
             if inserted.rows_affected() == 1 {
@@ -62,7 +62,7 @@ impl SessionStore for DbSessionStore {
             .bind(record.expiry_date.unix_timestamp() * 1000)
             .bind(user_of(record))
             .bind(record.id.to_string())
-            .execute(&self.db.pool)
+            .execute(&mut *self.db.writer().await.map_err(backend)?)
             .await
             .map_err(backend)?;
         Ok(())
@@ -87,7 +87,7 @@ impl SessionStore for DbSessionStore {
     async fn delete(&self, id: &Id) -> session_store::Result<()> {
         sqlx::query("DELETE FROM sessions WHERE id = $1")
             .bind(id.to_string())
-            .execute(&self.db.pool)
+            .execute(&mut *self.db.writer().await.map_err(backend)?)
             .await
             .map_err(backend)?;
         Ok(())
@@ -99,7 +99,7 @@ impl ExpiredDeletion for DbSessionStore {
     async fn delete_expired(&self) -> session_store::Result<()> {
         sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
             .bind(crate::time::now_millis())
-            .execute(&self.db.pool)
+            .execute(&mut *self.db.writer().await.map_err(backend)?)
             .await
             .map_err(backend)?;
         Ok(())

@@ -45,7 +45,7 @@ pub async fn upsert_user(db: &Db, email: &str, password_hash: &str, role: UserRo
     .bind(password_hash)
     .bind(role.as_str())
     .bind(now_millis())
-    .fetch_one(&db.pool)
+    .fetch_one(&mut *db.writer().await?)
     .await?;
     Ok(id)
 }
@@ -61,14 +61,14 @@ pub async fn insert_user(db: &Db, email: &str, password_hash: &str, role: UserRo
     .bind(password_hash)
     .bind(role.as_str())
     .bind(now_millis())
-    .fetch_optional(&db.pool)
+    .fetch_optional(&mut *db.writer().await?)
     .await?;
     Ok(created.map(|(id,)| id))
 }
 
 /// Deletes every session of a user; returns how many there were.
 pub async fn delete_sessions(db: &Db, user_id: i64) -> Result<u64, AppError> {
-    let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&db.pool).await?;
+    let ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(user_id).execute(&mut *db.writer().await?).await?;
     Ok(ended.rows_affected())
 }
 
@@ -87,25 +87,25 @@ pub async fn count_attempt(db: &Db, key: &str, now: i64, window_start_after: i64
     .bind(key)
     .bind(now)
     .bind(window_start_after)
-    .fetch_one(&db.pool)
+    .fetch_one(&mut *db.writer().await?)
     .await?;
     Ok(counted)
 }
 
 /// Forgets the attempts counted against `key`.
 pub async fn forget_attempts(db: &Db, key: &str) -> Result<(), AppError> {
-    sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key).execute(&db.pool).await?;
+    sqlx::query("DELETE FROM login_throttle WHERE key = $1").bind(key).execute(&mut *db.writer().await?).await?;
     Ok(())
 }
 
 /// Gives one attempt back to `key`.
 pub async fn refund_attempt(db: &Db, key: &str) -> Result<(), AppError> {
-    sqlx::query("UPDATE login_throttle SET attempts = attempts - 1 WHERE key = $1 AND attempts > 0").bind(key).execute(&db.pool).await?;
+    sqlx::query("UPDATE login_throttle SET attempts = attempts - 1 WHERE key = $1 AND attempts > 0").bind(key).execute(&mut *db.writer().await?).await?;
     Ok(())
 }
 
 /// Forgets throttle windows that began before `before`.
 pub async fn purge_attempts(db: &Db, before: i64) -> Result<u64, AppError> {
-    let purged = sqlx::query("DELETE FROM login_throttle WHERE window_start <= $1").bind(before).execute(&db.pool).await?;
+    let purged = sqlx::query("DELETE FROM login_throttle WHERE window_start <= $1").bind(before).execute(&mut *db.writer().await?).await?;
     Ok(purged.rows_affected())
 }

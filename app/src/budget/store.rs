@@ -179,7 +179,7 @@ pub async fn count_request(conn: &mut AnyConnection, user_id: i64, periods: &[&s
 
 /// Forgets request counts older than `before` (their windows are long over).
 pub async fn purge_request_counts(db: &Db, before: i64) -> Result<u64, sqlx::Error> {
-    let done = sqlx::query("DELETE FROM request_counters WHERE created_at < $1").bind(before).execute(&db.pool).await?;
+    let done = sqlx::query("DELETE FROM request_counters WHERE created_at < $1").bind(before).execute(&mut *db.writer().await?).await?;
     Ok(done.rows_affected())
 }
 

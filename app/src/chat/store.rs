@@ -221,7 +221,7 @@ pub async fn set_pinned(db: &Db, thread_id: i64, message_id: i64, pinned: bool) 
         .bind(i64::from(pinned))
         .bind(message_id)
         .bind(thread_id)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -232,7 +232,7 @@ pub async fn request_stop(db: &Db, thread_id: i64, message_id: i64) -> Result<bo
     let done = sqlx::query("UPDATE chat_messages SET stop_requested = 1 WHERE id = $1 AND thread_id = $2 AND role = 'user' AND kind = 'message'")
         .bind(message_id)
         .bind(thread_id)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -356,7 +356,7 @@ pub async fn latest_thread(db: &Db, deal_id: i64, user_id: i64) -> Result<Option
 /// The analyst renames a conversation: from then on Claude never retitles it
 /// (`titled_at_messages` -1).
 pub async fn rename_thread(db: &Db, thread_id: i64, title: &str) -> Result<(), AppError> {
-    sqlx::query("UPDATE chat_threads SET title = $1, titled_at_messages = -1 WHERE id = $2").bind(title).bind(thread_id).execute(&db.pool).await?;
+    sqlx::query("UPDATE chat_threads SET title = $1, titled_at_messages = -1 WHERE id = $2").bind(title).bind(thread_id).execute(&mut *db.writer().await?).await?;
     Ok(())
 }
 
@@ -367,7 +367,7 @@ pub async fn retitle_thread(db: &Db, thread_id: i64, old: &str, title: &str) -> 
         .bind(title)
         .bind(thread_id)
         .bind(old)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?;
     Ok(done.rows_affected() == 1)
 }
@@ -377,7 +377,7 @@ pub async fn set_thread_deleted(db: &Db, thread_id: i64, deleted: bool) -> Resul
     sqlx::query("UPDATE chat_threads SET deleted_at = $1 WHERE id = $2")
         .bind(deleted.then(now_millis))
         .bind(thread_id)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?;
     Ok(())
 }
@@ -400,7 +400,7 @@ pub async fn claim_title(db: &Db, thread_id: i64, messages: i64) -> Result<bool,
     let done = sqlx::query("UPDATE chat_threads SET titled_at_messages = $1 WHERE id = $2 AND titled_at_messages >= 0 AND titled_at_messages < $1")
         .bind(messages)
         .bind(thread_id)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?;
     Ok(done.rows_affected() == 1)
 }

@@ -76,7 +76,7 @@ pub async fn insert_all(db: &Db, deal_id: i64, user_id: i64, comps: &[CompFields
 /// Stores one sale (an analyst's, added by hand) and returns its id.
 pub async fn insert(db: &Db, deal_id: i64, user_id: i64, c: &CompFields) -> Result<i64, AppError> {
     let sql = format!("{INSERT_COMP} RETURNING id");
-    let row = bind_new(sqlx::query(&sql), deal_id, user_id, now_millis(), c).fetch_one(&db.pool).await?;
+    let row = bind_new(sqlx::query(&sql), deal_id, user_id, now_millis(), c).fetch_one(&mut *db.writer().await?).await?;
     Ok(sqlx::Row::try_get(&row, 0)?)
 }
 
@@ -88,7 +88,7 @@ pub async fn update(db: &Db, deal_id: i64, id: i64, c: &CompFields) -> Result<bo
          price_per_sf = CAST($6 AS DOUBLE PRECISION), cap_rate = CAST($7 AS DOUBLE PRECISION), buyer = $8, seller = $9, notes = $10, updated_at = $11 \
          WHERE id = $12 AND deal_id = $13 AND deleted_at IS NULL",
     );
-    let result = bind_fields(update, c).bind(now_millis()).bind(id).bind(deal_id).execute(&db.pool).await?;
+    let result = bind_fields(update, c).bind(now_millis()).bind(id).bind(deal_id).execute(&mut *db.writer().await?).await?;
     Ok(result.rows_affected() == 1)
 }
 
@@ -99,7 +99,7 @@ pub async fn delete(db: &Db, deal_id: i64, id: i64) -> Result<bool, AppError> {
         .bind(now_millis())
         .bind(id)
         .bind(deal_id)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?;
     Ok(result.rows_affected() == 1)
 }
@@ -110,7 +110,7 @@ pub async fn restore(db: &Db, deal_id: i64, id: i64) -> Result<bool, AppError> {
     let result = sqlx::query("UPDATE comps SET deleted_at = NULL WHERE id = $1 AND deal_id = $2 AND deleted_at IS NOT NULL")
         .bind(id)
         .bind(deal_id)
-        .execute(&db.pool)
+        .execute(&mut *db.writer().await?)
         .await?;
     Ok(result.rows_affected() == 1)
 }

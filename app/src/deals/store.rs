@@ -42,7 +42,7 @@ pub async fn create(db: &Db, created_by: i64, input: &DealInput) -> Result<i64, 
     .bind(&input.notes)
     .bind(created_by)
     .bind(now)
-    .fetch_one(&db.pool)
+    .fetch_one(&mut *db.writer().await?)
     .await?;
     Ok(id)
 }
@@ -60,7 +60,7 @@ pub async fn update(db: &Db, id: i64, input: &DealInput) -> Result<bool, AppErro
     .bind(&input.notes)
     .bind(now_millis())
     .bind(id)
-    .execute(&db.pool)
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(result.rows_affected() == 1)
 }

@@ -15,7 +15,7 @@ pub async fn insert(db: &Db, deal_id: i64, author_id: i64, markdown: &str, usage
     .bind(markdown)
     .bind(usage_id)
     .bind(now_millis())
-    .fetch_one(&db.pool)
+    .fetch_one(&mut *db.writer().await?)
     .await?;
     Ok(id)
 }

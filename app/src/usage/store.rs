@@ -652,7 +652,7 @@ pub async fn insert_refusal(db: &Db, user_id: i64, deal_id: Option<i64>, operati
     .bind(operation)
     .bind(kind)
     .bind(at)
-    .execute(&db.pool)
+    .execute(&mut *db.writer().await?)
     .await?;
     Ok(())
 }

@@ -129,3 +129,21 @@ async fn sqlite_writes_of_work_under_way_go_before_new_work() {
     let (_, order, _test_db) = writers_in_turn(&names, |name| name != "record").await;
     assert_eq!(order, ["admission 1", "record", "admission 2", "admission 3"]);
 }
+
+/// On SQLite, a write of one statement outside a transaction waits its turn behind a
+/// long write transaction, instead of polling for the lock and giving up at SQLite's
+/// busy timeout (10 s) as it did while such writes took a connection of the pool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_single_writes_wait_their_turn_past_the_busy_timeout() {
+    let test_db = TestDb::create(Engine::Sqlite).await;
+    let db = Db::connect(&test_db.url).await.unwrap();
+    db.migrate().await.unwrap();
+    let open = db.begin_write().await.unwrap();
+    let waiting = {
+        let db = db.clone();
+        tokio::spawn(async move { app::db::shared_secret(&db, "waited").await })
+    };
+    tokio::time::sleep(Duration::from_millis(10_500)).await;
+    open.commit().await.unwrap();
+    waiting.await.unwrap().expect("the write waited for the transaction to end");
+}
