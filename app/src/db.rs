@@ -1,5 +1,6 @@
 //! The database: one `AnyPool` over SQLite (default) or PostgreSQL, chosen by
-//! `DATABASE_URL`. Every query is written once in the SQL both engines accept
+//! `DATABASE_URL`; on SQLite, every write takes its turn on one connection of its own
+//! (`begin_write`, `begin_new_work`, `writer`). Every query is written once in the SQL both engines accept
 //! (`$1` placeholders, `ON CONFLICT`, `RETURNING`, BIGINT epoch-millisecond times),
 //! so features behave the same on either engine; only the migrations differ.
 
@@ -28,13 +29,19 @@ pub enum Engine {
 #[derive(Clone, Debug)]
 pub struct Db {
     pub pool: AnyPool,
-    /// On SQLite (a file), the one connection every write runs on, taken in turn; None
-    /// where writes take a connection of the pool (PostgreSQL, in-memory SQLite).
-    writer: Option<Arc<Mutex<Writer>>>,
-    /// With that connection: new work (a call's admission) waits here, one at a time,
-    /// before it joins the writers' queue (`begin_new_work`).
-    new_work: Arc<Mutex<()>>,
+    /// On SQLite (a file), where writes take their turn; None where writes take a
+    /// connection of the pool (PostgreSQL, in-memory SQLite).
+    sqlite: Option<Arc<SqliteWrites>>,
     pub engine: Engine,
+}
+
+#[derive(Debug)]
+struct SqliteWrites {
+    /// The one connection every write runs on, taken in turn (tokio's lock is fair).
+    writer: Arc<Mutex<Writer>>,
+    /// New work (a call's admission) waits here, one at a time, before it joins the
+    /// writers' queue (`begin_new_work`).
+    new_work: Mutex<()>,
 }
 
 /// SQLite's write connection, and whether a transaction is open on it.
@@ -196,20 +203,21 @@ impl Db {
         if engine == Engine::Sqlite {
             ensure_sqlite_directory(url)?;
         }
-        let pool = pool_options(engine, if engine == Engine::Sqlite { 8 } else { 16 }).connect(url).await.map_err(DbError::Connect)?;
+        let pool = pool_options(engine).connect(url).await.map_err(DbError::Connect)?;
         // SQLite takes one writer at a time. Every write runs on one connection of its
         // own, taken in turn (tokio's lock is fair), so writers queue in order inside the
         // server instead of each holding a connection and polling for the file's lock
         // (SQLite's busy handler sleeps 1 to 100 ms between tries); reads keep the pool.
         // Being no pool's, it is not pinged after each use (sqlx's pool does that). An
         // in-memory database is one per connection, so its writes take the pool's.
-        let writer = if engine == Engine::Sqlite && !url.contains(":memory:") {
+        let sqlite = if engine == Engine::Sqlite && !url.contains(":memory:") {
             let conn = Writer::connect(url).await.map_err(DbError::Connect)?;
-            Some(Arc::new(Mutex::new(Writer { conn, open: false, url: url.to_string() })))
+            let writer = Arc::new(Mutex::new(Writer { conn, open: false, url: url.to_string() }));
+            Some(Arc::new(SqliteWrites { writer, new_work: Mutex::new(()) }))
         } else {
             None
         };
-        Ok(Db { pool, writer, new_work: Arc::new(Mutex::new(())), engine })
+        Ok(Db { pool, sqlite, engine })
     }
 
     /// Applies the engine's migrations; the server refuses to start if this fails.
@@ -289,9 +297,9 @@ impl Db {
     /// first cannot upgrade to writing once another connection has written (WAL); on
     /// PostgreSQL a plain `BEGIN`.
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
-        match (&self.writer, self.engine) {
-            (Some(writer), _) => {
-                let mut writer = Self::take_writer(writer).await?;
+        match (&self.sqlite, self.engine) {
+            (Some(sqlite), _) => {
+                let mut writer = Self::take_writer(&sqlite.writer).await?;
                 // Open, and held by the transaction, before BEGIN runs: a future dropped
                 // meanwhile (a request gone) rolls back whatever BEGIN started at once.
                 writer.open = true;
@@ -316,8 +324,8 @@ impl Db {
     /// is overloaded, calls it has admitted finish first and new ones wait (or are shed)
     /// instead of every call waiting for the whole queue three times.
     pub async fn begin_new_work(&self) -> Result<WriteTx, sqlx::Error> {
-        let _one_at_a_time = match self.writer {
-            Some(_) => Some(self.new_work.lock().await),
+        let _one_at_a_time = match &self.sqlite {
+            Some(sqlite) => Some(sqlite.new_work.lock().await),
             None => None,
         };
         self.begin_write().await
@@ -326,8 +334,8 @@ impl Db {
     /// A connection for a write of one statement outside a transaction: on SQLite the
     /// writers' own, so it waits its turn with them instead of polling for the lock.
     pub async fn writer(&self) -> Result<WriteConn, sqlx::Error> {
-        match &self.writer {
-            Some(writer) => Ok(WriteConn(ConnInner::Sqlite(Self::take_writer(writer).await?))),
+        match &self.sqlite {
+            Some(sqlite) => Ok(WriteConn(ConnInner::Sqlite(Self::take_writer(&sqlite.writer).await?))),
             None => Ok(WriteConn(ConnInner::Pooled(self.pool.acquire().await?))),
         }
     }
@@ -344,10 +352,10 @@ impl Db {
     }
 }
 
-/// The pool's settings on `engine`, with at most `max` connections.
-fn pool_options(engine: Engine, max: u32) -> AnyPoolOptions {
+/// The pool's settings on `engine`.
+fn pool_options(engine: Engine) -> AnyPoolOptions {
     AnyPoolOptions::new()
-        .max_connections(max)
+        .max_connections(if engine == Engine::Sqlite { 8 } else { 16 })
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {
