@@ -2,7 +2,8 @@
 //!
 //! 1. **Admit**: estimate the input (calibrated per model and operation, never below the
 //!    raw estimate) and price it with the book; then — in one transaction — lock the
-//!    firm's row (when a firm-wide cap is set), the user's and the deal's rows; count
+//!    firm's row (when a firm-wide cap is set), the user's and the deal's rows (on
+//!    SQLite the transaction's write lock holds them all); count
 //!    the request and check the user's rate limits (one statement); read every
 //!    budget's used and reserved amounts in one statement; decide with the pure rules
 //!    of `budget` (lowering `max_tokens` to spend a budget's last tokens); reserve
@@ -10,7 +11,8 @@
 //!    (`AdmissionWrite`) — or refuse without calling, rolling all of it back. What it
 //!    reads before the transaction is one statement.
 //! 2. **Call**: the client retries where safe and records every attempt through the
-//!    ledger; the last attempt's record deletes the reservation in the same transaction.
+//!    ledger; the last attempt's record deletes the reservation in the same transaction,
+//!    and stores what the operation keeps of the reply with it (`ReplyWrite`).
 //! 3. **Settle on every exit**: `Admitted` is a guard. A call that never reached Claude
 //!    gives its reservation back; one dropped or panicking gives it back too; one whose
 //!    last record could not be written keeps it, to be settled at expiry as unknown
@@ -22,6 +24,7 @@ use crate::auth::service::Ctx;
 use crate::budget::{Admission, CallSize, LimitKind, admit as decide};
 use crate::claude::estimate::{calibration_factor, corrected};
 use crate::claude::pricing::{TokenUsage, cost_microusd};
+use crate::claude::recorder::ReplyWrite;
 use crate::claude::types::{CallMeta, ClaudeReply, ClaudeRequest, ModelSwap, Reservation, Settlement, Streaming};
 use crate::claude::Operation;
 use crate::db::Db;
@@ -233,9 +236,9 @@ async fn admit_within_limits(
     // transaction that reads first cannot upgrade to writing while another writes.
     let mut tx = state.db.begin_new_work().await?;
     if crate::budget::service::any_firm_cap(&limits) {
-        crate::budget::store::lock_firm(&mut tx).await?;
+        crate::budget::store::lock_firm(&mut tx, state.db.engine).await?;
     }
-    let Some(overrides) = crate::budget::store::lock_limits(&mut tx, ctx.user_id, deal_id).await? else {
+    let Some(overrides) = crate::budget::store::lock_limits(&mut tx, state.db.engine, ctx.user_id, deal_id).await? else {
         return Err(AppError::not_found("deal"));
     };
     let periods = request_periods(now, zone);
@@ -370,18 +373,25 @@ impl Admitted {
     /// Calls Claude with the admitted `max_tokens`; the reservation is settled however
     /// the call ends, and the thresholds the call crossed raise their alerts.
     pub async fn call(self, state: &AppState, ctx: &Ctx, request: &ClaudeRequest) -> Result<ClaudeReply, AppError> {
-        self.call_streamed(state, ctx, request, None).await
+        self.call_streamed(state, ctx, request, None, None).await
     }
 
-    /// `call`, with the reply streamed to `streaming` when given (see
-    /// `ClaudeClient::call_streamed`).
-    pub async fn call_streamed(mut self, state: &AppState, ctx: &Ctx, request: &ClaudeRequest, streaming: Option<Streaming>) -> Result<ClaudeReply, AppError> {
+    /// `call`, with the reply streamed to `streaming` when given, and what `with` stores
+    /// of it written in its record's transaction (see `ClaudeClient::call_streamed`).
+    pub async fn call_streamed(
+        mut self,
+        state: &AppState,
+        ctx: &Ctx,
+        request: &ClaudeRequest,
+        streaming: Option<Streaming>,
+        with: Option<&mut dyn ReplyWrite>,
+    ) -> Result<ClaudeReply, AppError> {
         let mut request = request.clone();
         request.max_tokens = self.max_tokens;
         request.model = self.model.clone();
         // Admitted and reserved: the rest is Claude's time, which holds no server place.
         crate::load::waiting_on_claude();
-        let outcome = state.claude.call_streamed(&self.meta, &request, streaming).await;
+        let outcome = state.claude.call_streamed(&self.meta, &request, streaming, with).await;
         match outcome.settlement {
             // The last record released the reservation with it.
             Settlement::Settled => self.armed = false,

@@ -3,7 +3,7 @@
 
 use sqlx::AnyConnection;
 
-use crate::db::Db;
+use crate::db::{Db, Engine};
 use crate::error::AppError;
 
 /// The overrides that apply to one call; None means the default.
@@ -17,28 +17,35 @@ pub struct Overrides {
     pub model_choice: Option<bool>,
 }
 
-/// Locks the user's and the deal's rows for the rest of the caller's transaction (a row
-/// lock on PostgreSQL, the write lock on SQLite) and reads their overrides, so
-/// concurrent admissions for the same budgets — from any number of instances — are
-/// serialised. Lock order user → deal everywhere. None when the deal does not exist.
-pub async fn lock_limits(conn: &mut AnyConnection, user_id: i64, deal_id: i64) -> Result<Option<Overrides>, sqlx::Error> {
-    let user: Option<UserRow> =
-        sqlx::query_as("UPDATE users SET active = active WHERE id = $1 RETURNING daily_token_budget, monthly_budget_microusd, model_choice")
-            .bind(user_id)
-            .fetch_optional(&mut *conn)
-            .await?;
-    let deal: Option<(Option<i64>,)> = sqlx::query_as("UPDATE deals SET token_budget = token_budget WHERE id = $1 RETURNING token_budget")
-        .bind(deal_id)
+/// Locks the user's and the deal's rows for the rest of the caller's transaction, on an
+/// `engine` database, and reads their overrides, so concurrent admissions for the same
+/// budgets — from any number of instances — are serialised. None when the deal does not
+/// exist.
+/// - PostgreSQL: row locks, in the order user → deal everywhere, as strong as an update
+///   of the rows (`FOR NO KEY UPDATE`: rows that only reference them are not held up)
+///   and without writing a new version of either.
+/// - SQLite: the transaction already holds the database's write lock (`BEGIN
+///   IMMEDIATE`), so a read is enough, and no page is written.
+pub async fn lock_limits(conn: &mut AnyConnection, engine: Engine, user_id: i64, deal_id: i64) -> Result<Option<Overrides>, sqlx::Error> {
+    if engine == Engine::Sqlite {
+        return read_overrides(conn, user_id, deal_id).await;
+    }
+    let user: Option<UserRow> = sqlx::query_as("SELECT daily_token_budget, monthly_budget_microusd, model_choice FROM users WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(user_id)
         .fetch_optional(&mut *conn)
         .await?;
+    let deal: Option<(Option<i64>,)> = sqlx::query_as("SELECT token_budget FROM deals WHERE id = $1 FOR NO KEY UPDATE").bind(deal_id).fetch_optional(&mut *conn).await?;
     Ok(overrides(user, deal))
 }
 
 /// Locks the firm's row for the rest of the caller's transaction: admissions that a
 /// firm-wide cap applies to are serialised across every instance. Taken before the
-/// user's and the deal's rows (lock order firm → user → deal).
-pub async fn lock_firm(conn: &mut AnyConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE firm_lock SET n = n WHERE id = 1").execute(conn).await?;
+/// user's and the deal's rows (lock order firm → user → deal). Nothing to do on SQLite,
+/// whose write transactions each hold the whole database (see `lock_limits`).
+pub async fn lock_firm(conn: &mut AnyConnection, engine: Engine) -> Result<(), sqlx::Error> {
+    if engine == Engine::Postgres {
+        sqlx::query("SELECT n FROM firm_lock WHERE id = 1 FOR NO KEY UPDATE").execute(conn).await?;
+    }
     Ok(())
 }
 

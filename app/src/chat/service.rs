@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use super::{CallPlan, ChatMessage, MAX_MESSAGE_CHARS, SUMMARY_MAX_TOKENS, SendEvent, SendResult, TITLE_EVERY, WindowTurn, model_title, plan_call, store, summary_prompt, system_prompt, thread_title};
 use crate::auth::service::Ctx;
-use crate::claude::types::{ClaudeRequest, StopReason, Streaming};
+use crate::claude::recorder::ReplyWrite;
+use crate::claude::types::{ClaudeReply, ClaudeRequest, StopReason, Streaming};
 use crate::gateway::{AdmissionWrite, ModelRequest, admit_as, call_claude};
 use crate::claude::estimate::{estimate_request_tokens, estimate_text_tokens};
 use crate::claude::history::{Turn, WindowError};
@@ -54,16 +55,39 @@ pub async fn send(
         let _ = events.send(SendEvent::Started { thread_id, message_id });
     }
     let streaming = Streaming { on_text: relay(events), stop: watch_for_stop(&state, message_id) };
-    let reply = admitted.call_streamed(&state, &ctx, &request, Some(streaming)).await?;
-    let mut text = reply.text;
+    let reply = admitted.call_streamed(&state, &ctx, &request, Some(streaming), Some(&mut Answer { thread_id })).await?;
+    let reply_id = match reply.stored_with_record {
+        Some(id) => id,
+        // Not stored with its record (that write failed): stored on its own.
+        None => store::insert_reply(&state.db, thread_id, &answer_text(&reply), reply.usage_record_id, reply.stopped).await?,
+    };
+    Ok(SendResult { thread_id, reply: store::message(&state.db, reply_id).await?, dropped: plan.window.dropped, limited, model_note })
+}
+
+/// Claude's reply as the conversation keeps it: written in the transaction of its usage
+/// record, with the record's id — one commit for both, and never one without the other.
+struct Answer {
+    thread_id: i64,
+}
+
+#[async_trait::async_trait]
+impl ReplyWrite for Answer {
+    async fn write(&mut self, conn: &mut sqlx::AnyConnection, record_id: i64, reply: &ClaudeReply) -> Result<i64, sqlx::Error> {
+        store::append_reply(conn, self.thread_id, &answer_text(reply), record_id, reply.stopped, crate::time::now_millis()).await
+    }
+}
+
+/// The reply's text as the conversation shows it: a stop or a cut at the length limit
+/// said in it.
+fn answer_text(reply: &ClaudeReply) -> String {
+    let mut text = reply.text.clone();
     if reply.stopped && text.trim().is_empty() {
         text = "[Stopped before Claude wrote anything.]".into();
     }
     if reply.stop_reason == Some(StopReason::MaxTokens) && !reply.stopped {
         text.push_str("\n\n[Reply cut short: it reached the length limit.]");
     }
-    let reply_id = store::insert_reply(&state.db, thread_id, &text, reply.usage_record_id, reply.stopped).await?;
-    Ok(SendResult { thread_id, reply: store::message(&state.db, reply_id).await?, dropped: plan.window.dropped, limited, model_note })
+    text
 }
 
 /// Hands each piece of the reply to the browser's stream, while there is one.

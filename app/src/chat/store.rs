@@ -107,16 +107,21 @@ enum Kind {
 /// Stores a message; the database dates its thread's latest activity with it (a
 /// trigger), so this is one statement.
 async fn insert(db: &Db, thread_id: i64, role: Speaker, content: &str, usage_id: Option<i64>, stopped: bool, kind: Kind) -> Result<i64, AppError> {
-    insert_row(&mut *db.writer().await?, thread_id, role, content, usage_id, stopped, kind, now_millis()).await
+    Ok(insert_row(&mut *db.writer().await?, thread_id, role, content, usage_id, stopped, kind, now_millis()).await?)
 }
 
 /// Appends the analyst's message to a thread, in the caller's transaction.
 pub async fn append_question(conn: &mut AnyConnection, thread_id: i64, content: &str, now: i64) -> Result<i64, AppError> {
-    insert_row(conn, thread_id, Speaker::User, content, None, false, Kind::Message, now).await
+    Ok(insert_row(conn, thread_id, Speaker::User, content, None, false, Kind::Message, now).await?)
+}
+
+/// Appends Claude's reply, billed in usage record `usage_id`, in the caller's transaction.
+pub async fn append_reply(conn: &mut AnyConnection, thread_id: i64, content: &str, usage_id: i64, stopped: bool, now: i64) -> Result<i64, sqlx::Error> {
+    insert_row(conn, thread_id, Speaker::Assistant, content, Some(usage_id), stopped, Kind::Message, now).await
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn insert_row(conn: &mut AnyConnection, thread_id: i64, role: Speaker, content: &str, usage_id: Option<i64>, stopped: bool, kind: Kind, now: i64) -> Result<i64, AppError> {
+async fn insert_row(conn: &mut AnyConnection, thread_id: i64, role: Speaker, content: &str, usage_id: Option<i64>, stopped: bool, kind: Kind, now: i64) -> Result<i64, sqlx::Error> {
     let (kind, through) = match kind {
         Kind::Message => ("message", None),
         Kind::Summary { through } => ("summary", Some(through)),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::Outcome;
 use super::pricing::TokenUsage;
-use super::recorder::{AttemptRecord, CallEnd, UsageRecorder};
+use super::recorder::{Alongside, AttemptRecord, CallEnd, RecordError, ReplyWrite, UsageRecorder};
 use super::retry::RetryPolicy;
 use super::transport::{self, ApiKey, AttemptError};
 use super::types::{CallMeta, CallOutcome, ClaudeReply, ClaudeRequest, Settlement, Streaming};
@@ -136,14 +136,16 @@ impl ClaudeClient {
     /// Calls Claude with retries, recording every attempt that reached it; the last
     /// attempt's record settles the reservation in `meta`.
     pub async fn call(&self, meta: &CallMeta, request: &ClaudeRequest) -> CallOutcome {
-        self.call_streamed(meta, request, None).await
+        self.call_streamed(meta, request, None, None).await
     }
 
     /// `call`, with the reply streamed to `streaming` when given. Retried only before
     /// Claude's first byte (an error status, a failed connection); a stream that breaks
     /// after the 200 is recorded with what it had billed and not retried. A stopped
     /// reply is recorded as `stopped`, with the input and the output written until then.
-    pub async fn call_streamed(&self, meta: &CallMeta, request: &ClaudeRequest, mut streaming: Option<Streaming>) -> CallOutcome {
+    /// `with`: what the operation stores of a reply, written with its record (see
+    /// `UsageRecorder::record_with`).
+    pub async fn call_streamed(&self, meta: &CallMeta, request: &ClaudeRequest, mut streaming: Option<Streaming>, mut with: Option<&mut dyn ReplyWrite>) -> CallOutcome {
         let mut retry = 0;
         loop {
             let started = Instant::now();
@@ -166,8 +168,12 @@ impl ClaudeClient {
                     attempt.stopped = reply.stopped;
                     attempt.usage = reply.usage;
                     attempt.request_id = reply.request_id.clone();
-                    let (id, settlement) = self.record(meta, &attempt, CallEnd::Final).await;
-                    reply.usage_record_id = id;
+                    let recorded = match with.take() {
+                        Some(write) => self.recorder.record_with(meta, &attempt, Alongside { write, reply: &reply }).await,
+                        None => self.recorder.record(meta, &attempt, CallEnd::Final).await.map(|id| (id, None)),
+                    };
+                    let (ids, settlement) = settled(recorded, meta, &attempt, CallEnd::Final);
+                    (reply.usage_record_id, reply.stored_with_record) = ids.map_or((None, None), |(id, stored)| (Some(id), stored));
                     return CallOutcome { result: Ok(reply), settlement };
                 }
                 Err(failure) => failure,
@@ -232,13 +238,7 @@ impl ClaudeClient {
 
     /// Records one attempt. A failed `Final` record leaves the reservation in place.
     async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> (Option<i64>, Settlement) {
-        match self.recorder.record(meta, attempt, end).await {
-            Ok(id) => (Some(id), Settlement::Settled),
-            Err(err) => {
-                tracing::error!(%err, ?meta, ?attempt, ?end, "USAGE RECORD NOT WRITTEN: the reservation stays until it expires and is settled as unknown usage");
-                (None, Settlement::RecordFailed)
-            }
-        }
+        settled(self.recorder.record(meta, attempt, end).await, meta, attempt, end)
     }
 
     async fn attempt(&self, meta: &CallMeta, request: &ClaudeRequest, streaming: Option<&mut Streaming>) -> Result<ClaudeReply, AttemptError> {
@@ -262,6 +262,18 @@ impl ClaudeClient {
                     None => transport::send(&self.http, base_url, api_key, &body).await,
                 }
             }
+        }
+    }
+}
+
+/// What a record's write came to for the call: a failed `Final` record leaves the
+/// reservation in place, to be settled when it expires.
+fn settled<T>(recorded: Result<T, RecordError>, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> (Option<T>, Settlement) {
+    match recorded {
+        Ok(ids) => (Some(ids), Settlement::Settled),
+        Err(err) => {
+            tracing::error!(%err, ?meta, ?attempt, ?end, "USAGE RECORD NOT WRITTEN: the reservation stays until it expires and is settled as unknown usage");
+            (None, Settlement::RecordFailed)
         }
     }
 }

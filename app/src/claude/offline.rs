@@ -36,6 +36,7 @@ pub fn reply(operation: Operation, request: &ClaudeRequest) -> ClaudeReply {
         model: OFFLINE_MODEL.into(),
         usage: TokenUsage { input_tokens, output_tokens, ..Default::default() },
         usage_record_id: None,
+        stored_with_record: None,
         stopped: false,
     }
 }

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use super::pricing::TokenUsage;
-use super::types::CallMeta;
+use super::types::{CallMeta, ClaudeReply};
 use super::Outcome;
 
 /// One attempt that reached Claude, as the ledger records it.
@@ -42,4 +42,31 @@ pub trait UsageRecorder: Send + Sync + 'static {
     /// releases the reservation named in `meta`, atomically: either both happen or
     /// neither (and the reservation stays, to be settled when it expires).
     async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> Result<i64, RecordError>;
+
+    /// Records a successful call's last attempt, as `record` does, with what `with`
+    /// stores of the reply written in the same transaction: one commit for both, and the
+    /// reply never kept without its record. Returns the record's id and, when `with`
+    /// was stored, the id of its row. A record never waits on the reply: when the two
+    /// cannot be written together the record is written alone and the id is None, and
+    /// the operation stores the reply itself. A recorder with no database of its own
+    /// (the tests') stores nothing with the record.
+    async fn record_with(&self, meta: &CallMeta, attempt: &AttemptRecord, with: Alongside<'_>) -> Result<(i64, Option<i64>), RecordError> {
+        let _ = with;
+        Ok((self.record(meta, attempt, CallEnd::Final).await?, None))
+    }
+}
+
+/// What an operation stores of Claude's reply (a chat send: the reply as a message of the
+/// conversation), written in the transaction of the call's last record. It may run more
+/// than once — a record whose write is retried — and is rolled back with the record, so
+/// it must only write through `conn`. Returns the id of the row it stored.
+#[async_trait]
+pub trait ReplyWrite: Send {
+    async fn write(&mut self, conn: &mut sqlx::AnyConnection, record_id: i64, reply: &ClaudeReply) -> Result<i64, sqlx::Error>;
+}
+
+/// A reply, and what its operation stores of it with its record.
+pub struct Alongside<'a> {
+    pub write: &'a mut dyn ReplyWrite,
+    pub reply: &'a ClaudeReply,
 }

@@ -146,6 +146,7 @@ fn streamed_reply(reply: StreamedReply, request_id: Option<String>, stopped: boo
         stop_reason: reply.stop_reason,
         request_id,
         usage_record_id: None,
+        stored_with_record: None,
         stopped,
     }
 }
@@ -310,6 +311,7 @@ impl ApiResponse {
             },
             request_id,
             usage_record_id: None,
+            stored_with_record: None,
             stopped: false,
         }
     }

@@ -60,6 +60,9 @@ pub struct ClaudeReply {
     pub request_id: Option<String>,
     /// Id of the usage record of the successful attempt (None if it could not be written).
     pub usage_record_id: Option<i64>,
+    /// Id of the row the call's `ReplyWrite` stored in that record's transaction (None
+    /// when there was none, or it could not be written with the record).
+    pub stored_with_record: Option<i64>,
     /// A streamed reply the analyst stopped: `text` is what was written until then, and
     /// `usage` what that cost.
     pub stopped: bool,

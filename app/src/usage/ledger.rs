@@ -13,7 +13,7 @@ use async_trait::async_trait;
 use super::store::{self, NewRecord};
 use crate::claude::price_book::{PriceBook, SharedPriceBook};
 use crate::claude::pricing::TokenUsage;
-use crate::claude::recorder::{AttemptRecord, CallEnd, RecordError, UsageRecorder};
+use crate::claude::recorder::{Alongside, AttemptRecord, CallEnd, RecordError, UsageRecorder};
 use crate::claude::types::{CallMeta, ModelSwap};
 use crate::db::Db;
 use crate::metrics::Metrics;
@@ -91,11 +91,19 @@ impl Ledger {
     }
 
     /// Prices a record with the newest stored prices and writes it, deleting reservation
-    /// `settles` in the same transaction. The write itself checks that no newer price
-    /// is stored (one statement fewer than reading the prices' version first); when
-    /// another instance has added one, the book is reloaded and the record priced again.
-    /// If the prices cannot be read, the book in memory prices it, as before.
-    async fn price_and_write(&self, base: RecordBase, usage: TokenUsage, outcome: &str, settles: Option<i64>) -> Result<(i64, NewRecord), sqlx::Error> {
+    /// `settles` and storing what `with` stores in the same transaction. The write itself
+    /// checks that no newer price is stored (one statement fewer than reading the
+    /// prices' version first); when another instance has added one, the book is
+    /// reloaded and the record priced again. If the prices cannot be read, the book in
+    /// memory prices it, as before. Returns the record's id and the id of `with`'s row.
+    async fn price_and_write(
+        &self,
+        base: RecordBase,
+        usage: TokenUsage,
+        outcome: &str,
+        settles: Option<i64>,
+        mut with: Option<&mut Alongside<'_>>,
+    ) -> Result<((i64, Option<i64>), NewRecord), sqlx::Error> {
         let (mut checked, mut attempts) = (true, 0);
         loop {
             attempts += 1;
@@ -103,16 +111,16 @@ impl Ledger {
             let record = self.priced(&book, base.clone(), usage, outcome);
             // Unchecked when the prices could not be read, or changed under every attempt.
             let priced_with = (checked && attempts <= PRICING_ATTEMPTS).then_some(book.version);
-            match self.write_retrying(&record, priced_with, settles).await? {
-                Written::Record(id) => return Ok((id, record)),
+            match self.write_retrying(&record, priced_with, settles, with.as_deref_mut()).await? {
+                Written::Record { id, stored } => return Ok(((id, stored), record)),
                 Written::NewerPrices => checked = self.refresh_prices().await,
             }
         }
     }
 
     /// Writes `record` — if `priced_with` is given, only when no newer price is stored —
-    /// and deletes reservation `settles` in the same transaction.
-    async fn write(&self, record: &NewRecord, priced_with: Option<i64>, settles: Option<i64>) -> Result<Written, sqlx::Error> {
+    /// deletes reservation `settles` and stores what `with` stores, in one transaction.
+    async fn write(&self, record: &NewRecord, priced_with: Option<i64>, settles: Option<i64>, with: Option<&mut Alongside<'_>>) -> Result<Written, sqlx::Error> {
         let mut tx = self.db.begin_write().await?;
         let id = match priced_with {
             Some(version) => match store::insert_record_at_prices(&mut tx, record, version).await? {
@@ -127,15 +135,19 @@ impl Ledger {
         if let Some(reservation) = settles {
             store::delete_reservation(&mut tx, reservation).await?;
         }
+        let stored = match with {
+            Some(with) => Some(with.write.write(&mut tx, id, with.reply).await?),
+            None => None,
+        };
         tx.commit().await?;
-        Ok(Written::Record(id))
+        Ok(Written::Record { id, stored })
     }
 
     /// `write`, retried with a short backoff when the database is busy or unreachable.
-    async fn write_retrying(&self, record: &NewRecord, priced_with: Option<i64>, settles: Option<i64>) -> Result<Written, sqlx::Error> {
+    async fn write_retrying(&self, record: &NewRecord, priced_with: Option<i64>, settles: Option<i64>, mut with: Option<&mut Alongside<'_>>) -> Result<Written, sqlx::Error> {
         let mut attempt = 1;
         loop {
-            match self.write(record, priced_with, settles).await {
+            match self.write(record, priced_with, settles, with.as_deref_mut()).await {
                 Ok(written) => return Ok(written),
                 Err(err) if attempt < WRITE_ATTEMPTS && is_transient(&err) => {
                     tracing::warn!(%err, attempt, "usage record write failed; retrying");
@@ -214,7 +226,8 @@ const PRICING_ATTEMPTS: u32 = 3;
 
 /// What a checked write did.
 enum Written {
-    Record(i64),
+    /// The record's id, and the id of what was stored with it.
+    Record { id: i64, stored: Option<i64> },
     /// Newer prices are stored than the record was priced with: nothing was written.
     NewerPrices,
 }
@@ -231,9 +244,10 @@ fn is_transient(err: &sqlx::Error) -> bool {
     }
 }
 
-#[async_trait]
-impl UsageRecorder for Ledger {
-    async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> Result<i64, RecordError> {
+impl Ledger {
+    /// Records `attempt` of the call `meta` describes, settling reservation `settles`,
+    /// with what `with` stores — or, when that cannot be written with it, alone.
+    async fn record_attempt(&self, meta: &CallMeta, attempt: &AttemptRecord, settles: Option<i64>, with: Option<&mut Alongside<'_>>) -> Result<(i64, Option<i64>), RecordError> {
         let base = RecordBase {
             user_id: meta.user_id,
             deal_id: meta.deal_id,
@@ -246,12 +260,35 @@ impl UsageRecorder for Ledger {
             stopped: attempt.stopped,
             swap: meta.swap.clone(),
         };
+        let outcome = attempt.outcome.as_str();
+        let written = match with {
+            Some(with) => match self.price_and_write(base.clone(), attempt.usage, outcome, settles, Some(with)).await {
+                Err(err) => {
+                    // The record matters more than the reply: the operation stores the reply.
+                    tracing::warn!(%err, "could not store the reply with its usage record; writing the record alone");
+                    self.price_and_write(base, attempt.usage, outcome, settles, None).await
+                }
+                written => written,
+            },
+            None => self.price_and_write(base, attempt.usage, outcome, settles, None).await,
+        };
+        let (ids, record) = written.map_err(|e| RecordError(e.to_string()))?;
+        self.count(&record);
+        Ok(ids)
+    }
+}
+
+#[async_trait]
+impl UsageRecorder for Ledger {
+    async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> Result<i64, RecordError> {
         let settles = match end {
             CallEnd::Final => meta.reservation.map(|r| r.id),
             CallEnd::Retrying => None,
         };
-        let (id, record) = self.price_and_write(base, attempt.usage, attempt.outcome.as_str(), settles).await.map_err(|e| RecordError(e.to_string()))?;
-        self.count(&record);
-        Ok(id)
+        Ok(self.record_attempt(meta, attempt, settles, None).await?.0)
+    }
+
+    async fn record_with(&self, meta: &CallMeta, attempt: &AttemptRecord, mut with: Alongside<'_>) -> Result<(i64, Option<i64>), RecordError> {
+        self.record_attempt(meta, attempt, meta.reservation.map(|r| r.id), Some(&mut with)).await
     }
 }

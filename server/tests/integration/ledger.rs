@@ -8,9 +8,9 @@ use std::time::Duration;
 use app::auth::UserRole;
 use app::claude::client::{ClaudeClient, ClientConfig, Endpoint};
 use app::claude::history::Turn;
-use app::claude::recorder::{AttemptRecord, CallEnd, RecordError, UsageRecorder};
+use app::claude::recorder::{Alongside, AttemptRecord, CallEnd, RecordError, ReplyWrite, UsageRecorder};
 use app::claude::retry::RetryPolicy;
-use app::claude::types::{CallMeta, ClaudeRequest, Reservation, Settlement};
+use app::claude::types::{CallMeta, ClaudeReply, ClaudeRequest, Reservation, Settlement};
 use app::claude::{Operation, Speaker};
 use app::settings::Settings;
 use app::usage::ledger::Ledger;
@@ -123,6 +123,15 @@ impl World {
             .unwrap()
     }
 
+    /// Claude's replies stored in the conversations: (usage record, text).
+    async fn replies(&self) -> Vec<(Option<i64>, String)> {
+        sqlx::query_as("SELECT usage_id, content FROM chat_messages WHERE role = 'assistant' ORDER BY id").fetch_all(&self.app.state.db.pool).await.unwrap()
+    }
+
+    async fn record_ids(&self) -> Vec<i64> {
+        sqlx::query_scalar("SELECT id FROM usage_records ORDER BY id").fetch_all(&self.app.state.db.pool).await.unwrap()
+    }
+
     async fn ledger_agrees(&self) {
         app::usage::store::check(&self.app.state.db, self.app.state.settings.time.tz()).await.expect("aggregates and counters agree");
     }
@@ -213,6 +222,7 @@ async fn a_record_that_cannot_be_written_keeps_its_reservation_until_settled(eng
     fake.script([Script::ok("Answered.", 300, 40)]);
     let (status, body) = w.send("What is the cap rate?").await;
     assert_eq!(status, 200, "{body}");
+    assert_eq!(w.replies().await, [(None, "Answered.".to_string())], "the reply is kept all the same");
     assert_eq!(w.records().await.len(), 0, "the record could not be written...");
     assert_eq!(w.app.count("usage_reservations").await, 1, "...so the reservation stays: the spend is not forgotten");
     let status = crate::support::meters(&w.app.post(&w.client, "/api/budget/status", &[("deal_id", &w.deal_id)]).await.1);
@@ -228,7 +238,92 @@ async fn a_record_that_cannot_be_written_keeps_its_reservation_until_settled(eng
     w.ledger_agrees().await;
 }
 
+/// The ledger, noting what each record written with a reply said it stored.
+struct WithReplies {
+    ledger: Ledger,
+    written: Arc<Mutex<Vec<(i64, Option<i64>)>>>,
+}
+
+#[async_trait]
+impl UsageRecorder for WithReplies {
+    async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> Result<i64, RecordError> {
+        self.ledger.record(meta, attempt, end).await
+    }
+
+    async fn record_with(&self, meta: &CallMeta, attempt: &AttemptRecord, with: Alongside<'_>) -> Result<(i64, Option<i64>), RecordError> {
+        let ids = self.ledger.record_with(meta, attempt, with).await?;
+        self.written.lock().unwrap().push(ids);
+        Ok(ids)
+    }
+}
+
+async fn a_reply_is_stored_in_its_records_transaction(engine: Engine) {
+    let fake = FakeClaude::start().await;
+    let written = Arc::new(Mutex::new(Vec::new()));
+    let spy = written.clone();
+    let app = TestApp::spawn_with_recorder(engine, settings(), fake.endpoint(), |ledger| Arc::new(WithReplies { ledger, written: spy })).await;
+    let w = World::on(app).await;
+    fake.script([Script::ok("Answered.", 300, 40)]);
+    let (status, body) = w.send("What is the cap rate?").await;
+    assert_eq!(status, 200, "{body}");
+    let records = w.record_ids().await;
+    assert_eq!(records.len(), 1);
+    assert_eq!(w.replies().await, [(Some(records[0]), "Answered.".to_string())]);
+    let (reply_id,): (i64,) = sqlx::query_as("SELECT id FROM chat_messages WHERE role = 'assistant'").fetch_one(&w.app.state.db.pool).await.unwrap();
+    assert_eq!(*written.lock().unwrap(), [(records[0], Some(reply_id))], "the record's write stored the reply");
+    assert_eq!(body["reply"]["content"], "Answered.", "{body}");
+    assert_eq!(w.app.count("usage_reservations").await, 0);
+    w.ledger_agrees().await;
+}
+
+/// A recorder in front of the ledger whose writes of a reply with its record fail after
+/// the reply's row is written (a fault between the reply and the commit).
+struct ReplyWritesFail {
+    ledger: Ledger,
+}
+
+#[async_trait]
+impl UsageRecorder for ReplyWritesFail {
+    async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> Result<i64, RecordError> {
+        self.ledger.record(meta, attempt, end).await
+    }
+
+    async fn record_with(&self, meta: &CallMeta, attempt: &AttemptRecord, with: Alongside<'_>) -> Result<(i64, Option<i64>), RecordError> {
+        let mut failing = FailsAfterWriting { write: with.write };
+        self.ledger.record_with(meta, attempt, Alongside { write: &mut failing, reply: with.reply }).await
+    }
+}
+
+struct FailsAfterWriting<'a> {
+    write: &'a mut dyn ReplyWrite,
+}
+
+#[async_trait]
+impl ReplyWrite for FailsAfterWriting<'_> {
+    async fn write(&mut self, conn: &mut sqlx::AnyConnection, record_id: i64, reply: &ClaudeReply) -> Result<i64, sqlx::Error> {
+        self.write.write(conn, record_id, reply).await?;
+        Err(sqlx::Error::Protocol("reply write failed (injected)".into()))
+    }
+}
+
+async fn a_reply_that_cannot_be_written_with_its_record_never_costs_the_record(engine: Engine) {
+    let fake = FakeClaude::start().await;
+    let app = TestApp::spawn_with_recorder(engine, settings(), fake.endpoint(), |ledger| Arc::new(ReplyWritesFail { ledger })).await;
+    let w = World::on(app).await;
+    fake.script([Script::ok("Answered.", 300, 40)]);
+    let (status, body) = w.send("What is the cap rate?").await;
+    assert_eq!(status, 200, "{body}");
+    let records = w.record_ids().await;
+    assert_eq!(records.len(), 1, "the record is written alone");
+    assert_eq!(w.app.count("usage_reservations").await, 0, "and settles the reservation");
+    // The reply written in the failed transaction went with it: stored once, afterwards.
+    assert_eq!(w.replies().await, [(Some(records[0]), "Answered.".to_string())]);
+    w.ledger_agrees().await;
+}
+
 on_both_engines!(
+    a_reply_is_stored_in_its_records_transaction,
+    a_reply_that_cannot_be_written_with_its_record_never_costs_the_record,
     a_panic_in_the_middle_of_a_call_releases_its_reservation,
     unreadable_answers_are_billed_at_their_reservation,
     a_record_that_cannot_be_written_keeps_its_reservation_until_settled,
