@@ -1,16 +1,20 @@
 //! The database: one `AnyPool` over SQLite (default) or PostgreSQL, chosen by
 //! `DATABASE_URL`; on SQLite, every write takes its turn on one connection of its own
-//! (`begin_write`, `begin_new_work`, `writer`). Every query is written once in the SQL both engines accept
+//! (`begin_write`, `begin_new_work`, `writer`), and write transactions that end while
+//! others wait are committed together (group commit: one sync to disk for many).
+//! Every query is written once in the SQL both engines accept
 //! (`$1` placeholders, `ON CONFLICT`, `RETURNING`, BIGINT epoch-millisecond times),
 //! so features behave the same on either engine; only the migrations differ.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use sqlx::any::AnyPoolOptions;
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection as _};
-use tokio::sync::{Mutex, OwnedMutexGuard};
+use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/dealdesk.db?mode=rwc";
 
@@ -18,7 +22,15 @@ pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/dealdesk.db?mode=rwc";
 /// database may have restarted meanwhile); one in steady use is not. Every connection is
 /// also pinged as it goes back to the pool (sqlx does that always), so a ping on every
 /// hand-out would be a third round trip for each one-statement use of the pool.
-const PING_IF_IDLE_FOR: std::time::Duration = std::time::Duration::from_secs(1);
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
+/// Most write transactions SQLite commits together (`Batch`): the first of them waits
+/// for the others' work, so this bounds what the batch adds to its wait.
+const MAX_BATCH: usize = 32;
+
+/// How often a batch still open, with no writer waiting, is committed by its own task:
+/// only when the writers its members left it open for went away (requests dropped).
+const BATCH_CHECK_EVERY: Duration = Duration::from_millis(20);
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
@@ -42,14 +54,45 @@ struct SqliteWrites {
     /// New work (a call's admission) waits here, one at a time, before it joins the
     /// writers' queue (`begin_new_work`).
     new_work: Mutex<()>,
+    /// Writers waiting for the connection: a write transaction that ends while one
+    /// waits leaves its work in the open batch, to be committed with the next ones'.
+    waiting: AtomicUsize,
+    /// The number of the batch open on the writer, 0 when none (the writer's own).
+    open_batch: Arc<AtomicU64>,
+    /// Batches committed, and the write transactions they held (`Db::write_batches`).
+    commits: AtomicU64,
+    committed_writes: AtomicU64,
 }
 
-/// SQLite's write connection, and whether a transaction is open on it.
+/// SQLite's write connection. A write transaction on it is a savepoint in a batch: one
+/// transaction of SQLite's (`BEGIN IMMEDIATE` … `COMMIT`) that holds the work of every
+/// write transaction that ended while another writer waited, and is committed — one
+/// sync to disk for all of them — by the first that ends with none waiting (or the
+/// batch full). Each of them hears of that commit before its own `commit` returns.
 #[derive(Debug)]
 struct Writer {
     conn: AnyConnection,
+    /// A write transaction is open on it.
     open: bool,
+    /// The open write transaction is a savepoint; the first of a batch is not (undoing
+    /// it is undoing the batch), which spares it two statements.
+    savepoint: bool,
+    batch: Option<Batch>,
+    /// Batches begun so far: the number of the open one.
+    batches: u64,
+    /// The number of the batch open on it, 0 when none: its task looks here first.
+    open_batch: Arc<AtomicU64>,
     url: String,
+}
+
+/// SQLite's transaction open on the writer, and the write transactions waiting for its
+/// commit.
+#[derive(Debug)]
+struct Batch {
+    /// Write transactions committed into it.
+    members: usize,
+    /// How its commit went (None until then), for its members.
+    outcome: watch::Sender<Option<Result<(), Arc<str>>>>,
 }
 
 impl Writer {
@@ -59,38 +102,176 @@ impl Writer {
         Ok(conn)
     }
 
-    /// Ends the open transaction with `end` (COMMIT or ROLLBACK). It stays marked open
-    /// when that fails, to be rolled back before the connection's next use.
-    async fn end(&mut self, end: &str) -> Result<(), sqlx::Error> {
-        sqlx::query(end).execute(&mut self.conn).await?;
-        self.open = false;
+    /// Opens a write transaction: a savepoint in the open batch, or a new batch (whose
+    /// own task commits it, should its members' writers all go away).
+    async fn begin(&mut self, shared: &Arc<SqliteWrites>) -> Result<(), sqlx::Error> {
+        self.settle().await?;
+        if self.batch.is_some() {
+            (self.open, self.savepoint) = (true, true);
+            return sqlx::query("SAVEPOINT write").execute(&mut self.conn).await.map(|_| ());
+        }
+        sqlx::query("BEGIN IMMEDIATE").execute(&mut self.conn).await?;
+        (self.open, self.savepoint) = (true, false);
+        self.batches += 1;
+        self.batch = Some(Batch { members: 0, outcome: watch::channel(None).0 });
+        self.open_batch.store(self.batches, Ordering::SeqCst);
+        tokio::spawn(commit_when_left(shared.clone(), self.batches));
         Ok(())
     }
 
-    /// Rolls back a transaction left open. When that fails (SQLite may have ended it
-    /// already, or the connection is broken) the connection is replaced: closing the old
-    /// one ends whatever it held.
-    async fn settle(&mut self) -> Result<(), sqlx::Error> {
-        if !self.open || self.end("ROLLBACK").await.is_ok() {
-            return Ok(());
+    /// Ends the open write transaction: its work stays in the batch (`keep`), or is
+    /// undone. When that fails the batch is rolled back whole.
+    async fn end(&mut self, keep: bool) -> Result<(), sqlx::Error> {
+        if !self.savepoint && !keep {
+            // The batch's first: undoing it is undoing the batch, which holds no other.
+            let err = sqlx::Error::Protocol("rolled back".into());
+            return self.abort(&err).await;
         }
-        let old = std::mem::replace(&mut self.conn, Self::connect(&self.url).await?);
+        let ended = async {
+            if !self.savepoint {
+                return Ok(());
+            }
+            if !keep {
+                sqlx::query("ROLLBACK TO write").execute(&mut self.conn).await?;
+            }
+            sqlx::query("RELEASE write").execute(&mut self.conn).await.map(|_| ())
+        };
+        if let Err(err) = ended.await {
+            self.abort(&err).await?;
+            return Err(err);
+        }
         self.open = false;
-        let _ = old.close().await;
+        if keep {
+            self.batch.as_mut().expect("a write transaction is in a batch").members += 1;
+        }
+        Ok(())
+    }
+
+    /// Undoes a write transaction left open (dropped unfinished: its future was, or it
+    /// failed to begin).
+    async fn settle(&mut self) -> Result<(), sqlx::Error> {
+        match self.open {
+            true => self.end(false).await,
+            false => Ok(()),
+        }
+    }
+
+    /// Commits the open batch, if any, and tells its members how that went.
+    async fn commit(&mut self, shared: &SqliteWrites) -> Result<(), sqlx::Error> {
+        let Some(members) = self.batch.as_ref().map(|b| b.members) else { return Ok(()) };
+        if let Err(err) = sqlx::query("COMMIT").execute(&mut self.conn).await {
+            self.abort(&err).await?;
+            return Err(err);
+        }
+        shared.commits.fetch_add(1, Ordering::Relaxed);
+        shared.committed_writes.fetch_add(members as u64, Ordering::Relaxed);
+        self.open_batch.store(0, Ordering::SeqCst);
+        if let Some(batch) = self.batch.take() {
+            batch.outcome.send_replace(Some(Ok(())));
+        }
+        Ok(())
+    }
+
+    /// Rolls the batch back whole, because of `err`, and tells its members. When even
+    /// that fails (SQLite may have ended the transaction already, or the connection is
+    /// broken) the connection is replaced: closing the old one ends whatever it held.
+    async fn abort(&mut self, err: &sqlx::Error) -> Result<(), sqlx::Error> {
+        self.open = false;
+        let rolled_back = sqlx::query("ROLLBACK").execute(&mut self.conn).await.is_ok();
+        self.open_batch.store(0, Ordering::SeqCst);
+        if let Some(batch) = self.batch.take() {
+            batch.outcome.send_replace(Some(Err(err.to_string().into())));
+        }
+        if !rolled_back {
+            let old = std::mem::replace(&mut self.conn, Self::connect(&self.url).await?);
+            let _ = old.close().await;
+        }
         Ok(())
     }
 }
 
+/// Ends a write transaction on SQLite's writer (`keep`: committed, else rolled back),
+/// on a task of its own so that no dropped future leaves the batch half-ended. With no
+/// writer waiting (or the batch full) the batch is committed now; else it stays open
+/// for the next writer and a committed transaction waits to hear its commit.
+async fn end_in_batch(shared: Arc<SqliteWrites>, mut writer: OwnedMutexGuard<Writer>, keep: bool) -> Result<(), sqlx::Error> {
+    let ended = tokio::spawn(async move {
+        writer.end(keep).await?;
+        let full = writer.batch.as_ref().is_some_and(|b| b.members >= MAX_BATCH);
+        if shared.waiting.load(Ordering::SeqCst) == 0 || full {
+            let committed = writer.commit(&shared).await;
+            return if keep { committed.map(|()| None) } else { Ok(None) };
+        }
+        Ok(keep.then(|| writer.batch.as_ref().expect("a write transaction is in a batch").outcome.subscribe()))
+    });
+    let Some(mut outcome) = ended.await.map_err(|err| sqlx::Error::Io(std::io::Error::other(err)))?? else { return Ok(()) };
+    let heard = outcome.wait_for(Option::is_some).await.map(|o| o.clone());
+    match heard {
+        Ok(Some(Ok(()))) => Ok(()),
+        // Its batch was not committed: as transient as a busy database, so retried where
+        // writes are.
+        Ok(Some(Err(why))) => Err(sqlx::Error::Io(std::io::Error::other(format!("the write was rolled back with its batch: {why}")))),
+        Ok(None) | Err(_) => Err(sqlx::Error::Io(std::io::Error::other("the write's batch ended unknown"))),
+    }
+}
+
+/// A batch's own task: every `BATCH_CHECK_EVERY`, commits batch number `batch` if it is
+/// still open with no writer waiting — the writers its members left it open for went
+/// away, or one left its write transaction open — and ends once it is not open.
+async fn commit_when_left(shared: Arc<SqliteWrites>, batch: u64) {
+    loop {
+        tokio::time::sleep(BATCH_CHECK_EVERY).await;
+        if shared.open_batch.load(Ordering::SeqCst) != batch {
+            return;
+        }
+        let mut writer = shared.writer.clone().lock_owned().await;
+        if writer.batches != batch || writer.batch.is_none() {
+            return;
+        }
+        if shared.waiting.load(Ordering::SeqCst) > 0 {
+            continue;
+        }
+        // A write transaction open now, with the connection here, is one its writer left.
+        let committed = match writer.settle().await {
+            Ok(()) => writer.commit(&shared).await,
+            Err(err) => Err(err),
+        };
+        if let Err(err) = committed {
+            tracing::warn!(%err, "could not commit a batch of writes");
+        }
+        return;
+    }
+}
+
+/// Counts a writer waiting for SQLite's write connection, for as long as it waits.
+struct Waiting<'a>(&'a AtomicUsize);
+
+impl<'a> Waiting<'a> {
+    fn new(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        Waiting(count)
+    }
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// A write transaction (`Db::begin_write`): use it as the connection its statements run
-/// on; `commit` keeps them. Dropped without `commit` (an error, a refusal, a cancelled
-/// request) it rolls back, as sqlx's transactions do.
+/// on; `commit` keeps them, and returns once they are committed. Dropped without
+/// `commit` (an error, a refusal, a cancelled request) it rolls back, as sqlx's
+/// transactions do.
 #[must_use = "a write transaction rolls back unless committed"]
 pub struct WriteTx(TxInner);
 
 enum TxInner {
     Pooled(sqlx::Transaction<'static, Any>),
     /// Held until the transaction has ended (the next writer waits for the guard).
-    Sqlite(Option<OwnedMutexGuard<Writer>>),
+    Sqlite(Option<OwnedMutexGuard<Writer>>, Arc<SqliteWrites>),
+    /// A pooled transaction, once ended.
+    Ended,
 }
 
 impl WriteTx {
@@ -102,27 +283,33 @@ impl WriteTx {
         self.end(false).await
     }
 
-    /// Commits (`keep`) or rolls back. On SQLite the transaction keeps the connection
-    /// while it ends: if that fails, or this future is dropped meanwhile, dropping it
-    /// rolls back.
+    /// Commits (`keep`) or rolls back. On SQLite it ends on a task of its own, which
+    /// keeps the connection until then (`end_in_batch`).
     async fn end(mut self, keep: bool) -> Result<(), sqlx::Error> {
-        if let TxInner::Sqlite(writer) = &mut self.0 {
-            return writer.as_mut().expect("held until the transaction ends").end(if keep { "COMMIT" } else { "ROLLBACK" }).await;
+        match &mut self.0 {
+            TxInner::Sqlite(writer, shared) => {
+                let writer = writer.take().expect("held until the transaction ends");
+                end_in_batch(shared.clone(), writer, keep).await
+            }
+            TxInner::Ended => unreachable!("a transaction ends once"),
+            TxInner::Pooled(_) => {
+                let TxInner::Pooled(tx) = std::mem::replace(&mut self.0, TxInner::Ended) else { unreachable!("matched above") };
+                if keep { tx.commit().await } else { tx.rollback().await }
+            }
         }
-        let TxInner::Pooled(tx) = std::mem::replace(&mut self.0, TxInner::Sqlite(None)) else { unreachable!("matched above") };
-        if keep { tx.commit().await } else { tx.rollback().await }
     }
 }
 
 impl Drop for WriteTx {
     fn drop(&mut self) {
-        let TxInner::Sqlite(writer) = &mut self.0 else { return };
-        let Some(mut writer) = writer.take().filter(|w| w.open) else { return };
-        // Rolled back before the next writer gets the connection: it keeps the guard.
-        // Without a runtime (a process shutting down) the next `begin_write` does it.
+        let TxInner::Sqlite(writer, shared) = &mut self.0 else { return };
+        let Some(writer) = writer.take() else { return };
+        // Rolled back before the next writer gets the connection: its task keeps the
+        // guard. Without a runtime (a process shutting down) the next `begin_write` does it.
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let shared = shared.clone();
             runtime.spawn(async move {
-                if let Err(err) = writer.settle().await {
+                if let Err(err) = end_in_batch(shared, writer, false).await {
                     tracing::warn!(%err, "could not end a write transaction; the next write will");
                 }
             });
@@ -135,7 +322,8 @@ impl Deref for WriteTx {
     fn deref(&self) -> &AnyConnection {
         match &self.0 {
             TxInner::Pooled(tx) => tx,
-            TxInner::Sqlite(writer) => &writer.as_ref().expect("held until the transaction ends").conn,
+            TxInner::Sqlite(writer, _) => &writer.as_ref().expect("held until the transaction ends").conn,
+            TxInner::Ended => unreachable!("an ended transaction is gone"),
         }
     }
 }
@@ -144,7 +332,8 @@ impl DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         match &mut self.0 {
             TxInner::Pooled(tx) => tx,
-            TxInner::Sqlite(writer) => &mut writer.as_mut().expect("held until the transaction ends").conn,
+            TxInner::Sqlite(writer, _) => &mut writer.as_mut().expect("held until the transaction ends").conn,
+            TxInner::Ended => unreachable!("an ended transaction is gone"),
         }
     }
 }
@@ -212,8 +401,10 @@ impl Db {
         // in-memory database is one per connection, so its writes take the pool's.
         let sqlite = if engine == Engine::Sqlite && !url.contains(":memory:") {
             let conn = Writer::connect(url).await.map_err(DbError::Connect)?;
-            let writer = Arc::new(Mutex::new(Writer { conn, open: false, url: url.to_string() }));
-            Some(Arc::new(SqliteWrites { writer, new_work: Mutex::new(()) }))
+            let open_batch = Arc::new(AtomicU64::new(0));
+            let writer = Writer { conn, open: false, savepoint: false, batch: None, batches: 0, open_batch: open_batch.clone(), url: url.to_string() };
+            let (waiting, commits, committed_writes) = (AtomicUsize::new(0), AtomicU64::new(0), AtomicU64::new(0));
+            Some(Arc::new(SqliteWrites { writer: Arc::new(Mutex::new(writer)), new_work: Mutex::new(()), waiting, open_batch, commits, committed_writes }))
         } else {
             None
         };
@@ -299,18 +490,13 @@ impl Db {
     pub async fn begin_write(&self) -> Result<WriteTx, sqlx::Error> {
         match (&self.sqlite, self.engine) {
             (Some(sqlite), _) => {
-                let mut writer = Self::take_writer(&sqlite.writer).await?;
-                // Open, and held by the transaction, before BEGIN runs: a future dropped
-                // meanwhile (a request gone) rolls back whatever BEGIN started at once.
-                writer.open = true;
-                let mut tx = WriteTx(TxInner::Sqlite(Some(writer)));
-                if let Err(err) = sqlx::query("BEGIN IMMEDIATE").execute(&mut *tx).await {
-                    if let TxInner::Sqlite(Some(writer)) = &mut tx.0 {
-                        writer.open = false;
-                    }
-                    return Err(err);
-                }
-                Ok(tx)
+                let mut writer = Self::take_writer(sqlite).await;
+                // On a task of its own: a future dropped meanwhile (a request gone) leaves
+                // the transaction open, and whoever takes the connection next undoes it.
+                let shared = sqlite.clone();
+                let begun = tokio::spawn(async move { writer.begin(&shared).await.map(|()| writer) });
+                let writer = begun.await.map_err(|err| sqlx::Error::Io(std::io::Error::other(err)))??;
+                Ok(WriteTx(TxInner::Sqlite(Some(writer), sqlite.clone())))
             }
             (None, Engine::Sqlite) => Ok(WriteTx(TxInner::Pooled(self.pool.begin_with("BEGIN IMMEDIATE").await?))),
             (None, Engine::Postgres) => Ok(WriteTx(TxInner::Pooled(self.pool.begin().await?))),
@@ -325,26 +511,45 @@ impl Db {
     /// instead of every call waiting for the whole queue three times.
     pub async fn begin_new_work(&self) -> Result<WriteTx, sqlx::Error> {
         let _one_at_a_time = match &self.sqlite {
-            Some(sqlite) => Some(sqlite.new_work.lock().await),
+            Some(sqlite) => {
+                // Waiting here too: writes that end meanwhile leave their batch open for it.
+                let _waiting = Waiting::new(&sqlite.waiting);
+                Some(sqlite.new_work.lock().await)
+            }
             None => None,
         };
         self.begin_write().await
     }
 
     /// A connection for a write of one statement outside a transaction: on SQLite the
-    /// writers' own, so it waits its turn with them instead of polling for the lock.
+    /// writers' own, so it waits its turn with them instead of polling for the lock; the
+    /// batch open on it is committed first (on a task of its own), and the statement is
+    /// committed as it runs.
     pub async fn writer(&self) -> Result<WriteConn, sqlx::Error> {
-        match &self.sqlite {
-            Some(sqlite) => Ok(WriteConn(ConnInner::Sqlite(Self::take_writer(&sqlite.writer).await?))),
-            None => Ok(WriteConn(ConnInner::Pooled(self.pool.acquire().await?))),
-        }
+        let Some(sqlite) = &self.sqlite else { return Ok(WriteConn(ConnInner::Pooled(self.pool.acquire().await?))) };
+        let mut writer = Self::take_writer(sqlite).await;
+        let shared = sqlite.clone();
+        let ready = tokio::spawn(async move {
+            writer.settle().await?;
+            if let Err(err) = writer.commit(&shared).await {
+                // Its members hear of it; this write is not theirs.
+                tracing::warn!(%err, "could not commit a batch of writes");
+            }
+            Ok::<_, sqlx::Error>(writer)
+        });
+        Ok(WriteConn(ConnInner::Sqlite(ready.await.map_err(|err| sqlx::Error::Io(std::io::Error::other(err)))??)))
     }
 
-    /// SQLite's write connection, when its turn comes, with no transaction open on it.
-    async fn take_writer(writer: &Arc<Mutex<Writer>>) -> Result<OwnedMutexGuard<Writer>, sqlx::Error> {
-        let mut writer = writer.clone().lock_owned().await;
-        writer.settle().await?;
-        Ok(writer)
+    /// SQLite's write connection, when its turn comes (counted as waiting until then).
+    async fn take_writer(sqlite: &SqliteWrites) -> OwnedMutexGuard<Writer> {
+        let _waiting = Waiting::new(&sqlite.waiting);
+        sqlite.writer.clone().lock_owned().await
+    }
+
+    /// On SQLite (a file), the batches of writes committed so far, and the write
+    /// transactions they held: many per batch when writers queue (group commit).
+    pub fn write_batches(&self) -> Option<(u64, u64)> {
+        self.sqlite.as_ref().map(|s| (s.commits.load(Ordering::Relaxed), s.committed_writes.load(Ordering::Relaxed)))
     }
 
     pub async fn ping(&self) -> Result<(), sqlx::Error> {

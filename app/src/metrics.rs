@@ -36,6 +36,8 @@ pub struct Metrics {
     firm_limit: Family<Labels, Gauge<f64, AtomicU64>>,
     shed: Counter,
     busy: Gauge,
+    sqlite_commits: Gauge,
+    sqlite_committed_writes: Gauge,
 }
 
 impl Default for Metrics {
@@ -67,7 +69,11 @@ impl Metrics {
         registry.register("requests_shed", "Requests refused at once (503 overloaded) because the server was busy with as many as it works on at once", shed.clone());
         let busy = Gauge::default();
         registry.register("busy_requests", "Requests being worked on now (calls waiting on Claude excluded)", busy.clone());
-        Metrics { registry, calls, tokens, cost, refusals, upstream_seconds, admission_seconds, firm_remaining, firm_limit, shed, busy }
+        let sqlite_commits = Gauge::default();
+        registry.register("sqlite_commits", "On SQLite, commits of batches of write transactions since the server started", sqlite_commits.clone());
+        let sqlite_committed_writes = Gauge::default();
+        registry.register("sqlite_committed_writes", "On SQLite, write transactions committed in those batches (many per commit when writers queue)", sqlite_committed_writes.clone());
+        Metrics { registry, calls, tokens, cost, refusals, upstream_seconds, admission_seconds, firm_remaining, firm_limit, shed, busy, sqlite_commits, sqlite_committed_writes }
     }
 
     /// One recorded attempt.
@@ -107,6 +113,13 @@ impl Metrics {
         self.busy.set(requests as i64);
     }
 
+    /// On SQLite, the batches of writes committed since start and the write
+    /// transactions they held (set when scraped).
+    pub fn sqlite_batches(&self, commits: u64, writes: u64) {
+        self.sqlite_commits.set(i64::try_from(commits).unwrap_or(i64::MAX));
+        self.sqlite_committed_writes.set(i64::try_from(writes).unwrap_or(i64::MAX));
+    }
+
     /// A firm cap's window ("hour", "day", "month"), unit ("tokens", "usd"), what is left and the cap.
     pub fn firm_cap(&self, window: &str, unit: &str, remaining: f64, limit: f64) {
         let labels = vec![("window", window.to_string()), ("unit", unit.to_string())];
@@ -136,7 +149,10 @@ mod tests {
         m.firm_cap("day", "usd", 12.5, 500.0);
         m.shed();
         m.busy(3);
+        m.sqlite_batches(4, 30);
         let text = m.encode();
+        assert!(text.contains("dealdesk_sqlite_commits 4"), "{text}");
+        assert!(text.contains("dealdesk_sqlite_committed_writes 30"), "{text}");
         assert!(text.contains("dealdesk_requests_shed_total 1"), "{text}");
         assert!(text.contains("dealdesk_busy_requests 3"), "{text}");
         assert!(text.contains("dealdesk_claude_calls_total{operation=\"chat\",model=\"claude-sonnet-5-5\",outcome=\"ok\"} 1"), "{text}");

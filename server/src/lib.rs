@@ -202,6 +202,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
         Err(err) => tracing::warn!(message = %err.message, "firm caps could not be read for the metrics"),
     }
     state.metrics.busy(state.busy.busy());
+    if let Some((commits, writes)) = state.db.write_batches() {
+        state.metrics.sqlite_batches(commits, writes);
+    }
     ([(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.encode()).into_response()
 }
 

@@ -3,7 +3,8 @@
 //! is handed out, so the next requests are served. A connection in steady use is not
 //! pinged before each use (sqlx already pings it as it goes back to the pool). On SQLite,
 //! writes queue for one connection of their own, in order, new calls' admissions behind
-//! the writes of calls under way.
+//! the writes of calls under way; those that end while others wait are committed
+//! together, and each hears how that went.
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -51,6 +52,9 @@ async fn sqlite_write_transactions_begin_in_the_order_they_were_asked_for() {
     assert_eq!(order, names);
     let (written,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM server_secrets WHERE value = 'written'").fetch_one(&db.pool).await.unwrap();
     assert_eq!(written, 6);
+    // Each ended while the next waited: one commit for all six (and the migrations' none:
+    // they take the pool). The open one's rollback left the batch to them.
+    assert_eq!(db.write_batches(), Some((1, 6)), "(commits, write transactions committed)");
 }
 
 /// On a fresh SQLite database, while one write transaction is open, a writer for each
@@ -146,4 +150,83 @@ async fn sqlite_single_writes_wait_their_turn_past_the_busy_timeout() {
     tokio::time::sleep(Duration::from_millis(10_500)).await;
     open.commit().await.unwrap();
     waiting.await.unwrap().expect("the write waited for the transaction to end");
+}
+
+/// A SQLite database with a table whose rows must name a parent, checked only as its
+/// transaction commits (a deferred foreign key): a write that commits with a dangling
+/// row fails at COMMIT, not before.
+async fn with_deferred_check() -> (Db, TestDb) {
+    let test_db = TestDb::create(Engine::Sqlite).await;
+    let db = Db::connect(&test_db.url).await.unwrap();
+    db.migrate().await.unwrap();
+    let mut one = db.writer().await.unwrap();
+    sqlx::query("CREATE TABLE child (id INTEGER PRIMARY KEY, parent TEXT REFERENCES server_secrets (name) DEFERRABLE INITIALLY DEFERRED)")
+        .execute(&mut *one)
+        .await
+        .unwrap();
+    drop(one);
+    (db, test_db)
+}
+
+/// Starts a write on its own task once `after` ends: it inserts with `sql` and commits,
+/// and tells what its commit returned.
+fn write_after(db: &Db, after: tokio::sync::oneshot::Receiver<()>, sql: &'static str) -> tokio::task::JoinHandle<Result<(), sqlx::Error>> {
+    let db = db.clone();
+    tokio::spawn(async move {
+        let mut tx = db.begin_write().await?;
+        let _ = after.await;
+        sqlx::query(sql).execute(&mut *tx).await?;
+        tx.commit().await
+    })
+}
+
+/// On SQLite, when the commit of a batch fails, every write transaction in it is told
+/// so (none returns Ok for work that was not kept), nothing of the batch is kept, and
+/// the next write goes ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writes_committed_together_hear_that_their_commit_failed() {
+    let (db, _test_db) = with_deferred_check().await;
+    let open = db.begin_write().await.unwrap();
+    let (go, wait) = tokio::sync::oneshot::channel();
+    let good = write_after(&db, wait, "INSERT INTO server_secrets (name, value) VALUES ('good', 'written')");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let (go_bad, wait_bad) = tokio::sync::oneshot::channel();
+    let bad = write_after(&db, wait_bad, "INSERT INTO child (id, parent) VALUES (1, 'nobody')");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The good write ends while the bad one waits: they share a batch, whose COMMIT fails.
+    open.rollback().await.unwrap();
+    go.send(()).unwrap();
+    go_bad.send(()).unwrap();
+    let (good, bad) = (good.await.unwrap(), bad.await.unwrap());
+    assert!(bad.is_err(), "the write whose row dangles fails at commit");
+    assert!(good.is_err(), "and so does the write committed in the same batch: its row was not kept");
+    let (kept,): (i64,) = sqlx::query_as("SELECT (SELECT COUNT(*) FROM server_secrets WHERE value = 'written') + (SELECT COUNT(*) FROM child)").fetch_one(&db.pool).await.unwrap();
+    assert_eq!(kept, 0);
+    let mut tx = db.begin_write().await.unwrap();
+    sqlx::query("INSERT INTO server_secrets (name, value) VALUES ('after', 'written')").execute(&mut *tx).await.unwrap();
+    tx.commit().await.expect("the next write goes ahead");
+    assert_eq!(db.write_batches(), Some((1, 1)), "only the last write was committed");
+}
+
+/// On SQLite, a write transaction that left its batch open for a writer that then went
+/// away (its request dropped while it waited, or once it had begun) is still committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_writes_left_for_a_writer_that_went_away_are_committed() {
+    let test_db = TestDb::create(Engine::Sqlite).await;
+    let db = Db::connect(&test_db.url).await.unwrap();
+    db.migrate().await.unwrap();
+    let mut first = db.begin_write().await.unwrap();
+    sqlx::query("INSERT INTO server_secrets (name, value) VALUES ('first', 'written')").execute(&mut *first).await.unwrap();
+    let (_never, wait) = tokio::sync::oneshot::channel::<()>();
+    let gone = write_after(&db, wait, "INSERT INTO server_secrets (name, value) VALUES ('gone', 'written')");
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // It ends while the other waits, so it leaves its work in the open batch...
+    let committed = tokio::spawn(first.commit());
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    // ...and the other goes away, having begun or not.
+    gone.abort();
+    let committed = tokio::time::timeout(Duration::from_secs(5), committed).await.expect("the commit is heard").unwrap();
+    committed.expect("the first write was committed");
+    let names: Vec<(String,)> = sqlx::query_as("SELECT name FROM server_secrets WHERE value = 'written'").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(names, [("first".to_string(),)]);
 }
