@@ -215,13 +215,18 @@ impl UsageRecorder for FinalWritesFail {
     }
 }
 
-async fn a_record_that_cannot_be_written_keeps_its_reservation_until_settled(engine: Engine) {
+/// An analyst's question answered "Answered." through `recorder` in front of the ledger.
+async fn answered_through(engine: Engine, recorder: impl FnOnce(Ledger) -> Arc<dyn UsageRecorder>) -> (World, Value) {
     let fake = FakeClaude::start().await;
-    let app = TestApp::spawn_with_recorder(engine, settings(), fake.endpoint(), |ledger| Arc::new(FinalWritesFail { ledger })).await;
-    let w = World::on(app).await;
+    let w = World::on(TestApp::spawn_with_recorder(engine, settings(), fake.endpoint(), recorder).await).await;
     fake.script([Script::ok("Answered.", 300, 40)]);
     let (status, body) = w.send("What is the cap rate?").await;
     assert_eq!(status, 200, "{body}");
+    (w, body)
+}
+
+async fn a_record_that_cannot_be_written_keeps_its_reservation_until_settled(engine: Engine) {
+    let (w, _) = answered_through(engine, |ledger| Arc::new(FinalWritesFail { ledger })).await;
     assert_eq!(w.replies().await, [(None, "Answered.".to_string())], "the reply is kept all the same");
     assert_eq!(w.records().await.len(), 0, "the record could not be written...");
     assert_eq!(w.app.count("usage_reservations").await, 1, "...so the reservation stays: the spend is not forgotten");
@@ -258,14 +263,9 @@ impl UsageRecorder for WithReplies {
 }
 
 async fn a_reply_is_stored_in_its_records_transaction(engine: Engine) {
-    let fake = FakeClaude::start().await;
     let written = Arc::new(Mutex::new(Vec::new()));
     let spy = written.clone();
-    let app = TestApp::spawn_with_recorder(engine, settings(), fake.endpoint(), |ledger| Arc::new(WithReplies { ledger, written: spy })).await;
-    let w = World::on(app).await;
-    fake.script([Script::ok("Answered.", 300, 40)]);
-    let (status, body) = w.send("What is the cap rate?").await;
-    assert_eq!(status, 200, "{body}");
+    let (w, body) = answered_through(engine, |ledger| Arc::new(WithReplies { ledger, written: spy })).await;
     let records = w.record_ids().await;
     assert_eq!(records.len(), 1);
     assert_eq!(w.replies().await, [(Some(records[0]), "Answered.".to_string())]);
@@ -307,12 +307,7 @@ impl ReplyWrite for FailsAfterWriting<'_> {
 }
 
 async fn a_reply_that_cannot_be_written_with_its_record_never_costs_the_record(engine: Engine) {
-    let fake = FakeClaude::start().await;
-    let app = TestApp::spawn_with_recorder(engine, settings(), fake.endpoint(), |ledger| Arc::new(ReplyWritesFail { ledger })).await;
-    let w = World::on(app).await;
-    fake.script([Script::ok("Answered.", 300, 40)]);
-    let (status, body) = w.send("What is the cap rate?").await;
-    assert_eq!(status, 200, "{body}");
+    let (w, _) = answered_through(engine, |ledger| Arc::new(ReplyWritesFail { ledger })).await;
     let records = w.record_ids().await;
     assert_eq!(records.len(), 1, "the record is written alone");
     assert_eq!(w.app.count("usage_reservations").await, 0, "and settles the reservation");
