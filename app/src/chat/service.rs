@@ -65,7 +65,9 @@ pub async fn send(
 }
 
 /// Claude's reply as the conversation keeps it: written in the transaction of its usage
-/// record, with the record's id — one commit for both, and never one without the other.
+/// record, with the record's id — one commit for both. When they cannot be written
+/// together the record goes first, alone, and the reply is stored after it; when not
+/// even the record can be, the reply is still kept (its usage left to the reservation).
 struct Answer {
     thread_id: i64,
 }

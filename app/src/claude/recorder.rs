@@ -44,9 +44,9 @@ pub trait UsageRecorder: Send + Sync + 'static {
     async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> Result<i64, RecordError>;
 
     /// Records a successful call's last attempt, as `record` does, with what `with`
-    /// stores of the reply written in the same transaction: one commit for both, and the
-    /// reply never kept without its record. Returns the record's id and, when `with`
-    /// was stored, the id of its row. A record never waits on the reply: when the two
+    /// stores of the reply written in the same transaction: one commit for both, never
+    /// the reply without the record. Returns the record's id and, when `with` was
+    /// stored, the id of its row. A record never waits on the reply: when the two
     /// cannot be written together the record is written alone and the id is None, and
     /// the operation stores the reply itself. A recorder with no database of its own
     /// (the tests') stores nothing with the record.
