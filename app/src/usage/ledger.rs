@@ -1,7 +1,9 @@
 //! The ledger: the `UsageRecorder` the Claude client is built with. Each attempt's record
 //! is priced with the rates then in force and written with its aggregates and counters
 //! in one transaction; the last attempt's transaction also deletes the call's
-//! reservation. A write is retried on transient errors; if it still fails, nothing of it
+//! reservation and, for a successful call, stores what its operation keeps of the reply
+//! (`record_with`; written alone, without the reply, when the two cannot be written
+//! together). A write is retried on transient errors; if it still fails, nothing of it
 //! is kept — and the reservation stays, to be settled when it expires as unknown usage
 //! (`settle_expired`), so billed spend never disappears from budgets or dashboards.
 
