@@ -528,6 +528,10 @@ impl Db {
     pub async fn writer(&self) -> Result<WriteConn, sqlx::Error> {
         let Some(sqlite) = &self.sqlite else { return Ok(WriteConn(ConnInner::Pooled(self.pool.acquire().await?))) };
         let mut writer = Self::take_writer(sqlite).await;
+        if !writer.open && writer.batch.is_none() {
+            // Nothing open on it (the usual case below saturation): nothing to end first.
+            return Ok(WriteConn(ConnInner::Sqlite(writer)));
+        }
         let shared = sqlite.clone();
         let ready = tokio::spawn(async move {
             writer.settle().await?;

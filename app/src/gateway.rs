@@ -232,8 +232,8 @@ async fn admit_within_limits(
     }
     drop(conn);
 
-    // The transaction's first statement takes a row lock (a write): on SQLite a
-    // transaction that reads first cannot upgrade to writing while another writes.
+    // A write transaction from its start (row locks on PostgreSQL; on SQLite the write
+    // lock, taken at BEGIN IMMEDIATE, so its reads never need to upgrade to writing).
     let mut tx = state.db.begin_new_work().await?;
     if crate::budget::service::any_firm_cap(&limits) {
         crate::budget::store::lock_firm(&mut tx, state.db.engine).await?;

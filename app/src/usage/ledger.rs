@@ -161,6 +161,38 @@ impl Ledger {
         }
     }
 
+    /// Records `attempt` of the call `meta` describes, settling reservation `settles`,
+    /// with what `with` stores — or, when that cannot be written with it, alone.
+    async fn record_attempt(&self, meta: &CallMeta, attempt: &AttemptRecord, settles: Option<i64>, with: Option<&mut Alongside<'_>>) -> Result<(i64, Option<i64>), RecordError> {
+        let base = RecordBase {
+            user_id: meta.user_id,
+            deal_id: meta.deal_id,
+            operation: meta.operation.as_str().to_string(),
+            model: attempt.model.clone(),
+            estimated_input_tokens: meta.estimated_input_tokens,
+            latency_ms: attempt.latency_ms,
+            request_id: attempt.request_id.clone(),
+            usage_unknown: attempt.usage_unknown,
+            stopped: attempt.stopped,
+            swap: meta.swap.clone(),
+        };
+        let outcome = attempt.outcome.as_str();
+        let written = match with {
+            Some(with) => match self.price_and_write(base.clone(), attempt.usage, outcome, settles, Some(with)).await {
+                Err(err) => {
+                    // The record matters more than the reply: the operation stores the reply.
+                    tracing::warn!(%err, "could not store the reply with its usage record; writing the record alone");
+                    self.price_and_write(base, attempt.usage, outcome, settles, None).await
+                }
+                written => written,
+            },
+            None => self.price_and_write(base, attempt.usage, outcome, settles, None).await,
+        };
+        let (ids, record) = written.map_err(|e| RecordError(e.to_string()))?;
+        self.count(&record);
+        Ok(ids)
+    }
+
     /// Gives a reservation back without a record: its call never reached Claude.
     pub async fn release(&self, reservation: i64) -> Result<(), sqlx::Error> {
         let mut conn = self.db.writer().await?;
@@ -243,40 +275,6 @@ fn is_transient(err: &sqlx::Error) -> bool {
             matches!(code.as_ref(), "5" | "6" | "40001" | "40P01") || db.message().contains("locked")
         }
         _ => false,
-    }
-}
-
-impl Ledger {
-    /// Records `attempt` of the call `meta` describes, settling reservation `settles`,
-    /// with what `with` stores — or, when that cannot be written with it, alone.
-    async fn record_attempt(&self, meta: &CallMeta, attempt: &AttemptRecord, settles: Option<i64>, with: Option<&mut Alongside<'_>>) -> Result<(i64, Option<i64>), RecordError> {
-        let base = RecordBase {
-            user_id: meta.user_id,
-            deal_id: meta.deal_id,
-            operation: meta.operation.as_str().to_string(),
-            model: attempt.model.clone(),
-            estimated_input_tokens: meta.estimated_input_tokens,
-            latency_ms: attempt.latency_ms,
-            request_id: attempt.request_id.clone(),
-            usage_unknown: attempt.usage_unknown,
-            stopped: attempt.stopped,
-            swap: meta.swap.clone(),
-        };
-        let outcome = attempt.outcome.as_str();
-        let written = match with {
-            Some(with) => match self.price_and_write(base.clone(), attempt.usage, outcome, settles, Some(with)).await {
-                Err(err) => {
-                    // The record matters more than the reply: the operation stores the reply.
-                    tracing::warn!(%err, "could not store the reply with its usage record; writing the record alone");
-                    self.price_and_write(base, attempt.usage, outcome, settles, None).await
-                }
-                written => written,
-            },
-            None => self.price_and_write(base, attempt.usage, outcome, settles, None).await,
-        };
-        let (ids, record) = written.map_err(|e| RecordError(e.to_string()))?;
-        self.count(&record);
-        Ok(ids)
     }
 }
 
