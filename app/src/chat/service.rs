@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{CallPlan, ChatMessage, MAX_MESSAGE_CHARS, SUMMARY_MAX_TOKENS, SendEvent, SendResult, TITLE_EVERY, WindowTurn, model_title, plan_call, store, summary_prompt, system_prompt, thread_title};
 use crate::auth::service::Ctx;
-use crate::claude::recorder::ReplyWrite;
+use crate::claude::recorder::{ReplyWrite, WrittenRecord};
 use crate::claude::types::{ClaudeReply, ClaudeRequest, StopReason, Streaming};
 use crate::gateway::{AdmissionWrite, ModelRequest, admit_as, call_claude};
 use crate::claude::estimate::{estimate_request_tokens, estimate_text_tokens};
@@ -55,27 +55,40 @@ pub async fn send(
         let _ = events.send(SendEvent::Started { thread_id, message_id });
     }
     let streaming = Streaming { on_text: relay(events), stop: watch_for_stop(&state, message_id) };
-    let reply = admitted.call_streamed(&state, &ctx, &request, Some(streaming), Some(&mut Answer { thread_id })).await?;
-    let reply_id = match reply.stored_with_record {
-        Some(id) => id,
+    let mut answer = Answer { thread_id, written: None };
+    let reply = admitted.call_streamed(&state, &ctx, &request, Some(streaming), Some(&mut answer)).await?;
+    let reply = match (reply.stored_with_record, answer.written) {
+        // As written in the committed transaction (its last run, if it was retried).
+        (Some(id), Some(written)) if written.id == id => written,
+        (Some(id), _) => store::message(&state.db, id).await?,
         // Not stored with its record (that write failed): stored on its own.
-        None => store::insert_reply(&state.db, thread_id, &answer_text(&reply), reply.usage_record_id, reply.stopped).await?,
+        (None, _) => {
+            let id = store::insert_reply(&state.db, thread_id, &answer_text(&reply), reply.usage_record_id, reply.stopped).await?;
+            store::message(&state.db, id).await?
+        }
     };
-    Ok(SendResult { thread_id, reply: store::message(&state.db, reply_id).await?, dropped: plan.window.dropped, limited, model_note })
+    Ok(SendResult { thread_id, reply, dropped: plan.window.dropped, limited, model_note })
 }
 
 /// Claude's reply as the conversation keeps it: written in the transaction of its usage
-/// record, with the record's id — one commit for both. When they cannot be written
-/// together the record goes first, alone, and the reply is stored after it; when not
-/// even the record can be, the reply is still kept (its usage left to the reservation).
+/// record, with the record's id — one commit for both — and handed back as written, so
+/// the send need not read it again. When they cannot be written together the record goes
+/// first, alone, and the reply is stored after it; when not even the record can be, the
+/// reply is still kept (its usage left to the reservation).
 struct Answer {
     thread_id: i64,
+    /// The reply as its latest write stored it (rolled back with it if that failed).
+    written: Option<ChatMessage>,
 }
 
 #[async_trait::async_trait]
 impl ReplyWrite for Answer {
-    async fn write(&mut self, conn: &mut sqlx::AnyConnection, record_id: i64, reply: &ClaudeReply) -> Result<i64, sqlx::Error> {
-        store::append_reply(conn, self.thread_id, &answer_text(reply), record_id, reply.stopped, crate::time::now_millis()).await
+    async fn write(&mut self, conn: &mut sqlx::AnyConnection, record: WrittenRecord, reply: &ClaudeReply) -> Result<i64, sqlx::Error> {
+        let (text, now) = (answer_text(reply), crate::time::now_millis());
+        self.written = None;
+        let id = store::append_reply(conn, self.thread_id, &text, record.id, reply.stopped, now).await?;
+        self.written = Some(store::written_reply(id, text, now, reply, record));
+        Ok(id)
     }
 }
 

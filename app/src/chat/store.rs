@@ -2,6 +2,8 @@
 
 use super::{ChatMessage, ThreadSummary, WindowTurn};
 use crate::claude::Speaker;
+use crate::claude::recorder::WrittenRecord;
+use crate::claude::types::ClaudeReply;
 use crate::claude::history::Turn;
 use sqlx::AnyConnection;
 
@@ -118,6 +120,31 @@ pub async fn append_question(conn: &mut AnyConnection, thread_id: i64, content: 
 /// Appends Claude's reply, billed in usage record `usage_id`, in the caller's transaction.
 pub async fn append_reply(conn: &mut AnyConnection, thread_id: i64, content: &str, usage_id: i64, stopped: bool, now: i64) -> Result<i64, sqlx::Error> {
     insert_row(conn, thread_id, Speaker::Assistant, content, Some(usage_id), stopped, Kind::Message, now).await
+}
+
+/// Reply `id` as `message` reads it back, from what `append_reply` wrote (`content` at
+/// `now`) and the usage record it was written with: no read needed.
+pub fn written_reply(id: i64, content: String, now: i64, reply: &ClaudeReply, record: WrittenRecord) -> ChatMessage {
+    let u = &reply.usage;
+    ChatMessage {
+        id,
+        role: Speaker::Assistant,
+        html: Some(crate::markdown::markdown_to_safe_html(&content)),
+        content,
+        sent_at: utc_minute(now),
+        usage: Some(ReplyUsage {
+            model: reply.model.clone(),
+            input_tokens: u.input_tokens,
+            output_tokens: u.output_tokens,
+            cache_creation_input_tokens: u.cache_creation_input_tokens,
+            cache_read_input_tokens: u.cache_read_input_tokens,
+            cost_microusd: record.cost_microusd,
+        }),
+        stopped: reply.stopped,
+        summary: false,
+        summary_through: 0,
+        pinned: false,
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

@@ -62,7 +62,16 @@ pub trait UsageRecorder: Send + Sync + 'static {
 /// it must only write through `conn`. Returns the id of the row it stored.
 #[async_trait]
 pub trait ReplyWrite: Send {
-    async fn write(&mut self, conn: &mut sqlx::AnyConnection, record_id: i64, reply: &ClaudeReply) -> Result<i64, sqlx::Error>;
+    async fn write(&mut self, conn: &mut sqlx::AnyConnection, record: WrittenRecord, reply: &ClaudeReply) -> Result<i64, sqlx::Error>;
+}
+
+/// The usage record a reply is written with, as the transaction writes it: what the
+/// operation may show of it without reading it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WrittenRecord {
+    pub id: i64,
+    /// What the attempt cost, priced as the record is.
+    pub cost_microusd: i64,
 }
 
 /// A reply, and what its operation stores of it with its record.

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use super::store::{self, NewRecord};
 use crate::claude::price_book::{PriceBook, SharedPriceBook};
 use crate::claude::pricing::TokenUsage;
-use crate::claude::recorder::{Alongside, AttemptRecord, CallEnd, RecordError, UsageRecorder};
+use crate::claude::recorder::{Alongside, AttemptRecord, CallEnd, RecordError, UsageRecorder, WrittenRecord};
 use crate::claude::types::{CallMeta, ModelSwap};
 use crate::db::Db;
 use crate::metrics::Metrics;
@@ -138,7 +138,7 @@ impl Ledger {
             store::delete_reservation(&mut tx, reservation).await?;
         }
         let stored = match with {
-            Some(with) => Some(with.write.write(&mut tx, id, with.reply).await?),
+            Some(with) => Some(with.write.write(&mut tx, WrittenRecord { id, cost_microusd: record.cost_microusd }, with.reply).await?),
             None => None,
         };
         tx.commit().await?;

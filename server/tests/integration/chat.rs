@@ -383,6 +383,33 @@ async fn replies_carry_their_markdown_as_safe_html(engine: Engine) {
     assert_eq!(messages[1]["html"].as_str(), Some(html));
 }
 
+/// The reply a send returns is built from what its transaction wrote, not read back:
+/// it must be exactly what the conversation shows once stored.
+async fn a_sent_reply_is_exactly_the_stored_one(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    chat.fake.script([
+        Script::Reply {
+            text: "**Hold.** Cap rate 6.4% <b>firm</b>".into(),
+            usage: json!({"input_tokens": 1000, "output_tokens": 200, "cache_creation_input_tokens": 4000, "cache_read_input_tokens": 7}),
+        },
+        Script::ok("Second answer.", 30, 12),
+    ]);
+    let (status, first) = chat.send(None, "What is the cap rate?").await;
+    assert_eq!(status, 200, "{first}");
+    let thread = first["thread_id"].as_i64().unwrap();
+    let (status, second) = chat.send(Some(thread), "And the NOI?").await;
+    assert_eq!(status, 200, "{second}");
+    let (_, view) = chat.app.post(&chat.client, "/api/chat/thread", &[("thread_id", &thread.to_string())]).await;
+    let messages = view["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 4, "{view}");
+    assert_eq!(first["reply"], messages[1]);
+    assert_eq!(second["reply"], messages[3]);
+    let records = chat.usage().await;
+    assert_eq!(first["reply"]["usage"]["cost_microusd"], records[0].9, "{first}");
+    assert_eq!(second["reply"]["usage"]["cost_microusd"], records[1].9, "{second}");
+    assert_eq!(first["reply"]["usage"]["cache_read_input_tokens"], 7);
+}
+
 async fn conversations_can_be_renamed_searched_deleted_and_restored(engine: Engine) {
     let chat = Chat::start(engine).await;
     chat.fake.script([Script::ok("About the cap rate.", 100, 10), Script::ok("About the roof.", 100, 10)]);
@@ -683,6 +710,7 @@ on_both_engines!(
     conversations_can_be_renamed_searched_deleted_and_restored,
     claude_titles_a_conversation_after_its_first_exchange_and_every_fifth_message,
     replies_carry_their_markdown_as_safe_html,
+    a_sent_reply_is_exactly_the_stored_one,
     does_not_retry_429,
     retries_5xx_then_succeeds,
     gives_up_after_max_retries,

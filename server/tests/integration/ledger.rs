@@ -8,7 +8,7 @@ use std::time::Duration;
 use app::auth::UserRole;
 use app::claude::client::{ClaudeClient, ClientConfig, Endpoint};
 use app::claude::history::Turn;
-use app::claude::recorder::{Alongside, AttemptRecord, CallEnd, RecordError, ReplyWrite, UsageRecorder};
+use app::claude::recorder::{Alongside, AttemptRecord, CallEnd, RecordError, ReplyWrite, UsageRecorder, WrittenRecord};
 use app::claude::retry::RetryPolicy;
 use app::claude::types::{CallMeta, ClaudeReply, ClaudeRequest, Reservation, Settlement};
 use app::claude::{Operation, Speaker};
@@ -300,8 +300,8 @@ struct FailsAfterWriting<'a> {
 
 #[async_trait]
 impl ReplyWrite for FailsAfterWriting<'_> {
-    async fn write(&mut self, conn: &mut sqlx::AnyConnection, record_id: i64, reply: &ClaudeReply) -> Result<i64, sqlx::Error> {
-        self.write.write(conn, record_id, reply).await?;
+    async fn write(&mut self, conn: &mut sqlx::AnyConnection, record: WrittenRecord, reply: &ClaudeReply) -> Result<i64, sqlx::Error> {
+        self.write.write(conn, record, reply).await?;
         Err(sqlx::Error::Protocol("reply write failed (injected)".into()))
     }
 }
