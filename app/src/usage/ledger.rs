@@ -124,19 +124,11 @@ impl Ledger {
     /// deletes reservation `settles` and stores what `with` stores, in one transaction.
     async fn write(&self, record: &NewRecord, priced_with: Option<i64>, settles: Option<i64>, with: Option<&mut Alongside<'_>>) -> Result<Written, sqlx::Error> {
         let mut tx = self.db.begin_write().await?;
-        let id = match priced_with {
-            Some(version) => match store::insert_record_at_prices(&mut tx, record, version).await? {
-                Some(id) => id,
-                None => {
-                    tx.rollback().await?;
-                    return Ok(Written::NewerPrices);
-                }
-            },
-            None => store::insert_record(&mut tx, record).await?,
+        let Some(id) = store::write_record(&mut tx, record, priced_with, settles).await? else {
+            // Its aggregates and the reservation's delete went with it: undone.
+            tx.rollback().await?;
+            return Ok(Written::NewerPrices);
         };
-        if let Some(reservation) = settles {
-            store::delete_reservation(&mut tx, reservation).await?;
-        }
         let stored = match with {
             Some(with) => Some(with.write.write(&mut tx, WrittenRecord { id, cost_microusd: record.cost_microusd }, with.reply).await?),
             None => None,

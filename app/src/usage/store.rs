@@ -82,31 +82,50 @@ impl NewRecord {
     }
 }
 
-fn aggregate_upsert(anonymous: bool, table: &str, key_columns: &[&str], rows: usize) -> String {
+fn aggregate_upsert(params: &mut Params, table: &str, key_columns: &[&str], rows: usize) -> String {
     let columns: Vec<&str> = key_columns.iter().copied().chain(SUM_COLUMNS).collect();
     let adds: Vec<String> = SUM_COLUMNS.iter().map(|c| format!("{c} = {table}.{c} + excluded.{c}")).collect();
     format!(
         "INSERT INTO {table} ({}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {}",
         columns.join(", "),
-        values(anonymous, rows, columns.len()),
+        params.rows(rows, columns.len()),
         key_columns.join(", "),
         adds.join(", ")
     )
 }
 
-/// The `VALUES` list of `rows` rows of `width` parameters each, bound in order. On
-/// SQLite the parameters are anonymous (`?`): SQLite finds a numbered one (`$N`) by a
-/// linear search of the statement's parameter names on every bind, so binding grows
-/// with the square of the count (1,000 records, 20,000 parameters: 1.1 s); anonymous
-/// ones bind by position.
+/// The `VALUES` list of `rows` rows of `width` parameters each, bound in order.
 fn values(anonymous: bool, rows: usize, width: usize) -> String {
-    let list: Vec<String> = if anonymous {
-        let row = format!("({})", ["?"].repeat(width).join(", "));
-        vec![row; rows]
-    } else {
-        (0..rows).map(|r| placeholders(r * width, width)).collect()
-    };
-    list.join(", ")
+    Params { anonymous, written: 0 }.rows(rows, width)
+}
+
+/// The parameters of SQL being written, bound in the order they are written. On SQLite
+/// they are anonymous (`?`): SQLite finds a numbered one (`$N`) by a linear search of
+/// the statement's parameter names on every bind, so binding grows with the square of
+/// the count (1,000 records, 20,000 parameters: 1.1 s); anonymous ones bind by position,
+/// and across the statements of a batch in turn. On PostgreSQL they are numbered on
+/// from the last written.
+struct Params {
+    anonymous: bool,
+    written: usize,
+}
+
+impl Params {
+    fn on(conn: &AnyConnection) -> Params {
+        Params { anonymous: anonymous(conn), written: 0 }
+    }
+
+    /// `width` parameters, separated by commas.
+    fn list(&mut self, width: usize) -> String {
+        let list: Vec<String> = (1..=width).map(|k| if self.anonymous { "?".to_string() } else { format!("${}", self.written + k) }).collect();
+        self.written += width;
+        list.join(", ")
+    }
+
+    /// `rows` bracketed rows of `width` parameters each.
+    fn rows(&mut self, rows: usize, width: usize) -> String {
+        (0..rows).map(|_| format!("({})", self.list(width))).collect::<Vec<_>>().join(", ")
+    }
 }
 
 /// Whether `values` should write anonymous parameters on this connection.
@@ -153,51 +172,76 @@ fn bind_record<'q>(query: AnyQuery<'q>, r: &'q NewRecord) -> AnyQuery<'q> {
         .bind(i64::from(r.stopped))
 }
 
-/// Writes a record with its daily aggregate, its four rollups and its counters, on a
+/// Writes a record with its daily aggregate, its rollups and its counters, on a
 /// connection the caller has opened a transaction on. Returns the record's id.
 pub async fn insert_record(conn: &mut AnyConnection, r: &NewRecord) -> Result<i64, sqlx::Error> {
-    use sqlx::Row;
-    let sql = format!("INSERT INTO usage_records ({RECORD_COLUMNS}) VALUES {} RETURNING id", placeholders(0, RECORD_WIDTH));
-    let id: i64 = bind_record(sqlx::query(&sql), r).fetch_one(&mut *conn).await?.try_get(0)?;
-    add_to_aggregates(conn, r).await?;
-    Ok(id)
+    let id = write_record(conn, r, None, None).await?;
+    id.ok_or_else(|| sqlx::Error::Protocol("the record's insert returned no id".into()))
 }
 
-/// `insert_record` for a record priced with the book of version `priced_with` (the newest
-/// stored price's id, as `prices::store::version` reads it): written only if no newer
-/// price is stored — the insert itself checks, so pricing costs no statement of its own.
-/// None, with nothing written, when another instance has stored a newer price since:
-/// the caller reloads the book and prices the record again.
-pub async fn insert_record_at_prices(conn: &mut AnyConnection, r: &NewRecord, priced_with: i64) -> Result<Option<i64>, sqlx::Error> {
+/// Writes a record with its daily aggregate, its rollups and its counters, and deletes
+/// reservation `settles` (the record settles it), in one round trip on a connection the
+/// caller has opened a transaction on: on SQLite the statements go as one batch (the
+/// driver runs them in one call to its connection's thread), on PostgreSQL as one
+/// statement of data-modifying CTEs. Returns the record's id.
+///
+/// With `priced_with` (the newest stored price's id, as `prices::store::version` reads
+/// it, when the book that priced the record was read) the record is written only if no
+/// newer price is stored — the insert itself checks, so pricing costs no statement of
+/// its own. None then says another instance has stored a newer price since: the caller
+/// must roll the transaction back (the aggregates and the delete are not conditional),
+/// reload the book and price the record again.
+pub async fn write_record(conn: &mut AnyConnection, r: &NewRecord, priced_with: Option<i64>, settles: Option<i64>) -> Result<Option<i64>, sqlx::Error> {
     use sqlx::Row;
-    // The record's values as a SELECT list ($1 … $20, without the brackets), then the version.
-    let values = placeholders(0, RECORD_WIDTH);
-    let sql = format!(
-        "INSERT INTO usage_records ({RECORD_COLUMNS}) SELECT {} \
-         WHERE (SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM model_prices) = ${} RETURNING id",
-        values.trim_start_matches('(').trim_end_matches(')'),
-        RECORD_WIDTH + 1
-    );
-    let Some(row) = bind_record(sqlx::query(&sql), r).bind(priced_with).fetch_optional(&mut *conn).await? else {
-        return Ok(None);
+    let mut params = Params::on(conn);
+    let values = params.list(RECORD_WIDTH);
+    let record = match priced_with {
+        Some(_) => format!(
+            "INSERT INTO usage_records ({RECORD_COLUMNS}) SELECT {values} \
+             WHERE (SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM model_prices) = {} RETURNING id",
+            params.list(1)
+        ),
+        None => format!("INSERT INTO usage_records ({RECORD_COLUMNS}) VALUES ({values}) RETURNING id"),
     };
-    let id: i64 = row.try_get(0)?;
-    add_to_aggregates(conn, r).await?;
-    Ok(Some(id))
+    let (daily, rollups, counters) = aggregates_of(r);
+    let mut statements = vec![
+        record,
+        aggregate_upsert(&mut params, "usage_daily", &DAILY_KEY_COLUMNS, daily.len()),
+        aggregate_upsert(&mut params, "usage_rollup", &ROLLUP_KEY_COLUMNS, rollups.len()),
+        counters_upsert(&mut params, counters.len()),
+    ];
+    if settles.is_some() {
+        statements.push(format!("DELETE FROM usage_reservations WHERE id = {}", params.list(1)));
+    }
+    let sql = if params.anonymous {
+        statements.join(";\n")
+    } else {
+        let (record, rest) = statements.split_first().expect("the record's statement");
+        let parts: Vec<String> = rest.iter().enumerate().map(|(i, s)| format!("s{i} AS ({s})")).collect();
+        format!("WITH record AS ({record}), {} SELECT id FROM record", parts.join(", "))
+    };
+    let mut query = bind_record(sqlx::query(&sql), r);
+    if let Some(version) = priced_with {
+        query = query.bind(version);
+    }
+    query = bind_counters(bind_rollups(bind_daily(query, &daily), &rollups), &counters);
+    if let Some(reservation) = settles {
+        query = query.bind(reservation);
+    }
+    // Every row, so that every statement of the batch runs (one row: the record's id).
+    let rows = query.fetch_all(&mut *conn).await?;
+    rows.first().map(|row| row.try_get(0)).transpose()
 }
 
-/// Adds a written record to its daily aggregate, its rollups and the running counters.
-async fn add_to_aggregates(conn: &mut AnyConnection, r: &NewRecord) -> Result<(), sqlx::Error> {
+/// The aggregate rows and counters one record adds to.
+fn aggregates_of(r: &NewRecord) -> ([(DailyKey, Sums); 1], Vec<(RollupKey, Sums)>, Vec<(CounterKey, [i64; 3])>) {
     let sums = r.sums();
     let deal = r.deal_id.unwrap_or(0);
     let daily_key = DailyKey { day: r.day.clone(), user_id: r.user_id, deal_id: deal, model: r.model.clone(), operation: r.operation.clone() };
-    upsert_daily(conn, &[(daily_key, sums)]).await?;
-    let rollups: Vec<(RollupKey, Sums)> = RollupKey::of(&r.day, r.user_id, deal, &r.model, &r.operation).into_iter().map(|k| (k, sums)).collect();
-    upsert_rollups(conn, &rollups).await?;
+    let rollups = RollupKey::of(&r.day, r.user_id, deal, &r.model, &r.operation).into_iter().map(|k| (k, sums)).collect();
     let tokens = r.usage.budget_tokens() as i64;
-    let counters: Vec<(CounterKey, [i64; 3])> = r.counters().into_iter().map(|k| (k, [tokens, r.cost_microusd, 1])).collect();
-    add_to_counters(conn, &counters).await?;
-    Ok(())
+    let counters = r.counters().into_iter().map(|k| (k, [tokens, r.cost_microusd, 1])).collect();
+    ([(daily_key, sums)], rollups, counters)
 }
 
 /// The key of a `usage_daily` row.
@@ -262,21 +306,27 @@ impl RollupKey {
     }
 }
 
+const DAILY_KEY_COLUMNS: [&str; 5] = ["day", "user_id", "deal_id", "model", "operation"];
+const ROLLUP_KEY_COLUMNS: [&str; 5] = ["scope", "scope_id", "dimension", "day", "key"];
+
 /// Adds sums to daily aggregate rows (created when missing).
 pub async fn upsert_daily(conn: &mut AnyConnection, rows: &[(DailyKey, Sums)]) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
-    let sql = aggregate_upsert(anonymous(conn), "usage_daily", &["day", "user_id", "deal_id", "model", "operation"], rows.len());
-    let mut query = sqlx::query(&sql);
+    let sql = aggregate_upsert(&mut Params::on(conn), "usage_daily", &DAILY_KEY_COLUMNS, rows.len());
+    bind_daily(sqlx::query(&sql), rows).execute(conn).await?;
+    Ok(())
+}
+
+fn bind_daily<'q>(mut query: AnyQuery<'q>, rows: &'q [(DailyKey, Sums)]) -> AnyQuery<'q> {
     for (k, sums) in rows {
         query = query.bind(k.day.as_str()).bind(k.user_id).bind(k.deal_id).bind(k.model.as_str()).bind(k.operation.as_str());
         for value in sums {
             query = query.bind(*value);
         }
     }
-    query.execute(conn).await?;
-    Ok(())
+    query
 }
 
 /// Adds sums to rollup rows (created when missing).
@@ -284,16 +334,19 @@ pub async fn upsert_rollups(conn: &mut AnyConnection, rows: &[(RollupKey, Sums)]
     if rows.is_empty() {
         return Ok(());
     }
-    let sql = aggregate_upsert(anonymous(conn), "usage_rollup", &["scope", "scope_id", "dimension", "day", "key"], rows.len());
-    let mut query = sqlx::query(&sql);
+    let sql = aggregate_upsert(&mut Params::on(conn), "usage_rollup", &ROLLUP_KEY_COLUMNS, rows.len());
+    bind_rollups(sqlx::query(&sql), rows).execute(conn).await?;
+    Ok(())
+}
+
+fn bind_rollups<'q>(mut query: AnyQuery<'q>, rows: &'q [(RollupKey, Sums)]) -> AnyQuery<'q> {
     for (k, sums) in rows {
         query = query.bind(k.scope.as_str()).bind(k.scope_id).bind(k.dimension.as_str()).bind(k.day.as_str()).bind(k.key.as_str());
         for value in sums {
             query = query.bind(*value);
         }
     }
-    query.execute(conn).await?;
-    Ok(())
+    query
 }
 
 /// Adds `[tokens, cost, calls]` to running counters (created when missing).
@@ -301,18 +354,25 @@ pub async fn add_to_counters(conn: &mut AnyConnection, rows: &[(CounterKey, [i64
     if rows.is_empty() {
         return Ok(());
     }
-    let sql = format!(
+    let sql = counters_upsert(&mut Params::on(conn), rows.len());
+    bind_counters(sqlx::query(&sql), rows).execute(conn).await?;
+    Ok(())
+}
+
+fn counters_upsert(params: &mut Params, rows: usize) -> String {
+    format!(
         "INSERT INTO usage_counters (scope, scope_id, period, tokens, cost_microusd, calls) VALUES {} \
          ON CONFLICT (scope, scope_id, period) DO UPDATE SET tokens = usage_counters.tokens + excluded.tokens, \
          cost_microusd = usage_counters.cost_microusd + excluded.cost_microusd, calls = usage_counters.calls + excluded.calls",
-        values(anonymous(conn), rows.len(), 6)
-    );
-    let mut query = sqlx::query(&sql);
+        params.rows(rows, 6)
+    )
+}
+
+fn bind_counters<'q>(mut query: AnyQuery<'q>, rows: &'q [(CounterKey, [i64; 3])]) -> AnyQuery<'q> {
     for (key, [tokens, cost, calls]) in rows {
         query = query.bind(key.scope).bind(key.scope_id).bind(key.period.as_str()).bind(*tokens).bind(*cost).bind(*calls);
     }
-    query.execute(conn).await?;
-    Ok(())
+    query
 }
 
 /// A reservation to take for a call being admitted.
@@ -921,7 +981,7 @@ mod tests {
 
     #[test]
     fn aggregate_upserts_add_every_sum() {
-        let sql = aggregate_upsert(false, "usage_rollup", &["scope", "scope_id", "dimension", "day", "key"], 2);
+        let sql = aggregate_upsert(&mut Params { anonymous: false, written: 0 }, "usage_rollup", &ROLLUP_KEY_COLUMNS, 2);
         assert!(sql.starts_with("INSERT INTO usage_rollup (scope, scope_id, dimension, day, key, calls,"));
         assert!(sql.contains("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15), ($16,"));
         assert!(sql.contains("ON CONFLICT (scope, scope_id, dimension, day, key) DO UPDATE SET calls = usage_rollup.calls + excluded.calls"));
@@ -930,7 +990,7 @@ mod tests {
 
     #[test]
     fn anonymous_parameters_are_one_per_value_in_order() {
-        let sql = aggregate_upsert(true, "usage_daily", &["day", "user_id", "deal_id", "model", "operation"], 3);
+        let sql = aggregate_upsert(&mut Params { anonymous: true, written: 0 }, "usage_daily", &DAILY_KEY_COLUMNS, 3);
         assert_eq!(sql.matches('?').count(), 3 * (5 + SUM_COLUMNS.len()));
         assert!(!sql.contains('$'));
         assert_eq!(values(true, 2, 2), "(?, ?), (?, ?)");
