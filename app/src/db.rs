@@ -631,3 +631,87 @@ pub async fn shared_secret(db: &Db, name: &str) -> Result<[u8; 32], sqlx::Error>
     }
     Ok(secret)
 }
+
+/// A query as sqlx builds it on the `Any` driver.
+pub type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
+
+/// Statements sent to SQLite as one batch, which its driver runs in one call to the
+/// connection's thread: each statement sent alone costs a call, two thread switches.
+/// Each statement is written with its own parameters `$1…$n`; the batch renumbers them
+/// to follow those of the statements before it (SQLite binds `$N` to the batch's Nth
+/// argument), so the statements' arguments are bound one statement after the other.
+/// SQLite only: PostgreSQL takes one statement per query. sqlx calls running several
+/// statements in one SQLite query deprecated: `a_batch_runs_every_statement_in_order`
+/// fails if a new version stops doing it.
+#[derive(Debug, Default)]
+pub struct StatementBatch {
+    sql: String,
+    params: usize,
+    statements: usize,
+}
+
+impl StatementBatch {
+    /// Adds a statement written with parameters `$1…$params`.
+    pub fn then(mut self, sql: &str, params: usize) -> StatementBatch {
+        if self.statements > 0 {
+            self.sql.push_str(";\n");
+        }
+        let mut rest = sql;
+        while let Some(at) = rest.find('$') {
+            let digits = rest[at + 1..].bytes().take_while(u8::is_ascii_digit).count();
+            self.sql.push_str(&rest[..=at]);
+            if digits > 0 {
+                let n: usize = rest[at + 1..at + 1 + digits].parse().unwrap_or(usize::MAX);
+                assert!((1..=params).contains(&n), "parameter ${n} in a statement of {params}");
+                self.sql.push_str(&(n + self.params).to_string());
+            }
+            rest = &rest[at + 1 + digits..];
+        }
+        self.sql.push_str(rest);
+        self.params += params;
+        self.statements += 1;
+        self
+    }
+
+    /// Runs the batch with its arguments bound by `bind`; each statement's rows, in order.
+    pub async fn fetch<'q>(
+        &'q self,
+        conn: &mut AnyConnection,
+        bind: impl FnOnce(AnyQuery<'q>) -> AnyQuery<'q>,
+    ) -> Result<Vec<Vec<sqlx::any::AnyRow>>, sqlx::Error> {
+        use futures::TryStreamExt;
+        use sqlx::{Either, Executor};
+        let mut statements = vec![Vec::new()];
+        let mut steps = conn.fetch_many(bind(sqlx::query(&self.sql)));
+        while let Some(step) = steps.try_next().await? {
+            match step {
+                Either::Right(row) => statements.last_mut().expect("a statement").push(row),
+                // A statement ended; the next one's rows follow.
+                Either::Left(_) => statements.push(Vec::new()),
+            }
+        }
+        statements.pop();
+        if statements.len() != self.statements {
+            return Err(sqlx::Error::Protocol(format!("a batch of {} statements ran {}", self.statements, statements.len())));
+        }
+        Ok(statements)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::StatementBatch;
+
+    #[test]
+    fn a_batch_numbers_each_statements_parameters_after_those_before() {
+        let batch = StatementBatch::default().then("SELECT $1, $2 WHERE x = $1", 2).then("SELECT '$', $2, $1, $10", 10).then("SELECT 1", 0);
+        assert_eq!(batch.sql, "SELECT $1, $2 WHERE x = $1;\nSELECT '$', $4, $3, $12;\nSELECT 1");
+        assert_eq!((batch.params, batch.statements), (12, 3));
+    }
+
+    #[test]
+    #[should_panic(expected = "parameter $3 in a statement of 2")]
+    fn a_statement_may_not_name_more_parameters_than_it_says() {
+        let _ = StatementBatch::default().then("SELECT $1, $3", 2);
+    }
+}

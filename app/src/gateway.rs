@@ -238,19 +238,18 @@ async fn admit_within_limits(
     if crate::budget::service::any_firm_cap(&limits) {
         crate::budget::store::lock_firm(&mut tx, state.db.engine).await?;
     }
-    let Some(overrides) = crate::budget::store::lock_limits(&mut tx, state.db.engine, ctx.user_id, deal_id).await? else {
-        return Err(AppError::not_found("deal"));
-    };
     let periods = request_periods(now, zone);
     let periods: Vec<&str> = periods.iter().map(String::as_str).collect();
     // Counted first and checked after (the count includes this call): a refusal, by
     // these limits or by a budget, rolls the count back with the transaction.
-    let counts = crate::budget::store::count_request(&mut tx, ctx.user_id, &periods, now).await?;
+    let checks = crate::budget::store::admission_checks(&mut tx, state.db.engine, ctx.user_id, deal_id, &periods, &local_day(now, zone), now).await?;
+    let Some((overrides, counts, standing)) = checks else {
+        return Err(AppError::not_found("deal"));
+    };
     if let Err(refusal) = check_rate_limits(&counts, &limits, now, zone) {
         tx.rollback().await?;
         return Err(refusal);
     }
-    let standing = store::standing(&mut tx, ctx.user_id, deal_id, &local_day(now, zone), now).await?;
     let all = crate::budget::service::limits_of(&standing, &overrides, ctx.is_admin(), &state.settings, &limits, now);
     let firm = crate::budget::service::firm_levels(&limits);
     let min_useful = u64::from(limits.min_useful_output_tokens);

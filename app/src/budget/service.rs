@@ -126,13 +126,12 @@ pub async fn status_and_limits(state: &AppState, ctx: &Ctx, deal_id: i64) -> Res
     let settings = &state.settings;
     let day = local_day(now, settings.time.tz());
     let mut conn = state.db.pool.acquire().await?;
-    let (stored, overrides) = store::stored_limits_and_overrides(&mut conn, ctx.user_id, deal_id).await?;
+    let (stored, read) = store::limits_and_standing(&mut conn, state.db.engine, ctx.user_id, deal_id, &day, now).await?;
+    drop(conn);
     let limits = limits_of_stored(stored, &settings.limits);
-    let Some(overrides) = overrides else {
+    let Some((overrides, standing)) = read else {
         return Err(AppError::not_found("deal"));
     };
-    let standing = crate::usage::store::standing(&mut conn, ctx.user_id, deal_id, &day, now).await?;
-    drop(conn);
     let mut all = limits_of(&standing, &overrides, ctx.is_admin(), settings, &limits, now);
     with_forecasts(state, &mut all, ctx.user_id, deal_id, now).await?;
     let deal = all.iter().find(|l| l.kind == LimitKind::DealTokens).map(|l| l.meter).unwrap_or_default();
@@ -434,11 +433,10 @@ pub async fn fire_alerts(state: &AppState, ctx: &Ctx, deal_id: i64) -> Result<()
     let settings = &state.settings;
     let day = local_day(now, settings.time.tz());
     let mut conn = state.db.pool.acquire().await?;
-    let (stored, overrides) = store::stored_limits_and_overrides(&mut conn, ctx.user_id, deal_id).await?;
-    let limits = limits_of_stored(stored, &settings.limits);
-    let Some(overrides) = overrides else { return Ok(()) };
-    let standing = crate::usage::store::standing(&mut conn, ctx.user_id, deal_id, &day, now).await?;
+    let (stored, read) = store::limits_and_standing(&mut conn, state.db.engine, ctx.user_id, deal_id, &day, now).await?;
     drop(conn);
+    let limits = limits_of_stored(stored, &settings.limits);
+    let Some((overrides, standing)) = read else { return Ok(()) };
     let mut all = limits_of(&standing, &overrides, ctx.is_admin(), settings, &limits, now);
     forecasts_of(state, &mut all, ctx.user_id, deal_id, now, alerts_on_overrun).await?;
     let reached = crossed(&all, &limits, ctx.user_id, deal_id, settings.budget.warn_ratio, now, &day);

@@ -3,7 +3,7 @@
 
 use sqlx::AnyConnection;
 
-use crate::db::{Db, Engine};
+use crate::db::{AnyQuery, Db, Engine, StatementBatch};
 use crate::error::AppError;
 
 /// The overrides that apply to one call; None means the default.
@@ -69,31 +69,102 @@ fn non_negative(v: i64) -> u64 {
 
 /// The overrides for a user and a deal, without locking. None when the deal does not exist.
 pub async fn read_overrides(conn: &mut AnyConnection, user_id: i64, deal_id: i64) -> Result<Option<Overrides>, sqlx::Error> {
-    let row: Option<(Option<i64>, Option<i64>, Option<i64>, Option<i64>)> = sqlx::query_as(
-        "SELECT u.daily_token_budget, u.monthly_budget_microusd, u.model_choice, d.token_budget FROM users u JOIN deals d ON d.id = $2 WHERE u.id = $1",
-    )
-    .bind(user_id)
-    .bind(deal_id)
-    .fetch_optional(&mut *conn)
-    .await?;
-    Ok(row.map(|(daily, monthly, choice, deal)| user_overrides((daily, monthly, choice), deal.map(non_negative))))
+    let row = sqlx::query(READ_OVERRIDES).bind(user_id).bind(deal_id).fetch_optional(&mut *conn).await?;
+    overrides_of(row.as_ref())
+}
+
+/// `read_overrides`' statement: parameters the user and the deal.
+const READ_OVERRIDES: &str =
+    "SELECT u.daily_token_budget, u.monthly_budget_microusd, u.model_choice, d.token_budget FROM users u JOIN deals d ON d.id = $2 WHERE u.id = $1";
+
+fn overrides_of(row: Option<&sqlx::any::AnyRow>) -> Result<Option<Overrides>, sqlx::Error> {
+    use sqlx::FromRow;
+    let Some(row) = row else { return Ok(None) };
+    let (daily, monthly, choice, deal) = <(Option<i64>, Option<i64>, Option<i64>, Option<i64>)>::from_row(row)?;
+    Ok(Some(user_overrides((daily, monthly, choice), deal.map(non_negative))))
+}
+
+/// What an admission checks in its transaction: locks the user's and the deal's rows and
+/// reads their overrides (`lock_limits`; None, with nothing else done, when the deal
+/// does not exist), counts the request in `periods` (`count_request`), and reads the
+/// standing of every budget the call counts in (`usage::store::standing`). On SQLite,
+/// whose transaction holds the database from its BEGIN, the three statements go as one
+/// batch; on PostgreSQL the standing is read after the locks are held.
+#[allow(clippy::too_many_arguments)]
+pub async fn admission_checks(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    user_id: i64,
+    deal_id: i64,
+    periods: &[&str],
+    day: &str,
+    now: i64,
+) -> Result<Option<(Overrides, Vec<u64>, crate::usage::store::Standing)>, sqlx::Error> {
+    if engine == Engine::Postgres {
+        let Some(overrides) = lock_limits(conn, engine, user_id, deal_id).await? else { return Ok(None) };
+        let counts = count_request(conn, user_id, periods, now).await?;
+        let standing = crate::usage::store::standing(conn, user_id, deal_id, day, now).await?;
+        return Ok(Some((overrides, counts, standing)));
+    }
+    let standing = crate::usage::store::StandingQuery::new(user_id, deal_id, day, now);
+    let batch = StatementBatch::default()
+        .then(READ_OVERRIDES, 2)
+        .then(&count_request_sql(periods.len()), 2 + periods.len())
+        .then(&standing.sql, standing.params);
+    let rows = batch
+        .fetch(conn, |query| standing.bind(bind_count_request(query.bind(user_id).bind(deal_id), user_id, periods, now)))
+        .await?;
+    let Some(overrides) = overrides_of(rows[0].first())? else { return Ok(None) };
+    Ok(Some((overrides, counts_of(periods, &rows[1])?, standing.read(&rows[2])?)))
 }
 
 /// The limits an admin saved (`stored_limits`) and the overrides for a user and a deal
 /// (`read_overrides`: None when either does not exist), in one statement.
-pub async fn stored_limits_and_overrides(conn: &mut AnyConnection, user_id: i64, deal_id: i64) -> Result<(Option<String>, Option<Overrides>), sqlx::Error> {
+async fn stored_limits_and_overrides(conn: &mut AnyConnection, user_id: i64, deal_id: i64) -> Result<(Option<String>, Option<Overrides>), sqlx::Error> {
+    let row = sqlx::query(STORED_LIMITS_AND_OVERRIDES).bind(user_id).bind(deal_id).fetch_one(conn).await?;
+    stored_limits_and_overrides_of(&row)
+}
+
+/// `stored_limits_and_overrides`' statement: parameters the user and the deal.
+const STORED_LIMITS_AND_OVERRIDES: &str = "SELECT (SELECT value FROM limit_settings WHERE name = 'limits'), u.id, d.id, \
+     u.daily_token_budget, u.monthly_budget_microusd, u.model_choice, d.token_budget \
+     FROM (SELECT 1 AS one) x LEFT JOIN users u ON u.id = $1 LEFT JOIN deals d ON d.id = $2";
+
+fn stored_limits_and_overrides_of(row: &sqlx::any::AnyRow) -> Result<(Option<String>, Option<Overrides>), sqlx::Error> {
+    use sqlx::FromRow;
     type Row = (Option<String>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
-    let (limits, user, deal, daily, monthly, choice, budget): Row = sqlx::query_as(
-        "SELECT (SELECT value FROM limit_settings WHERE name = 'limits'), u.id, d.id, \
-         u.daily_token_budget, u.monthly_budget_microusd, u.model_choice, d.token_budget \
-         FROM (SELECT 1 AS one) x LEFT JOIN users u ON u.id = $1 LEFT JOIN deals d ON d.id = $2",
-    )
-    .bind(user_id)
-    .bind(deal_id)
-    .fetch_one(conn)
-    .await?;
+    let (limits, user, deal, daily, monthly, choice, budget) = Row::from_row(row)?;
     let overrides = (user.is_some() && deal.is_some()).then(|| user_overrides((daily, monthly, choice), budget.map(non_negative)));
     Ok((limits, overrides))
+}
+
+/// `stored_limits_and_overrides` and, when the user and the deal exist, the standing of
+/// every budget a call of theirs counts in (`usage::store::standing`): what a budget's
+/// status is decided from. One batch on SQLite, two statements on PostgreSQL.
+pub async fn limits_and_standing(
+    conn: &mut AnyConnection,
+    engine: Engine,
+    user_id: i64,
+    deal_id: i64,
+    day: &str,
+    now: i64,
+) -> Result<(Option<String>, Option<(Overrides, crate::usage::store::Standing)>), sqlx::Error> {
+    if engine == Engine::Postgres {
+        let (stored, overrides) = stored_limits_and_overrides(conn, user_id, deal_id).await?;
+        let Some(overrides) = overrides else { return Ok((stored, None)) };
+        let standing = crate::usage::store::standing(conn, user_id, deal_id, day, now).await?;
+        return Ok((stored, Some((overrides, standing))));
+    }
+    let standing = crate::usage::store::StandingQuery::new(user_id, deal_id, day, now);
+    let batch = StatementBatch::default().then(STORED_LIMITS_AND_OVERRIDES, 2).then(&standing.sql, standing.params);
+    let rows = batch.fetch(conn, |query| standing.bind(query.bind(user_id).bind(deal_id))).await?;
+    let row = rows[0].first().ok_or_else(|| sqlx::Error::RowNotFound)?;
+    let (stored, overrides) = stored_limits_and_overrides_of(row)?;
+    let read = match overrides {
+        Some(overrides) => Some((overrides, standing.read(&rows[1])?)),
+        None => None,
+    };
+    Ok((stored, read))
 }
 
 /// A user's own overrides (no deal's), without locking; None when there is no such user.
@@ -167,17 +238,30 @@ pub async fn requests_in(conn: &mut AnyConnection, user_id: i64, periods: &[&str
 /// in the order of `periods`. (Inside the admission's transaction: a refused call's
 /// count is rolled back with it.)
 pub async fn count_request(conn: &mut AnyConnection, user_id: i64, periods: &[&str], now: i64) -> Result<Vec<u64>, sqlx::Error> {
-    let values: Vec<String> = (0..periods.len()).map(|i| format!("($1, ${}, 1, $2)", i + 3)).collect();
-    let sql = format!(
+    let sql = count_request_sql(periods.len());
+    let rows = bind_count_request(sqlx::query(&sql), user_id, periods, now).fetch_all(&mut *conn).await?;
+    counts_of(periods, &rows)
+}
+
+/// `count_request`'s statement for `periods` periods: parameters the user, now, then
+/// each period.
+fn count_request_sql(periods: usize) -> String {
+    let values: Vec<String> = (0..periods).map(|i| format!("($1, ${}, 1, $2)", i + 3)).collect();
+    format!(
         "INSERT INTO request_counters (user_id, period, requests, created_at) VALUES {} \
          ON CONFLICT (user_id, period) DO UPDATE SET requests = request_counters.requests + 1 RETURNING period, requests",
         values.join(", ")
-    );
-    let mut query = sqlx::query_as::<_, (String, i64)>(&sql).bind(user_id).bind(now);
-    for period in periods {
-        query = query.bind(*period);
-    }
-    let counted = query.fetch_all(&mut *conn).await?;
+    )
+}
+
+fn bind_count_request<'q>(query: AnyQuery<'q>, user_id: i64, periods: &[&'q str], now: i64) -> AnyQuery<'q> {
+    periods.iter().fold(query.bind(user_id).bind(now), |query, period| query.bind(*period))
+}
+
+/// The counts `count_request`'s statement returned, in the order of `periods`.
+fn counts_of(periods: &[&str], rows: &[sqlx::any::AnyRow]) -> Result<Vec<u64>, sqlx::Error> {
+    use sqlx::FromRow;
+    let counted = rows.iter().map(<(String, i64)>::from_row).collect::<Result<Vec<_>, _>>()?;
     Ok(periods
         .iter()
         .map(|p| counted.iter().find(|(period, _)| period == p).map_or(0, |(_, n)| (*n).max(0) as u64))

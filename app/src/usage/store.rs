@@ -145,7 +145,7 @@ const RECORD_COLUMNS: &str = "user_id, deal_id, operation, model, input_tokens, 
      usage_unknown, created_at, cache_creation_1h_tokens, requested_model, savings_microusd, stopped";
 const RECORD_WIDTH: usize = 20;
 
-type AnyQuery<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+use crate::db::AnyQuery;
 
 /// Binds one record's `RECORD_COLUMNS`.
 fn bind_record<'q>(query: AnyQuery<'q>, r: &'q NewRecord) -> AnyQuery<'q> {
@@ -487,45 +487,89 @@ pub struct Standing {
 }
 
 pub async fn standing(conn: &mut AnyConnection, user_id: i64, deal_id: i64, day: &str, now: i64) -> Result<Standing, sqlx::Error> {
-    let deal = CounterKey::deal_lifetime(deal_id);
-    let user_day = CounterKey::user_day(user_id, day);
-    let user_month = CounterKey::user_month(user_id, day);
-    let firm = Window::ALL.map(|w| CounterKey::firm(w, now, day));
-    let keys: Vec<&CounterKey> = [&deal, &user_day, &user_month].into_iter().chain(firm.iter()).collect();
-    let matches: Vec<String> =
-        (0..keys.len()).map(|k| format!("(scope = ${} AND scope_id = ${} AND period = ${})", 3 * k + 1, 3 * k + 2, 3 * k + 3)).collect();
-    let (user, deal_param, now_param) = (3 * keys.len() + 1, 3 * keys.len() + 2, 3 * keys.len() + 3);
-    let reserved = |filter: &str, tag: &str| {
-        format!(
-            "SELECT '{tag}', CAST(0 AS BIGINT), '', CAST(COALESCE(SUM(tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cost_microusd), 0) AS BIGINT) \
-             FROM usage_reservations WHERE {filter} expires_at > ${now_param}"
-        )
-    };
-    let sql = format!(
-        "SELECT scope, scope_id, period, tokens, cost_microusd FROM usage_counters WHERE {} \
-         UNION ALL {} UNION ALL {} UNION ALL {}",
-        matches.join(" OR "),
-        reserved(&format!("deal_id = ${deal_param} AND"), "reserved:deal"),
-        reserved(&format!("user_id = ${user} AND"), "reserved:user"),
-        reserved("", "reserved:firm"),
-    );
-    let mut query = sqlx::query_as::<_, (String, i64, String, i64, i64)>(&sql);
-    for key in &keys {
-        query = query.bind(key.scope).bind(key.scope_id).bind(key.period.as_str());
+    let query = StandingQuery::new(user_id, deal_id, day, now);
+    let rows = query.bind(sqlx::query(&query.sql)).fetch_all(conn).await?;
+    query.read(&rows)
+}
+
+/// The one statement `standing` runs, to send alone or in a `StatementBatch`.
+pub struct StandingQuery {
+    deal: CounterKey,
+    user_day: CounterKey,
+    user_month: CounterKey,
+    firm: [CounterKey; 3],
+    user_id: i64,
+    deal_id: i64,
+    now: i64,
+    /// Its SQL, with parameters `$1…$params`.
+    pub sql: String,
+    pub params: usize,
+}
+
+impl StandingQuery {
+    pub fn new(user_id: i64, deal_id: i64, day: &str, now: i64) -> StandingQuery {
+        let firm = Window::ALL.map(|w| CounterKey::firm(w, now, day));
+        let keys = 3 + firm.len();
+        let matches: Vec<String> = (0..keys).map(|k| format!("(scope = ${} AND scope_id = ${} AND period = ${})", 3 * k + 1, 3 * k + 2, 3 * k + 3)).collect();
+        let (user, deal_param, now_param) = (3 * keys + 1, 3 * keys + 2, 3 * keys + 3);
+        let reserved = |filter: &str, tag: &str| {
+            format!(
+                "SELECT '{tag}', CAST(0 AS BIGINT), '', CAST(COALESCE(SUM(tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cost_microusd), 0) AS BIGINT) \
+                 FROM usage_reservations WHERE {filter} expires_at > ${now_param}"
+            )
+        };
+        let sql = format!(
+            "SELECT scope, scope_id, period, tokens, cost_microusd FROM usage_counters WHERE {} \
+             UNION ALL {} UNION ALL {} UNION ALL {}",
+            matches.join(" OR "),
+            reserved(&format!("deal_id = ${deal_param} AND"), "reserved:deal"),
+            reserved(&format!("user_id = ${user} AND"), "reserved:user"),
+            reserved("", "reserved:firm"),
+        );
+        StandingQuery {
+            deal: CounterKey::deal_lifetime(deal_id),
+            user_day: CounterKey::user_day(user_id, day),
+            user_month: CounterKey::user_month(user_id, day),
+            firm,
+            user_id,
+            deal_id,
+            now,
+            sql,
+            params: now_param,
+        }
     }
-    let rows = query.bind(user_id).bind(deal_id).bind(now).fetch_all(conn).await?;
-    let n = |v: i64| v.max(0) as u64;
-    let find = |key: &CounterKey| rows.iter().find(|r| r.0 == key.scope && r.1 == key.scope_id && r.2 == key.period).map(|r| (n(r.3), n(r.4)));
-    let reserved = |tag: &str| rows.iter().find(|r| r.0 == tag).map_or((0, 0), |r| (n(r.3), n(r.4)));
-    let (deal_reserved, user_reserved, firm_reserved) = (reserved("reserved:deal"), reserved("reserved:user"), reserved("reserved:firm"));
-    let used = |key: &CounterKey| find(key).unwrap_or((0, 0));
-    Ok(Standing {
-        deal_tokens: Amount { used: used(&deal).0, reserved: deal_reserved.0, cost_microusd: used(&deal).1 + deal_reserved.1 },
-        user_day_tokens: Amount { used: used(&user_day).0, reserved: user_reserved.0, cost_microusd: used(&user_day).1 + user_reserved.1 },
-        user_month_microusd: Amount { used: used(&user_month).1, reserved: user_reserved.1, cost_microusd: used(&user_month).1 + user_reserved.1 },
-        firm_tokens: firm.clone().map(|k| Amount { used: used(&k).0, reserved: firm_reserved.0, cost_microusd: used(&k).1 + firm_reserved.1 }),
-        firm_microusd: firm.map(|k| Amount { used: used(&k).1, reserved: firm_reserved.1, cost_microusd: used(&k).1 + firm_reserved.1 }),
-    })
+
+    fn keys(&self) -> impl Iterator<Item = &CounterKey> {
+        [&self.deal, &self.user_day, &self.user_month].into_iter().chain(self.firm.iter())
+    }
+
+    /// Binds its arguments, after those `query` holds.
+    pub fn bind<'q>(&'q self, mut query: AnyQuery<'q>) -> AnyQuery<'q> {
+        for key in self.keys() {
+            query = query.bind(key.scope).bind(key.scope_id).bind(key.period.as_str());
+        }
+        query.bind(self.user_id).bind(self.deal_id).bind(self.now)
+    }
+
+    /// The standing its rows say.
+    pub fn read(&self, rows: &[sqlx::any::AnyRow]) -> Result<Standing, sqlx::Error> {
+        use sqlx::FromRow;
+        let rows = rows.iter().map(<(String, i64, String, i64, i64)>::from_row).collect::<Result<Vec<_>, _>>()?;
+        let n = |v: i64| v.max(0) as u64;
+        let find = |key: &CounterKey| rows.iter().find(|r| r.0 == key.scope && r.1 == key.scope_id && r.2 == key.period).map(|r| (n(r.3), n(r.4)));
+        let reserved = |tag: &str| rows.iter().find(|r| r.0 == tag).map_or((0, 0), |r| (n(r.3), n(r.4)));
+        let (deal_reserved, user_reserved, firm_reserved) = (reserved("reserved:deal"), reserved("reserved:user"), reserved("reserved:firm"));
+        let used = |key: &CounterKey| find(key).unwrap_or((0, 0));
+        let (deal, user_day, user_month) = (used(&self.deal), used(&self.user_day), used(&self.user_month));
+        let firm = self.firm.each_ref().map(used);
+        Ok(Standing {
+            deal_tokens: Amount { used: deal.0, reserved: deal_reserved.0, cost_microusd: deal.1 + deal_reserved.1 },
+            user_day_tokens: Amount { used: user_day.0, reserved: user_reserved.0, cost_microusd: user_day.1 + user_reserved.1 },
+            user_month_microusd: Amount { used: user_month.1, reserved: user_reserved.1, cost_microusd: user_month.1 + user_reserved.1 },
+            firm_tokens: firm.map(|k| Amount { used: k.0, reserved: firm_reserved.0, cost_microusd: k.1 + firm_reserved.1 }),
+            firm_microusd: firm.map(|k| Amount { used: k.1, reserved: firm_reserved.1, cost_microusd: k.1 + firm_reserved.1 }),
+        })
+    }
 }
 
 /// What a counter scope (`user` or `firm`) used on each of `days` (local days): tokens

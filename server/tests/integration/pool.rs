@@ -230,3 +230,29 @@ async fn sqlite_writes_left_for_a_writer_that_went_away_are_committed() {
     let names: Vec<(String,)> = sqlx::query_as("SELECT name FROM server_secrets WHERE value = 'written'").fetch_all(&db.pool).await.unwrap();
     assert_eq!(names, [("first".to_string(),)]);
 }
+
+/// On SQLite, the statements of a `StatementBatch` run in one query, in order, each
+/// with its own arguments (written `$1…` in each, renumbered by the batch), and each
+/// statement's rows come back apart. The ledger's record writes and the admission's
+/// checks rely on it: sqlx calls several statements per SQLite query deprecated, so
+/// this fails first if a new sqlx stops running them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_runs_every_statement_in_order() {
+    let test_db = TestDb::create(Engine::Sqlite).await;
+    let db = Db::connect(&test_db.url).await.unwrap();
+    db.migrate().await.unwrap();
+    let batch = app::db::StatementBatch::default()
+        .then("INSERT INTO server_secrets (name, value) VALUES ($1, $2) RETURNING name", 2)
+        .then("UPDATE server_secrets SET value = value || $2 WHERE name = $1", 2)
+        .then("SELECT 'none' WHERE $1 = 0", 1)
+        .then("SELECT value FROM server_secrets WHERE name = $1 UNION ALL SELECT $2", 2);
+    let mut tx = db.begin_write().await.unwrap();
+    let rows = batch.fetch(&mut tx, |q| q.bind("a").bind("first").bind("a").bind("+second").bind(1_i64).bind("a").bind("last")).await.unwrap();
+    tx.commit().await.unwrap();
+    use sqlx::Row;
+    let text = |statement: usize| rows[statement].iter().map(|r| r.try_get::<String, _>(0).unwrap()).collect::<Vec<_>>();
+    assert_eq!(rows.len(), 4, "one list of rows per statement");
+    assert_eq!(text(0), ["a"]);
+    assert!(rows[1].is_empty() && rows[2].is_empty(), "an update and an empty select return no rows");
+    assert_eq!(text(3), ["first+second", "last"], "the update ran before the last select, with its own arguments");
+}
