@@ -128,12 +128,14 @@ impl Writer {
             return self.abort(&err).await;
         }
         let ended = async {
-            if !self.savepoint {
+            if !self.savepoint || keep {
+                // A kept savepoint stays on SQLite's stack until the batch's COMMIT
+                // releases them all: one statement fewer per write transaction. A later
+                // one undone rolls back to its own (of savepoints of one name, SQLite
+                // takes the most recent).
                 return Ok(());
             }
-            if !keep {
-                sqlx::query("ROLLBACK TO write").execute(&mut self.conn).await?;
-            }
+            sqlx::query("ROLLBACK TO write").execute(&mut self.conn).await?;
             sqlx::query("RELEASE write").execute(&mut self.conn).await.map(|_| ())
         };
         if let Err(err) = ended.await {

@@ -231,6 +231,38 @@ async fn sqlite_writes_left_for_a_writer_that_went_away_are_committed() {
     assert_eq!(names, [("first".to_string(),)]);
 }
 
+/// On SQLite, a write transaction undone in the middle of a batch takes only its own
+/// work with it: those before it in the batch and after it are committed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_a_write_undone_within_a_batch_undoes_only_its_own() {
+    let test_db = TestDb::create(Engine::Sqlite).await;
+    let db = Db::connect(&test_db.url).await.unwrap();
+    db.migrate().await.unwrap();
+    let mut first = db.begin_write().await.unwrap();
+    let write = |name: &'static str, keep: bool| {
+        let db = db.clone();
+        tokio::spawn(async move {
+            let mut tx = db.begin_write().await?;
+            sqlx::query("INSERT INTO server_secrets (name, value) VALUES ($1, 'written')").bind(name).execute(&mut *tx).await?;
+            if keep { tx.commit().await } else { tx.rollback().await }
+        })
+    };
+    // Three writers queue behind the first, in this order.
+    let mut queued = Vec::new();
+    for (name, keep) in [("kept", true), ("undone", false), ("last", true)] {
+        queued.push(write(name, keep));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sqlx::query("INSERT INTO server_secrets (name, value) VALUES ('first', 'written')").execute(&mut *first).await.unwrap();
+    first.commit().await.unwrap();
+    for writer in queued {
+        writer.await.unwrap().unwrap();
+    }
+    let names: Vec<(String,)> = sqlx::query_as("SELECT name FROM server_secrets WHERE value = 'written' ORDER BY name").fetch_all(&db.pool).await.unwrap();
+    assert_eq!(names, [("first".to_string(),), ("kept".to_string(),), ("last".to_string(),)]);
+    assert_eq!(db.write_batches(), Some((1, 3)), "one commit for the three kept");
+}
+
 /// On SQLite, the statements of a `StatementBatch` run in one query, in order, each
 /// with its own arguments (written `$1…` in each, renumbered by the batch), and each
 /// statement's rows come back apart. The ledger's record writes and the admission's
