@@ -5,7 +5,8 @@
 //!    firm's row (when a firm-wide cap is set), the user's and the deal's rows (on
 //!    SQLite the transaction's write lock holds them all); count
 //!    the request and check the user's rate limits (one statement); read every
-//!    budget's used and reserved amounts in one statement; decide with the pure rules
+//!    budget's used and reserved amounts in one statement (on SQLite these two and the
+//!    overrides' read go as one batch: `budget::store::admission_checks`); decide with the pure rules
 //!    of `budget` (lowering `max_tokens` to spend a budget's last tokens); reserve
 //!    tokens and dollars and store what the operation stores with the call
 //!    (`AdmissionWrite`) — or refuse without calling, rolling all of it back. What it
