@@ -62,9 +62,7 @@ async fn sqlite_write_transactions_begin_in_the_order_they_were_asked_for() {
 /// work (`begin_new_work`) where `new_work` says so; each writes a row and commits.
 /// Returns the order in which they began.
 async fn writers_in_turn(names: &[&'static str], new_work: fn(&str) -> bool) -> (Db, Vec<&'static str>, TestDb) {
-    let test_db = TestDb::create(Engine::Sqlite).await;
-    let db = Db::connect(&test_db.url).await.unwrap();
-    db.migrate().await.unwrap();
+    let (db, test_db) = migrated_sqlite().await;
     let open = db.begin_write().await.unwrap();
     let order = Arc::new(Mutex::new(Vec::new()));
     let mut writers = Vec::new();
@@ -139,9 +137,7 @@ async fn sqlite_writes_of_work_under_way_go_before_new_work() {
 /// busy timeout (10 s) as it did while such writes took a connection of the pool.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_single_writes_wait_their_turn_past_the_busy_timeout() {
-    let test_db = TestDb::create(Engine::Sqlite).await;
-    let db = Db::connect(&test_db.url).await.unwrap();
-    db.migrate().await.unwrap();
+    let (db, _test_db) = migrated_sqlite().await;
     let open = db.begin_write().await.unwrap();
     let waiting = {
         let db = db.clone();
@@ -156,9 +152,7 @@ async fn sqlite_single_writes_wait_their_turn_past_the_busy_timeout() {
 /// transaction commits (a deferred foreign key): a write that commits with a dangling
 /// row fails at COMMIT, not before.
 async fn with_deferred_check() -> (Db, TestDb) {
-    let test_db = TestDb::create(Engine::Sqlite).await;
-    let db = Db::connect(&test_db.url).await.unwrap();
-    db.migrate().await.unwrap();
+    let (db, test_db) = migrated_sqlite().await;
     let mut one = db.writer().await.unwrap();
     sqlx::query("CREATE TABLE child (id INTEGER PRIMARY KEY, parent TEXT REFERENCES server_secrets (name) DEFERRABLE INITIALLY DEFERRED)")
         .execute(&mut *one)
@@ -212,9 +206,7 @@ async fn sqlite_writes_committed_together_hear_that_their_commit_failed() {
 /// away (its request dropped while it waited, or once it had begun) is still committed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_writes_left_for_a_writer_that_went_away_are_committed() {
-    let test_db = TestDb::create(Engine::Sqlite).await;
-    let db = Db::connect(&test_db.url).await.unwrap();
-    db.migrate().await.unwrap();
+    let (db, _test_db) = migrated_sqlite().await;
     let mut first = db.begin_write().await.unwrap();
     sqlx::query("INSERT INTO server_secrets (name, value) VALUES ('first', 'written')").execute(&mut *first).await.unwrap();
     let (_never, wait) = tokio::sync::oneshot::channel::<()>();
@@ -235,9 +227,7 @@ async fn sqlite_writes_left_for_a_writer_that_went_away_are_committed() {
 /// work with it: those before it in the batch and after it are committed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sqlite_a_write_undone_within_a_batch_undoes_only_its_own() {
-    let test_db = TestDb::create(Engine::Sqlite).await;
-    let db = Db::connect(&test_db.url).await.unwrap();
-    db.migrate().await.unwrap();
+    let (db, _test_db) = migrated_sqlite().await;
     let mut first = db.begin_write().await.unwrap();
     let write = |name: &'static str, keep: bool| {
         let db = db.clone();
@@ -270,9 +260,7 @@ async fn sqlite_a_write_undone_within_a_batch_undoes_only_its_own() {
 /// this fails first if a new sqlx stops running them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_batch_runs_every_statement_in_order() {
-    let test_db = TestDb::create(Engine::Sqlite).await;
-    let db = Db::connect(&test_db.url).await.unwrap();
-    db.migrate().await.unwrap();
+    let (db, _test_db) = migrated_sqlite().await;
     let batch = app::db::StatementBatch::default()
         .then("INSERT INTO server_secrets (name, value) VALUES ($1, $2) RETURNING name", 2)
         .then("UPDATE server_secrets SET value = value || $2 WHERE name = $1", 2)
@@ -287,4 +275,12 @@ async fn a_batch_runs_every_statement_in_order() {
     assert_eq!(text(0), ["a"]);
     assert!(rows[1].is_empty() && rows[2].is_empty(), "an update and an empty select return no rows");
     assert_eq!(text(3), ["first+second", "last"], "the update ran before the last select, with its own arguments");
+}
+
+/// A fresh SQLite database with the app's schema (dropped with the `TestDb`).
+async fn migrated_sqlite() -> (Db, TestDb) {
+    let test_db = TestDb::create(Engine::Sqlite).await;
+    let db = Db::connect(&test_db.url).await.unwrap();
+    db.migrate().await.unwrap();
+    (db, test_db)
 }
