@@ -3,14 +3,14 @@
 //! 1. **Admit**: estimate the input (calibrated per model and operation, never below the
 //!    raw estimate) and price it with the book; then — in one transaction — lock the
 //!    firm's row (when a firm-wide cap is set), the user's and the deal's rows (on
-//!    SQLite the transaction's write lock holds them all); count
-//!    the request and check the user's rate limits (one statement); read every
-//!    budget's used and reserved amounts in one statement (on SQLite these two and the
-//!    overrides' read go as one batch: `budget::store::admission_checks`); decide with the pure rules
-//!    of `budget` (lowering `max_tokens` to spend a budget's last tokens); reserve
-//!    tokens and dollars and store what the operation stores with the call
-//!    (`AdmissionWrite`) — or refuse without calling, rolling all of it back. What it
-//!    reads before the transaction is one statement.
+//!    SQLite the transaction's write lock holds them all); count the request and check
+//!    the user's rate limits (one statement); read every budget's used and reserved
+//!    amounts in one statement (on SQLite these two and the overrides' read go as one
+//!    batch: `budget::store::admission_checks`); decide with the pure rules of `budget`
+//!    (lowering `max_tokens` to spend a budget's last tokens); reserve tokens and
+//!    dollars and store what the operation stores with the call (`AdmissionWrite`) — or
+//!    refuse without calling, rolling all of it back. What it reads before the
+//!    transaction is one statement, and the calibration one per model it may ask for.
 //! 2. **Call**: the client retries where safe and records every attempt through the
 //!    ledger; the last attempt's record deletes the reservation in the same transaction,
 //!    and stores what the operation keeps of the reply with it (`ReplyWrite`).

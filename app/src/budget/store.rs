@@ -90,7 +90,6 @@ fn overrides_of(row: Option<&sqlx::any::AnyRow>) -> Result<Option<Overrides>, sq
 /// standing of every budget the call counts in (`usage::store::standing`). On SQLite,
 /// whose transaction holds the database from its BEGIN, the three statements go as one
 /// batch; on PostgreSQL the standing is read after the locks are held.
-#[allow(clippy::too_many_arguments)]
 pub async fn admission_checks(
     conn: &mut AnyConnection,
     engine: Engine,

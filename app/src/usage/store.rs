@@ -13,7 +13,7 @@ use sqlx::AnyConnection;
 
 use super::{CounterKey, Dimension, ReplyUsage, Window};
 use crate::claude::pricing::TokenUsage;
-use crate::db::Db;
+use crate::db::{AnyQuery, Db};
 
 /// The sums every aggregate row keeps, in column order.
 pub const SUM_COLUMNS: [&str; 10] = [
@@ -145,8 +145,6 @@ const RECORD_COLUMNS: &str = "user_id, deal_id, operation, model, input_tokens, 
      usage_unknown, created_at, cache_creation_1h_tokens, requested_model, savings_microusd, stopped";
 const RECORD_WIDTH: usize = 20;
 
-use crate::db::AnyQuery;
-
 /// Binds one record's `RECORD_COLUMNS`.
 fn bind_record<'q>(query: AnyQuery<'q>, r: &'q NewRecord) -> AnyQuery<'q> {
     query
@@ -204,12 +202,13 @@ pub async fn write_record(conn: &mut AnyConnection, r: &NewRecord, priced_with: 
         None => format!("INSERT INTO usage_records ({RECORD_COLUMNS}) VALUES ({values}) RETURNING id"),
     };
     let (daily, rollups, counters) = aggregates_of(r);
-    let mut statements = vec![
-        record,
-        aggregate_upsert(&mut params, "usage_daily", &DAILY_KEY_COLUMNS, daily.len()),
-        aggregate_upsert(&mut params, "usage_rollup", &ROLLUP_KEY_COLUMNS, rollups.len()),
-        counters_upsert(&mut params, counters.len()),
-    ];
+    let mut statements = vec![record, aggregate_upsert(&mut params, "usage_daily", &DAILY_KEY_COLUMNS, daily.len())];
+    if !rollups.is_empty() {
+        statements.push(aggregate_upsert(&mut params, "usage_rollup", &ROLLUP_KEY_COLUMNS, rollups.len()));
+    }
+    if !counters.is_empty() {
+        statements.push(counters_upsert(&mut params, counters.len()));
+    }
     if settles.is_some() {
         statements.push(format!("DELETE FROM usage_reservations WHERE id = {}", params.list(1)));
     }
