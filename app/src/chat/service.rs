@@ -256,18 +256,14 @@ struct Question<'a> {
 #[async_trait::async_trait]
 impl AdmissionWrite for Question<'_> {
     async fn write(&mut self, conn: &mut sqlx::AnyConnection, now: i64) -> Result<(), AppError> {
-        if self.cooldown_ms > 0 {
-            if let Err(wait_ms) = store::claim_cooldown(&mut *conn, self.user_id, now, self.cooldown_ms).await? {
-                return Err(AppError::new(ErrorKind::Cooldown, format!("Please wait {} s before sending again.", (wait_ms + 999) / 1000)));
+        let title = if self.thread_id.is_none() { thread_title(self.text) } else { String::new() };
+        match store::store_question(conn, self.user_id, self.deal_id, self.thread_id, &title, self.text, now, self.cooldown_ms).await? {
+            Ok(stored) => {
+                self.stored = Some(stored);
+                Ok(())
             }
+            Err(wait_ms) => Err(AppError::new(ErrorKind::Cooldown, format!("Please wait {} s before sending again.", (wait_ms + 999) / 1000))),
         }
-        let thread_id = match self.thread_id {
-            Some(id) => id,
-            None => store::create_thread(&mut *conn, self.deal_id, self.user_id, &thread_title(self.text), now).await?,
-        };
-        let message_id = store::append_question(conn, thread_id, self.text, now).await?;
-        self.stored = Some((thread_id, message_id));
-        Ok(())
     }
 }
 

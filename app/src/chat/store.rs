@@ -22,10 +22,7 @@ pub struct ThreadRow {
 
 /// Starts a conversation, in the caller's transaction.
 pub async fn create_thread(conn: &mut AnyConnection, deal_id: i64, user_id: i64, title: &str, now: i64) -> Result<i64, AppError> {
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO chat_threads (deal_id, user_id, title, created_at, updated_at) \
-         VALUES ($1, $2, $3, $4, $4) RETURNING id",
-    )
+    let (id,): (i64,) = sqlx::query_as(NEW_THREAD)
     .bind(deal_id)
     .bind(user_id)
     .bind(title)
@@ -116,6 +113,82 @@ async fn insert(db: &Db, thread_id: i64, role: Speaker, content: &str, usage_id:
 pub async fn append_question(conn: &mut AnyConnection, thread_id: i64, content: &str, now: i64) -> Result<i64, AppError> {
     Ok(insert_row(conn, thread_id, Speaker::User, content, None, false, Kind::Message, now).await?)
 }
+
+/// An analyst's question, as its call's admission stores it in the caller's transaction:
+/// the user's chat cooldown claimed (when `cooldown_ms` > 0; see `claim_cooldown`), a
+/// thread titled `title` created when `thread_id` is None, and the question appended.
+/// Returns the thread and the message — or Err with the milliseconds left of the
+/// cooldown, when the caller must roll its transaction back (on SQLite the rows were
+/// written with the claim). On SQLite, whose write transaction holds the database, it
+/// is one batch: the cooldown read and claimed, the thread, and the message naming the
+/// thread by `last_insert_rowid()`.
+#[allow(clippy::too_many_arguments)]
+pub async fn store_question(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    deal_id: i64,
+    thread_id: Option<i64>,
+    title: &str,
+    text: &str,
+    now: i64,
+    cooldown_ms: i64,
+) -> Result<Result<(i64, i64), i64>, AppError> {
+    use sqlx::FromRow;
+    if conn.backend_name() != "SQLite" {
+        if cooldown_ms > 0 {
+            if let Err(wait_ms) = claim_cooldown(&mut *conn, user_id, now, cooldown_ms).await? {
+                return Ok(Err(wait_ms));
+            }
+        }
+        let thread_id = match thread_id {
+            Some(id) => id,
+            None => create_thread(&mut *conn, deal_id, user_id, title, now).await?,
+        };
+        return Ok(Ok((thread_id, append_question(conn, thread_id, text, now).await?)));
+    }
+    let claims = cooldown_ms > 0;
+    let mut batch = crate::db::StatementBatch::default();
+    if claims {
+        batch = batch.then("SELECT last_chat_at FROM users WHERE id = $1", 1).then(CLAIM_COOLDOWN, 3);
+    }
+    batch = match thread_id {
+        Some(_) => batch.then(QUESTION, 3),
+        None => batch.then(NEW_THREAD, 4).then(QUESTION_IN_NEW_THREAD, 2),
+    };
+    let rows = batch
+        .fetch(conn, |mut q| {
+            if claims {
+                q = q.bind(user_id).bind(now).bind(user_id).bind(now - cooldown_ms);
+            }
+            match thread_id {
+                Some(id) => q.bind(id).bind(text).bind(now),
+                None => q.bind(deal_id).bind(user_id).bind(title).bind(now).bind(text).bind(now),
+            }
+        })
+        .await?;
+    let first = |statement: usize| rows[statement].first().ok_or_else(|| AppError::internal("chat question", "a statement returned no row"));
+    if claims {
+        // Read under the transaction's write lock: the claim above failed exactly when
+        // the last send is within the cooldown.
+        let (last,) = <(Option<i64>,)>::from_row(first(0)?)?;
+        if let Some(last) = last.filter(|last| *last > now - cooldown_ms) {
+            return Ok(Err((last + cooldown_ms - now).max(1)));
+        }
+    }
+    let (message_id, thread) = <(i64, i64)>::from_row(first(rows.len() - 1)?)?;
+    if thread_id.is_none() && <(i64,)>::from_row(first(rows.len() - 2)?)?.0 != thread {
+        return Err(AppError::internal("chat question", "the question is not in the thread just created"));
+    }
+    Ok(Ok((thread, message_id)))
+}
+
+const CLAIM_COOLDOWN: &str = "UPDATE users SET last_chat_at = $1 WHERE id = $2 AND (last_chat_at IS NULL OR last_chat_at <= $3)";
+const NEW_THREAD: &str = "INSERT INTO chat_threads (deal_id, user_id, title, created_at, updated_at) VALUES ($1, $2, $3, $4, $4) RETURNING id";
+const QUESTION: &str = "INSERT INTO chat_messages (thread_id, role, content, usage_id, created_at, stopped, kind, summary_through) \
+     VALUES ($1, 'user', $2, NULL, $3, 0, 'message', NULL) RETURNING id, thread_id";
+/// `QUESTION` in the thread the statement before it created.
+const QUESTION_IN_NEW_THREAD: &str = "INSERT INTO chat_messages (thread_id, role, content, usage_id, created_at, stopped, kind, summary_through) \
+     VALUES (last_insert_rowid(), 'user', $1, NULL, $2, 0, 'message', NULL) RETURNING id, thread_id";
 
 /// Appends Claude's reply, billed in usage record `usage_id`, in the caller's transaction.
 pub async fn append_reply(conn: &mut AnyConnection, thread_id: i64, content: &str, usage_id: i64, stopped: bool, now: i64) -> Result<i64, sqlx::Error> {
@@ -357,7 +430,7 @@ pub async fn message(db: &Db, id: i64) -> Result<ChatMessage, AppError> {
 /// `cooldown_ms` old, in one statement so two instances cannot both claim it. On
 /// refusal returns how many milliseconds remain.
 pub async fn claim_cooldown(conn: &mut AnyConnection, user_id: i64, now: i64, cooldown_ms: i64) -> Result<Result<(), i64>, AppError> {
-    let claimed = sqlx::query("UPDATE users SET last_chat_at = $1 WHERE id = $2 AND (last_chat_at IS NULL OR last_chat_at <= $3)")
+    let claimed = sqlx::query(CLAIM_COOLDOWN)
         .bind(now)
         .bind(user_id)
         .bind(now - cooldown_ms)

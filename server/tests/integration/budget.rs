@@ -146,6 +146,8 @@ async fn a_send_inside_the_cooldown_is_refused(engine: Engine) {
     assert_eq!((status, kind(&body)), (429, "cooldown"));
     assert!(body["message"].as_str().unwrap().contains("wait"));
     assert_eq!(w.fake.requests().len(), 1);
+    // The refused send stored nothing: not its question, not a conversation for it.
+    assert_eq!((w.app.count("chat_threads").await, w.app.count("chat_messages").await), (1, 2), "the first exchange only");
     // Another user is not held up by Ana's cooldown.
     let bo = w.app.signed_in("bo@firm.com", UserRole::Analyst).await;
     assert_eq!(w.send(&bo, "hello").await.0, 200);
