@@ -20,18 +20,6 @@ pub struct ThreadRow {
     pub author: String,
 }
 
-/// Starts a conversation, in the caller's transaction.
-pub async fn create_thread(conn: &mut AnyConnection, deal_id: i64, user_id: i64, title: &str, now: i64) -> Result<i64, AppError> {
-    let (id,): (i64,) = sqlx::query_as(NEW_THREAD)
-    .bind(deal_id)
-    .bind(user_id)
-    .bind(title)
-    .bind(now)
-    .fetch_one(conn)
-    .await?;
-    Ok(id)
-}
-
 /// A conversation that has not been deleted.
 pub async fn find_thread(db: &Db, thread_id: i64) -> Result<Option<ThreadRow>, AppError> {
     Ok(find_any_thread(db, thread_id).await?.filter(|(_, deleted)| !deleted).map(|(t, _)| t))
@@ -109,19 +97,16 @@ async fn insert(db: &Db, thread_id: i64, role: Speaker, content: &str, usage_id:
     Ok(insert_row(&mut *db.writer().await?, thread_id, role, content, usage_id, stopped, kind, now_millis()).await?)
 }
 
-/// Appends the analyst's message to a thread, in the caller's transaction.
-pub async fn append_question(conn: &mut AnyConnection, thread_id: i64, content: &str, now: i64) -> Result<i64, AppError> {
-    Ok(insert_row(conn, thread_id, Speaker::User, content, None, false, Kind::Message, now).await?)
-}
-
 /// An analyst's question, as its call's admission stores it in the caller's transaction:
-/// the user's chat cooldown claimed (when `cooldown_ms` > 0; see `claim_cooldown`), a
+/// the user's chat cooldown claimed (when `cooldown_ms` > 0: their last send at least
+/// `cooldown_ms` old, claimed in one statement so two instances cannot both claim it), a
 /// thread titled `title` created when `thread_id` is None, and the question appended.
 /// Returns the thread and the message — or Err with the milliseconds left of the
 /// cooldown, when the caller must roll its transaction back (on SQLite the rows were
 /// written with the claim). On SQLite, whose write transaction holds the database, it
 /// is one batch: the cooldown read and claimed, the thread, and the message naming the
-/// thread by `last_insert_rowid()`.
+/// thread by `last_insert_rowid()`; on PostgreSQL one statement
+/// (`question_in_one_statement`).
 #[allow(clippy::too_many_arguments)]
 pub async fn store_question(
     conn: &mut AnyConnection,
@@ -135,16 +120,7 @@ pub async fn store_question(
 ) -> Result<Result<(i64, i64), i64>, AppError> {
     use sqlx::FromRow;
     if conn.backend_name() != "SQLite" {
-        if cooldown_ms > 0 {
-            if let Err(wait_ms) = claim_cooldown(&mut *conn, user_id, now, cooldown_ms).await? {
-                return Ok(Err(wait_ms));
-            }
-        }
-        let thread_id = match thread_id {
-            Some(id) => id,
-            None => create_thread(&mut *conn, deal_id, user_id, title, now).await?,
-        };
-        return Ok(Ok((thread_id, append_question(conn, thread_id, text, now).await?)));
+        return question_in_one_statement(conn, user_id, deal_id, thread_id, title, text, now, cooldown_ms).await;
     }
     let claims = cooldown_ms > 0;
     let mut batch = crate::db::StatementBatch::default();
@@ -180,6 +156,62 @@ pub async fn store_question(
         return Err(AppError::internal("chat question", "the question is not in the thread just created"));
     }
     Ok(Ok((thread, message_id)))
+}
+
+/// `store_question` on PostgreSQL, in one statement: the cooldown's claim (a CTE) gates
+/// the new thread (another), which gates the question; no row back means the claim
+/// failed, and only then is the cooldown read for how long is left.
+#[allow(clippy::too_many_arguments)]
+async fn question_in_one_statement(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    deal_id: i64,
+    thread_id: Option<i64>,
+    title: &str,
+    text: &str,
+    now: i64,
+    cooldown_ms: i64,
+) -> Result<Result<(i64, i64), i64>, AppError> {
+    use sqlx::FromRow;
+    // Parameters: $1 now, $2 the user, $3 the deal or the thread, $4 the text, $5 the
+    // title, $6 now less the cooldown; bound up to the last one the statement names.
+    let claims = cooldown_ms > 0;
+    let mut ctes = Vec::new();
+    if claims {
+        ctes.push("claim AS (UPDATE users SET last_chat_at = $1 WHERE id = $2 AND (last_chat_at IS NULL OR last_chat_at <= $6) RETURNING id)");
+    }
+    let gate = if claims { " FROM claim" } else { "" };
+    let new_thread = format!("thread AS (INSERT INTO chat_threads (deal_id, user_id, title, created_at, updated_at) SELECT $3, $2, $5, $1, $1{gate} RETURNING id)");
+    let (thread, from) = match thread_id {
+        Some(_) => ("$3", gate.to_string()),
+        None => {
+            ctes.push(&new_thread);
+            ("thread.id", " FROM thread".to_string())
+        }
+    };
+    let with = if ctes.is_empty() { String::new() } else { format!("WITH {} ", ctes.join(", ")) };
+    let sql = format!(
+        "{with}INSERT INTO chat_messages (thread_id, role, content, usage_id, created_at, stopped, kind, summary_through) \
+         SELECT {thread}, 'user', $4, NULL, $1, 0, 'message', NULL{from} RETURNING id, thread_id"
+    );
+    let mut query = sqlx::query(&sql).bind(now).bind(user_id).bind(thread_id.unwrap_or(deal_id)).bind(text);
+    if claims || thread_id.is_none() {
+        query = query.bind(title);
+    }
+    if claims {
+        query = query.bind(now - cooldown_ms);
+    }
+    let row = query.fetch_optional(&mut *conn).await?;
+    match row {
+        Some(row) => {
+            let (message_id, thread) = <(i64, i64)>::from_row(&row)?;
+            Ok(Ok((thread, message_id)))
+        }
+        None => {
+            let (last,): (Option<i64>,) = sqlx::query_as("SELECT last_chat_at FROM users WHERE id = $1").bind(user_id).fetch_one(&mut *conn).await?;
+            Ok(Err((last.unwrap_or(now) + cooldown_ms - now).max(1)))
+        }
+    }
 }
 
 const CLAIM_COOLDOWN: &str = "UPDATE users SET last_chat_at = $1 WHERE id = $2 AND (last_chat_at IS NULL OR last_chat_at <= $3)";
@@ -424,26 +456,6 @@ pub async fn thread_messages(db: &Db, thread_id: i64, before: Option<i64>, limit
 pub async fn message(db: &Db, id: i64) -> Result<ChatMessage, AppError> {
     let row: MessageRow = sqlx::query_as(&format!("{SELECT_MESSAGE} WHERE m.id = $1")).bind(id).fetch_one(&db.pool).await?;
     messages_from_rows(vec![row])?.pop().ok_or_else(|| AppError::internal("chat message", "row vanished"))
-}
-
-/// Claims the user's chat cooldown: succeeds when their last send is at least
-/// `cooldown_ms` old, in one statement so two instances cannot both claim it. On
-/// refusal returns how many milliseconds remain.
-pub async fn claim_cooldown(conn: &mut AnyConnection, user_id: i64, now: i64, cooldown_ms: i64) -> Result<Result<(), i64>, AppError> {
-    let claimed = sqlx::query(CLAIM_COOLDOWN)
-        .bind(now)
-        .bind(user_id)
-        .bind(now - cooldown_ms)
-        .execute(&mut *conn)
-        .await?;
-    if claimed.rows_affected() == 1 {
-        return Ok(Ok(()));
-    }
-    let (last,): (Option<i64>,) = sqlx::query_as("SELECT last_chat_at FROM users WHERE id = $1")
-        .bind(user_id)
-        .fetch_one(&mut *conn)
-        .await?;
-    Ok(Err((last.unwrap_or(now) + cooldown_ms - now).max(1)))
 }
 
 /// The user's most recently updated conversation on a deal that is not deleted.

@@ -152,7 +152,23 @@ async fn a_send_inside_the_cooldown_is_refused(engine: Engine) {
     let bo = w.app.signed_in("bo@firm.com", UserRole::Analyst).await;
     assert_eq!(w.send(&bo, "hello").await.0, 200);
     tokio::time::sleep(Duration::from_millis(2_100)).await;
-    assert_eq!(w.send(&analyst, "later").await.0, 200);
+    let (status, later) = w.send(&analyst, "later").await;
+    assert_eq!(status, 200, "{later}");
+    // Continuing a conversation is held to the cooldown the same way.
+    let thread = later["thread_id"].as_i64().unwrap().to_string();
+    let form = [("deal_id", w.deal_id.as_str()), ("thread_id", thread.as_str()), ("message", "follow-up")];
+    let (status, body) = w.app.post(&analyst, "/api/chat/send", &form).await;
+    assert_eq!((status, kind(&body)), (429, "cooldown"));
+    let messages = || async {
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM chat_messages WHERE thread_id = $1").bind(later["thread_id"].as_i64().unwrap()).fetch_one(&w.app.state.db.pool).await.unwrap();
+        n
+    };
+    assert_eq!(messages().await, 2, "the refused follow-up is not stored");
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let (status, body) = w.app.post(&analyst, "/api/chat/send", &form).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["thread_id"], later["thread_id"]);
+    assert_eq!(messages().await, 4);
 }
 
 async fn only_admins_set_budgets_and_bad_values_change_nothing(engine: Engine) {
