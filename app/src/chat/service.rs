@@ -257,7 +257,8 @@ struct Question<'a> {
 impl AdmissionWrite for Question<'_> {
     async fn write(&mut self, conn: &mut sqlx::AnyConnection, now: i64) -> Result<(), AppError> {
         let title = if self.thread_id.is_none() { thread_title(self.text) } else { String::new() };
-        match store::store_question(conn, self.user_id, self.deal_id, self.thread_id, &title, self.text, now, self.cooldown_ms).await? {
+        let question = store::NewQuestion { user_id: self.user_id, deal_id: self.deal_id, thread_id: self.thread_id, title: &title, text: self.text, now, cooldown_ms: self.cooldown_ms };
+        match store::store_question(conn, &question).await? {
             Ok(stored) => {
                 self.stored = Some(stored);
                 Ok(())

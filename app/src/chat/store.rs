@@ -97,6 +97,20 @@ async fn insert(db: &Db, thread_id: i64, role: Speaker, content: &str, usage_id:
     Ok(insert_row(&mut *db.writer().await?, thread_id, role, content, usage_id, stopped, kind, now_millis()).await?)
 }
 
+/// A question to store with its call's admission (`store_question`).
+#[derive(Clone, Copy, Debug)]
+pub struct NewQuestion<'a> {
+    pub user_id: i64,
+    pub deal_id: i64,
+    /// The conversation it continues; None starts one, titled `title`.
+    pub thread_id: Option<i64>,
+    pub title: &'a str,
+    pub text: &'a str,
+    pub now: i64,
+    /// The user's chat cooldown; 0 for none.
+    pub cooldown_ms: i64,
+}
+
 /// An analyst's question, as its call's admission stores it in the caller's transaction:
 /// the user's chat cooldown claimed (when `cooldown_ms` > 0: their last send at least
 /// `cooldown_ms` old, claimed in one statement so two instances cannot both claim it), a
@@ -107,20 +121,11 @@ async fn insert(db: &Db, thread_id: i64, role: Speaker, content: &str, usage_id:
 /// is one batch: the cooldown read and claimed, the thread, and the message naming the
 /// thread by `last_insert_rowid()`; on PostgreSQL one statement
 /// (`question_in_one_statement`).
-#[allow(clippy::too_many_arguments)]
-pub async fn store_question(
-    conn: &mut AnyConnection,
-    user_id: i64,
-    deal_id: i64,
-    thread_id: Option<i64>,
-    title: &str,
-    text: &str,
-    now: i64,
-    cooldown_ms: i64,
-) -> Result<Result<(i64, i64), i64>, AppError> {
+pub async fn store_question(conn: &mut AnyConnection, question: &NewQuestion<'_>) -> Result<Result<(i64, i64), i64>, AppError> {
+    let NewQuestion { user_id, deal_id, thread_id, title, text, now, cooldown_ms } = *question;
     use sqlx::FromRow;
     if conn.backend_name() != "SQLite" {
-        return question_in_one_statement(conn, user_id, deal_id, thread_id, title, text, now, cooldown_ms).await;
+        return question_in_one_statement(conn, question).await;
     }
     let claims = cooldown_ms > 0;
     let mut batch = crate::db::StatementBatch::default();
@@ -161,17 +166,8 @@ pub async fn store_question(
 /// `store_question` on PostgreSQL, in one statement: the cooldown's claim (a CTE) gates
 /// the new thread (another), which gates the question; no row back means the claim
 /// failed, and only then is the cooldown read for how long is left.
-#[allow(clippy::too_many_arguments)]
-async fn question_in_one_statement(
-    conn: &mut AnyConnection,
-    user_id: i64,
-    deal_id: i64,
-    thread_id: Option<i64>,
-    title: &str,
-    text: &str,
-    now: i64,
-    cooldown_ms: i64,
-) -> Result<Result<(i64, i64), i64>, AppError> {
+async fn question_in_one_statement(conn: &mut AnyConnection, question: &NewQuestion<'_>) -> Result<Result<(i64, i64), i64>, AppError> {
+    let NewQuestion { user_id, deal_id, thread_id, title, text, now, cooldown_ms } = *question;
     use sqlx::FromRow;
     // Parameters: $1 now, $2 the user, $3 the deal or the thread, $4 the text, $5 the
     // title, $6 now less the cooldown; bound up to the last one the statement names.
