@@ -122,8 +122,8 @@ pub struct NewQuestion<'a> {
 /// thread by `last_insert_rowid()`; on PostgreSQL one statement
 /// (`question_in_one_statement`).
 pub async fn store_question(conn: &mut AnyConnection, question: &NewQuestion<'_>) -> Result<Result<(i64, i64), i64>, AppError> {
-    let NewQuestion { user_id, deal_id, thread_id, title, text, now, cooldown_ms } = *question;
     use sqlx::FromRow;
+    let NewQuestion { user_id, deal_id, thread_id, title, text, now, cooldown_ms } = *question;
     if conn.backend_name() != "SQLite" {
         return question_in_one_statement(conn, question).await;
     }
@@ -167,8 +167,8 @@ pub async fn store_question(conn: &mut AnyConnection, question: &NewQuestion<'_>
 /// the new thread (another), which gates the question; no row back means the claim
 /// failed, and only then is the cooldown read for how long is left.
 async fn question_in_one_statement(conn: &mut AnyConnection, question: &NewQuestion<'_>) -> Result<Result<(i64, i64), i64>, AppError> {
-    let NewQuestion { user_id, deal_id, thread_id, title, text, now, cooldown_ms } = *question;
     use sqlx::FromRow;
+    let NewQuestion { user_id, deal_id, thread_id, title, text, now, cooldown_ms } = *question;
     // Parameters: $1 now, $2 the user, $3 the deal or the thread, $4 the text, $5 the
     // title, $6 now less the cooldown; bound up to the last one the statement names.
     let claims = cooldown_ms > 0;
