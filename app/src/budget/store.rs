@@ -17,19 +17,15 @@ pub struct Overrides {
     pub model_choice: Option<bool>,
 }
 
-/// Locks the user's and the deal's rows for the rest of the caller's transaction, on an
-/// `engine` database, and reads their overrides, so concurrent admissions for the same
-/// budgets — from any number of instances — are serialised. None when the deal does not
-/// exist.
-/// - PostgreSQL: row locks, in the order user → deal everywhere, as strong as an update
-///   of the rows (`FOR NO KEY UPDATE`: rows that only reference them are not held up)
-///   and without writing a new version of either.
-/// - SQLite: the transaction already holds the database's write lock (`BEGIN
-///   IMMEDIATE`), so a read is enough, and no page is written.
-pub async fn lock_limits(conn: &mut AnyConnection, engine: Engine, user_id: i64, deal_id: i64) -> Result<Option<Overrides>, sqlx::Error> {
-    if engine == Engine::Sqlite {
-        return read_overrides(conn, user_id, deal_id).await;
-    }
+/// Locks the user's and the deal's rows on PostgreSQL for the rest of the caller's
+/// transaction, and reads their overrides, so concurrent admissions for the same budgets
+/// — from any number of instances — are serialised: row locks, in the order user → deal
+/// everywhere, as strong as an update of the rows (`FOR NO KEY UPDATE`: rows that only
+/// reference them are not held up) and without writing a new version of either. None
+/// when the deal does not exist. (SQLite's admission needs no lock of its own: its
+/// transaction holds the database's write lock from `BEGIN IMMEDIATE`; see
+/// `admission_checks`.)
+async fn lock_limits(conn: &mut AnyConnection, user_id: i64, deal_id: i64) -> Result<Option<Overrides>, sqlx::Error> {
     let user: Option<UserRow> = sqlx::query_as("SELECT daily_token_budget, monthly_budget_microusd, model_choice FROM users WHERE id = $1 FOR NO KEY UPDATE")
         .bind(user_id)
         .fetch_optional(&mut *conn)
@@ -41,7 +37,7 @@ pub async fn lock_limits(conn: &mut AnyConnection, engine: Engine, user_id: i64,
 /// Locks the firm's row for the rest of the caller's transaction: admissions that a
 /// firm-wide cap applies to are serialised across every instance. Taken before the
 /// user's and the deal's rows (lock order firm → user → deal). Nothing to do on SQLite,
-/// whose write transactions each hold the whole database (see `lock_limits`).
+/// whose write transactions each hold the whole database (see `admission_checks`).
 pub async fn lock_firm(conn: &mut AnyConnection, engine: Engine) -> Result<(), sqlx::Error> {
     if engine == Engine::Postgres {
         sqlx::query("SELECT n FROM firm_lock WHERE id = 1 FOR NO KEY UPDATE").execute(conn).await?;
@@ -84,12 +80,14 @@ fn overrides_of(row: Option<&sqlx::any::AnyRow>) -> Result<Option<Overrides>, sq
     Ok(Some(user_overrides((daily, monthly, choice), deal.map(non_negative))))
 }
 
-/// What an admission checks in its transaction: locks the user's and the deal's rows and
-/// reads their overrides (`lock_limits`; None, with nothing else done, when the deal
-/// does not exist), counts the request in `periods` (`count_request`), and reads the
-/// standing of every budget the call counts in (`usage::store::standing`). On SQLite,
-/// whose transaction holds the database from its BEGIN, the three statements go as one
-/// batch; on PostgreSQL the standing is read after the locks are held.
+/// What an admission checks in its transaction: the user's and the deal's overrides,
+/// their rows locked (None when the deal does not exist), the request counted in
+/// `periods` (`count_request`), and the standing of every budget the call counts in
+/// (`usage::store::standing`). On SQLite the transaction's write lock, taken at BEGIN
+/// IMMEDIATE, already holds the rows: the overrides are read (`read_overrides`) and the
+/// three statements go as one batch, writing no page to lock. On PostgreSQL the rows
+/// are locked first (`lock_limits`), and the standing is read in a statement after the
+/// locks are held, so it sees what the last holder committed.
 pub async fn admission_checks(
     conn: &mut AnyConnection,
     engine: Engine,
@@ -100,7 +98,7 @@ pub async fn admission_checks(
     now: i64,
 ) -> Result<Option<(Overrides, Vec<u64>, crate::usage::store::Standing)>, sqlx::Error> {
     if engine == Engine::Postgres {
-        let Some(overrides) = lock_limits(conn, engine, user_id, deal_id).await? else { return Ok(None) };
+        let Some(overrides) = lock_limits(conn, user_id, deal_id).await? else { return Ok(None) };
         let counts = count_request(conn, user_id, periods, now).await?;
         let standing = crate::usage::store::standing(conn, user_id, deal_id, day, now).await?;
         return Ok(Some((overrides, counts, standing)));

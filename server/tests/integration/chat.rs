@@ -410,6 +410,26 @@ async fn a_sent_reply_is_exactly_the_stored_one(engine: Engine) {
     assert_eq!(first["reply"]["usage"]["cache_read_input_tokens"], 7);
 }
 
+/// A question's text reaches the database only as a bound value, in the statement or
+/// batch that stores it with its new or continued conversation: markup, quotes, SQL and
+/// non-ASCII text are kept exactly as typed.
+async fn questions_are_stored_exactly_as_typed(engine: Engine) {
+    let chat = Chat::start(engine).await;
+    let text = "Zürich 東京 «NOI» <script>alert(1)</script> '); DROP TABLE deals; -- $1 ?";
+    chat.fake.script([Script::ok("First.", 10, 5), Script::ok("Second.", 10, 5)]);
+    let (status, first) = chat.send(None, text).await;
+    assert_eq!(status, 200, "{first}");
+    let thread = first["thread_id"].as_i64().unwrap();
+    let (status, body) = chat.send(Some(thread), text).await;
+    assert_eq!(status, 200, "{body}");
+    let (_, view) = chat.app.post(&chat.client, "/api/chat/thread", &[("thread_id", &thread.to_string())]).await;
+    let messages = view["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 4, "{view}");
+    assert_eq!((messages[0]["content"].as_str(), messages[2]["content"].as_str()), (Some(text), Some(text)));
+    assert!(view["title"].as_str().unwrap().starts_with("Zürich 東京"), "{view}");
+    assert_eq!(chat.app.count("deals").await, 1, "the deal is still there");
+}
+
 async fn conversations_can_be_renamed_searched_deleted_and_restored(engine: Engine) {
     let chat = Chat::start(engine).await;
     chat.fake.script([Script::ok("About the cap rate.", 100, 10), Script::ok("About the roof.", 100, 10)]);
@@ -711,6 +731,7 @@ on_both_engines!(
     claude_titles_a_conversation_after_its_first_exchange_and_every_fifth_message,
     replies_carry_their_markdown_as_safe_html,
     a_sent_reply_is_exactly_the_stored_one,
+    questions_are_stored_exactly_as_typed,
     does_not_retry_429,
     retries_5xx_then_succeeds,
     gives_up_after_max_retries,

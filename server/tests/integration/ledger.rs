@@ -307,12 +307,16 @@ impl ReplyWrite for FailsAfterWriting<'_> {
 }
 
 async fn a_reply_that_cannot_be_written_with_its_record_never_costs_the_record(engine: Engine) {
-    let (w, _) = answered_through(engine, |ledger| Arc::new(ReplyWritesFail { ledger })).await;
+    let (w, body) = answered_through(engine, |ledger| Arc::new(ReplyWritesFail { ledger })).await;
     let records = w.record_ids().await;
     assert_eq!(records.len(), 1, "the record is written alone");
     assert_eq!(w.app.count("usage_reservations").await, 0, "and settles the reservation");
     // The reply written in the failed transaction went with it: stored once, afterwards.
     assert_eq!(w.replies().await, [(Some(records[0]), "Answered.".to_string())]);
+    // The send returns the reply as stored afterwards, not the one rolled back.
+    let (kept,): (i64,) = sqlx::query_as("SELECT id FROM chat_messages WHERE role = 'assistant'").fetch_one(&w.app.state.db.pool).await.unwrap();
+    assert_eq!(body["reply"]["id"], kept, "{body}");
+    assert_eq!(body["reply"]["usage"]["output_tokens"], 40, "{body}");
     w.ledger_agrees().await;
 }
 
