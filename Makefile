@@ -12,8 +12,10 @@ TOOLS                := $(CURDIR)/.tools
 # Bounded fuzzing inside `make test` (cases per target); `make fuzz` runs a long campaign.
 FUZZ_CASES           ?= 3000
 
-# Tools installed by cargo land in ~/.cargo/bin; wasm-opt (npm binaryen) in .tools/.
-export PATH := $(TOOLS)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
+# The wasm splitter (tools/wasm-split, built from its own lock file) lands in .tools/bin;
+# other tools installed by cargo in ~/.cargo/bin; wasm-opt (npm binaryen) in .tools/.
+WASM_SPLIT           := $(TOOLS)/bin/dealdesk-wasm-split
+export PATH := $(TOOLS)/bin:$(TOOLS)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # No Playwright browser download: the tests drive Debian's chromium.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 # Every build erases Leptos' view types (`--cfg erase_components`, set for all cargo
@@ -33,12 +35,15 @@ help:
 	@echo "make fuzz     fuzz every parser of user and model text for longer (FUZZ_CASES=…)"
 	@echo "make dev      install cargo-leptos and run 'cargo leptos watch' (rebuild on change)"
 
-## Build tools: the wasm target and a wasm-bindgen CLI matching Cargo.lock.
-tools:
+## Build tools: the wasm target, a wasm-bindgen CLI matching Cargo.lock, the splitter.
+tools: $(WASM_SPLIT)
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown \
 	  || rustup target add wasm32-unknown-unknown
 	@wasm-bindgen --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)" \
 	  || cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
+
+$(WASM_SPLIT): tools/wasm-split/Cargo.toml tools/wasm-split/Cargo.lock tools/wasm-split/src/main.rs
+	cargo install --path tools/wasm-split --locked --force --root $(TOOLS) --target-dir target/tools
 
 ## cargo-leptos, only for the watch loop of `make dev` (14 minutes to compile).
 dev-tools: tools
@@ -73,7 +78,7 @@ run: build
 
 dev: dev-tools
 	mkdir -p data
-	cargo leptos watch
+	cargo leptos watch --split
 
 release: release-tools
 	scripts/build.sh release

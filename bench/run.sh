@@ -140,10 +140,11 @@ for engine in sqlite postgres; do
 done
 
 [ "$steps" = profile ] && exit 0
-# The bundle `make bench` just built in release mode (a partial run may find a debug one).
-wasm=$(ls target/site/pkg/*.wasm 2>/dev/null | head -n1 || true)
-if [ -n "$wasm" ] && [ "$steps" = load,dashboard,admission ]; then
-  printf 'wasm.gzipped_kb\t%s\n' "$(( $(gzip -9c "$wasm" | wc -c) / 1024 ))" >> "$results"
+# The bundle `make bench` just built in release mode (a partial run may find a debug one):
+# the main module, the heaviest page's load (main + its chunks), every file.
+if [ -f target/site/pkg/__wasm_split_manifest.json ] && [ "$steps" = load,dashboard,admission ]; then
+  echo "== browser bundle, gzipped: each page's load (main module + the page's chunks)"
+  python3 bench/wasm_size.py target/site/pkg >> "$results"
 fi
 echo "machine after: load average $(cut -d' ' -f1-3 /proc/loadavg)"
 

@@ -23,12 +23,23 @@ case "$mode" in
 esac
 
 cargo build -p frontend --lib --target wasm32-unknown-unknown "${wasm_flags[@]}"
+# A fresh pkg dir: chunks of an earlier build must not linger beside this one's.
+rm -rf "$pkg"
 mkdir -p "$pkg"
-wasm-bindgen --target web --no-typescript --out-dir "$pkg" --out-name dealdesk \
-  "target/wasm32-unknown-unknown/$wasm_profile/frontend.wasm"
+# The pages are lazy routes (app/src/pages/routes.rs): the splitter cuts the wasm into the
+# main module (the framework, the router, the frame) and chunks, one for each set of
+# split points that shares code, which the browser loads when a page needs them. Then
+# wasm-bindgen, keeping the exports the chunks import.
+dealdesk-wasm-split "target/wasm32-unknown-unknown/$wasm_profile/frontend.wasm" "$pkg" dealdesk
+wasm-bindgen --target web --no-typescript --keep-lld-exports --no-demangle \
+  --out-dir "$pkg" --out-name dealdesk "$pkg/dealdesk_split.wasm"
+rm "$pkg/dealdesk_split.wasm"
 if [ "$mode" = release ]; then
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
-    -o "$pkg/dealdesk_bg.wasm" "$pkg/dealdesk_bg.wasm"
+  # One wasm-opt per file (it takes one), as many at once as there are cores; its warning
+  # about the name section's local names (which it drops) is noise, once per file.
+  find "$pkg" -name '*.wasm' -print0 | xargs -0 -P "$(nproc)" -I{} \
+    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int -o {} {} \
+    2> >(grep -v 'unknown name subsection' >&2)
 fi
 cp style/main.css "$pkg/dealdesk.css"
 cp -R public/. "$site/"

@@ -50,23 +50,16 @@ pub mod time;
 mod fuzz;
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::MetaTags;
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{Lazy, path};
 
 use crate::auth::api::get_me;
-use crate::auth::view::LoginPage;
-use crate::pages::alerts::AlertsPage;
-use crate::pages::audit::AuditPage;
-use crate::pages::deal::DealPage;
-use crate::pages::deal_budgets::DealBudgetsPage;
-use crate::pages::deals::{DealsPage, EditDealPage, NewDealPage};
-use crate::pages::limits::LimitsPage;
-use crate::pages::my_usage::MyUsagePage;
-use crate::pages::prices::PricesPage;
+use crate::pages::routes::{
+    AlertsRoute, AuditRoute, DealBudgetsRoute, DealRoute, DealsRoute, EditDealRoute, LimitsRoute, LoginRoute,
+    MyUsageRoute, NewDealRoute, PricesRoute, TokensRoute, UsersRoute,
+};
 use crate::pages::shell::{CurrentUser, NotFound};
-use crate::pages::tokens::TokensPage;
-use crate::pages::users::UsersPage;
 
 /// The HTML document around the app, rendered on the server.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -77,6 +70,8 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
                 <link rel="icon" href="/favicon.svg" type="image/svg+xml"/>
+                <title>"DealDesk"</title>
+                <link rel="stylesheet" id="leptos" href="/pkg/dealdesk.css"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -90,30 +85,31 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
+    // The server's meta context collects the page's preload links (`MetaTags` in the
+    // shell); the browser has no meta tags to manage, so its bundle leaves it out.
+    #[cfg(feature = "ssr")]
+    leptos_meta::provide_meta_context();
     let me = Resource::new(|| (), |_| get_me());
     provide_context(CurrentUser(me));
 
     view! {
-        <Stylesheet id="leptos" href="/pkg/dealdesk.css"/>
-        <Title text="DealDesk"/>
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>
-                <Route path=path!("/login") view=LoginPage/>
-                <Route path=path!("/") view=DealsPage/>
-                <Route path=path!("/deals") view=DealsPage/>
-                <Route path=path!("/deals/new") view=NewDealPage/>
-                <Route path=path!("/deals/:id") view=DealPage/>
-                <Route path=path!("/deals/:id/edit") view=EditDealPage/>
-                <Route path=path!("/deals/:id/chat/:thread") view=DealPage/>
-                <Route path=path!("/admin/users") view=UsersPage/>
-                <Route path=path!("/admin/tokens") view=TokensPage/>
-                <Route path=path!("/admin/deals") view=DealBudgetsPage/>
-                <Route path=path!("/admin/limits") view=LimitsPage/>
-                <Route path=path!("/admin/prices") view=PricesPage/>
-                <Route path=path!("/admin/audit") view=AuditPage/>
-                <Route path=path!("/admin/alerts") view=AlertsPage/>
-                <Route path=path!("/my-usage") view=MyUsagePage/>
+                <Route path=path!("/login") view={Lazy::<LoginRoute>::new()}/>
+                <Route path=path!("/") view={Lazy::<DealsRoute>::new()}/>
+                <Route path=path!("/deals") view={Lazy::<DealsRoute>::new()}/>
+                <Route path=path!("/deals/new") view={Lazy::<NewDealRoute>::new()}/>
+                <Route path=path!("/deals/:id") view={Lazy::<DealRoute>::new()}/>
+                <Route path=path!("/deals/:id/edit") view={Lazy::<EditDealRoute>::new()}/>
+                <Route path=path!("/deals/:id/chat/:thread") view={Lazy::<DealRoute>::new()}/>
+                <Route path=path!("/admin/users") view={Lazy::<UsersRoute>::new()}/>
+                <Route path=path!("/admin/tokens") view={Lazy::<TokensRoute>::new()}/>
+                <Route path=path!("/admin/deals") view={Lazy::<DealBudgetsRoute>::new()}/>
+                <Route path=path!("/admin/limits") view={Lazy::<LimitsRoute>::new()}/>
+                <Route path=path!("/admin/prices") view={Lazy::<PricesRoute>::new()}/>
+                <Route path=path!("/admin/audit") view={Lazy::<AuditRoute>::new()}/>
+                <Route path=path!("/admin/alerts") view={Lazy::<AlertsRoute>::new()}/>
+                <Route path=path!("/my-usage") view={Lazy::<MyUsageRoute>::new()}/>
             </Routes>
         </Router>
     }

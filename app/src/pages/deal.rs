@@ -167,12 +167,25 @@ fn DealWorkspace(deal_id: i64) -> impl IntoView {
             <section class="tab-panel" role="tabpanel" data-testid="tab-panel">
                 {move || match tab.get() {
                     Tab::Chat => view! { <ChatTab deal_id budget=known calls selection/> }.into_any(),
-                    Tab::Report => view! { <ReportTab deal_id calls/> }.into_any(),
-                    Tab::Comps => view! { <CompsTab deal_id calls budget=known/> }.into_any(),
+                    Tab::Report => Suspend::new(report_tab(deal_id, calls)).into_any(),
+                    Tab::Comps => Suspend::new(comps_tab(deal_id, calls, known)).into_any(),
                 }}
             </section>
         </div>
     }
+}
+
+/// The Report tab, a chunk of the browser bundle of its own: fetched when the tab is first
+/// opened, not with the deal page (the Chat tab, open first, comes with the page).
+#[lazy]
+fn report_tab(deal_id: i64, calls: RwSignal<u64>) -> AnyView {
+    view! { <ReportTab deal_id calls/> }.into_any()
+}
+
+/// The Sales comps tab, a chunk of its own like the Report tab.
+#[lazy]
+fn comps_tab(deal_id: i64, calls: RwSignal<u64>, budget: Signal<Option<BudgetStatus>>) -> AnyView {
+    view! { <CompsTab deal_id calls budget/> }.into_any()
 }
 
 /// Moves the keyboard focus to tab `to` (a sibling of the tab the key was pressed on).

@@ -10,6 +10,7 @@ pub mod deals;
 pub mod limits;
 pub mod my_usage;
 pub mod prices;
+pub mod routes;
 pub mod shell;
 pub mod tokens;
 pub mod users;
