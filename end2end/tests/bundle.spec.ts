@@ -45,3 +45,22 @@ test('a browser fetches the chunks of the pages it shows: an analyst never loads
   await expect(page.locator('head link[rel="preload"][href^="/pkg/split_deal_page_"]')).toHaveCount(1);
   expect(fetched.filter(splitOf('admin_pages'))).toEqual([]);
 });
+
+test('a tab whose code is still on its way says so, then shows the tab', async ({ page }) => {
+  await signIn(page, ANALYST);
+  let release = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route(/\/pkg\/split_report_tab_\d+\.wasm$/, async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.getByRole('link', { name: 'Harbor Point Office Tower' }).click();
+  await expect(page.getByTestId('deal-name')).toHaveText('Harbor Point Office Tower');
+
+  await page.getByRole('tab', { name: 'Report' }).click();
+  const panel = page.getByTestId('tab-panel');
+  await expect(panel.getByRole('status')).toHaveText('Loading the tab…');
+  release();
+  await expect(panel.getByRole('button', { name: 'Generate memo' })).toBeVisible();
+  await expect(panel.getByText('Loading the tab…')).toHaveCount(0);
+});

@@ -167,12 +167,21 @@ fn DealWorkspace(deal_id: i64) -> impl IntoView {
             <section class="tab-panel" role="tabpanel" data-testid="tab-panel">
                 {move || match tab.get() {
                     Tab::Chat => view! { <ChatTab deal_id budget=known calls selection/> }.into_any(),
-                    Tab::Report => Suspend::new(report_tab(deal_id, calls)).into_any(),
-                    Tab::Comps => Suspend::new(comps_tab(deal_id, calls, known)).into_any(),
+                    Tab::Report => view! {
+                        <Suspense fallback=loading_tab>{Suspend::new(report_tab(deal_id, calls))}</Suspense>
+                    }.into_any(),
+                    Tab::Comps => view! {
+                        <Suspense fallback=loading_tab>{Suspend::new(comps_tab(deal_id, calls, known))}</Suspense>
+                    }.into_any(),
                 }}
             </section>
         </div>
     }
+}
+
+/// Shown while a tab's code is fetched (the first time it is opened, on a slow network).
+fn loading_tab() -> impl IntoView {
+    view! { <p class="muted" role="status">"Loading the tab…"</p> }
 }
 
 /// The Report tab, a chunk of the browser bundle of its own: fetched when the tab is first
