@@ -26,7 +26,7 @@ use crate::auth::view::LoginPage;
 
 /// A page of the deals group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DealsGroup {
+enum DealsGroup {
     List,
     New,
     Edit,
@@ -50,7 +50,7 @@ fn deal_page() -> AnyView {
 
 /// An admin page.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AdminGroup {
+enum AdminGroup {
     Users,
     Tokens,
     DealBudgets,
