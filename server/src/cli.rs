@@ -197,7 +197,9 @@ async fn serve() -> Result<(), String> {
         tokio::spawn(axum::serve(metrics_listener, crate::metrics_router(state.clone())).into_future());
     }
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    println!("DealDesk is listening on http://{addr}");
+    // The address bound, so port 0 (any free port) prints the port the system chose.
+    let bound = listener.local_addr().map_err(|e| format!("cannot read the address listened on: {e}"))?;
+    println!("DealDesk is listening on http://{bound}");
     println!("Claude: {claude_label}");
     if seeded {
         println!(

@@ -6,6 +6,8 @@
 //! is exceeded by no more than the estimation error of the calls in flight.
 
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicU16;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
 use app::auth::UserRole;
@@ -24,6 +26,7 @@ const MAX_TOKENS: [(&str, &str); 3] = [("APP_CLAUDE__MAX_TOKENS_CHAT", "300"), (
 struct Instance {
     port: u16,
     child: Child,
+    stderr: std::path::PathBuf,
 }
 
 /// A failed assertion must not leave servers running.
@@ -31,21 +34,23 @@ impl Drop for Instance {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.stderr);
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn start(db_url: &str, claude_url: &str, port: u16) -> Instance {
+/// Starts a server on a port the system picks (port 0), so no other test or
+/// connection can take its port between choosing and binding it, and returns once it
+/// says which port it listens on and answers `/healthz`. A server that exits instead
+/// fails the test with what it printed to stderr.
+async fn start(db_url: &str, claude_url: &str) -> Instance {
+    let stderr = std::env::temp_dir().join(format!("dealdesk-crash-server-{}.log", rand::random::<u64>()));
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_server"));
     cmd.current_dir(env!("CARGO_MANIFEST_DIR"))
         .env_remove("DEALDESK_CONFIG")
         .env("DATABASE_URL", db_url)
         .env("ANTHROPIC_API_KEY", "test-key")
         .env("ANTHROPIC_BASE_URL", claude_url)
-        .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
         .env("APP_DEMO__SEED", "false")
         .env("APP_CHAT__COOLDOWN_SECONDS", "0")
         .env("APP_CLAUDE__MAX_RETRIES", "0")
@@ -55,22 +60,47 @@ fn start(db_url: &str, claude_url: &str, port: u16) -> Instance {
         .env("APP_CLAUDE__RESERVATION_MARGIN_SECONDS", "1")
         .env("APP_SERVER__REQUEST_TIMEOUT_SECONDS", "30")
         .env("RUST_LOG", "error")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null());
+        .stdout(Stdio::piped())
+        .stderr(std::fs::File::create(&stderr).unwrap());
     for (key, value) in MAX_TOKENS {
         cmd.env(key, value);
     }
-    Instance { port, child: cmd.spawn().expect("server starts") }
+    let mut child = cmd.spawn().expect("server starts");
+    let stdout = child.stdout.take().unwrap();
+    // The first line naming the address; the rest of stdout is drained so the server
+    // never writes to a closed pipe.
+    let port = tokio::task::spawn_blocking(move || {
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        let port = lines
+            .by_ref()
+            .map_while(Result::ok)
+            .find_map(|line| line.strip_prefix("DealDesk is listening on http://127.0.0.1:").and_then(|p| p.parse::<u16>().ok()));
+        std::thread::spawn(move || lines.for_each(drop));
+        port
+    });
+    let port = match tokio::time::timeout(Duration::from_secs(60), port).await {
+        Ok(Ok(Some(port))) => port,
+        _ => {
+            let _ = child.kill();
+            let status = child.wait().unwrap();
+            let printed = std::fs::read_to_string(&stderr).unwrap_or_default();
+            let _ = std::fs::remove_file(&stderr);
+            panic!("the server did not start ({status}): {printed}");
+        }
+    };
+    let instance = Instance { port, child, stderr };
+    wait_until_up(port).await;
+    instance
 }
 
 async fn wait_until_up(port: u16) {
-    for _ in 0..200 {
+    for _ in 0..600 {
         if reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await.is_ok_and(|r| r.status() == 200) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("instance on port {port} did not come up");
+    panic!("instance on port {port} did not answer /healthz within 30 s");
 }
 
 /// What a client got back for one request.
@@ -102,15 +132,16 @@ async fn killed_instances_lose_no_usage(engine: Engine) {
     sqlx::query("UPDATE deals SET token_budget = $1 WHERE id = $2").bind(DEAL_BUDGET).bind(deal).execute(&db.pool).await.unwrap();
 
     let count = if engine == Engine::Postgres { 4 } else { 1 };
-    let mut instances: Vec<Instance> = (0..count).map(|_| start(&test_db.url, &fake.base_url, free_port())).collect();
-    for i in &instances {
-        wait_until_up(i.port).await;
+    let mut instances = Vec::new();
+    for _ in 0..count {
+        instances.push(start(&test_db.url, &fake.base_url).await);
     }
-    let ports: Vec<u16> = instances.iter().map(|i| i.port).collect();
+    // Each instance's port, which the restarted instance's replaces.
+    let ports: std::sync::Arc<Vec<AtomicU16>> = std::sync::Arc::new(instances.iter().map(|i| AtomicU16::new(i.port)).collect());
     let mut clients = Vec::new();
     for (i, email) in emails.iter().enumerate() {
         let client = reqwest::Client::builder().cookie_store(true).timeout(Duration::from_secs(20)).build().unwrap();
-        let port = ports[i % ports.len()];
+        let port = ports[i % ports.len()].load(SeqCst);
         let response = client.post(format!("http://127.0.0.1:{port}/api/login")).form(&[("email", email.as_str()), ("password", "correct horse battery")]).send().await.unwrap();
         assert_eq!(response.status(), 200);
         clients.push(client);
@@ -118,7 +149,7 @@ async fn killed_instances_lose_no_usage(engine: Engine) {
 
     // The storm: 240 requests, 24 at a time, spread over every instance; one instance
     // (the last) is killed once 40 answers have come back (so calls are in flight on
-    // it), and restarted 1 s later.
+    // it), and restarted 1 s later on a new port, which its clients then use.
     let victim = count - 1;
     let started = Instant::now();
     let answered = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -126,7 +157,7 @@ async fn killed_instances_lose_no_usage(engine: Engine) {
     let storm = futures::stream::iter(0..240usize)
         .map(|n| {
             let client = clients[n % clients.len()].clone();
-            let base = format!("http://127.0.0.1:{}", ports[n % ports.len()]);
+            let ports = ports.clone();
             let deal_id = deal_id.clone();
             let answered = answered.clone();
             async move {
@@ -140,7 +171,8 @@ async fn killed_instances_lose_no_usage(engine: Engine) {
                 // person reloading would; a request cut off mid-flight counts as failed.
                 let mut tries = 0;
                 let response = loop {
-                    match client.post(format!("{base}{path}")).form(&form).send().await {
+                    let port = ports[n % ports.len()].load(SeqCst);
+                    match client.post(format!("http://127.0.0.1:{port}{path}")).form(&form).send().await {
                         Ok(response) => break response,
                         Err(err) if err.is_connect() && tries < 60 => {
                             tries += 1;
@@ -160,21 +192,20 @@ async fn killed_instances_lose_no_usage(engine: Engine) {
                 }
                 }
                 .await;
-                answered.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                answered.fetch_add(1, SeqCst);
                 answer
             }
         })
         .buffer_unordered(24);
     let killer = async {
-        while answered.load(std::sync::atomic::Ordering::SeqCst) < 40 {
+        while answered.load(SeqCst) < 40 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         instances[victim].child.kill().expect("SIGKILL");
         instances[victim].child.wait().unwrap();
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let port = instances[victim].port;
-        instances[victim] = start(&test_db.url, &fake.base_url, port);
-        wait_until_up(port).await;
+        instances[victim] = start(&test_db.url, &fake.base_url).await;
+        ports[victim].store(instances[victim].port, SeqCst);
     };
     let (answers, ()) = tokio::join!(storm.collect::<Vec<Answer>>(), killer);
     let storm_seconds = started.elapsed().as_secs_f64();
