@@ -103,6 +103,9 @@ fuzz:
 
 # A test run is a one-off build: the incremental cache would only cost disk (GBs).
 test: export CARGO_INCREMENTAL = 0
+# A failing test prints its message and file:line without a backtrace, so the message
+# stays next to the summary at the end of the output (where CI's excerpt shows it).
+test: export RUST_BACKTRACE = 0
 test: tools browser-tools postgres
 	@start=$$(date +%s); \
 	$(MAKE) --no-print-directory checks; \
