@@ -23,8 +23,8 @@ def main() -> None:
     sizes = {p.stem: len(gzip.compress(p.read_bytes(), 9)) for p in pkg.glob("*.wasm")}
     main_size = sizes.pop("dealdesk_bg")
     manifest = json.loads((pkg / "__wasm_split_manifest.json").read_text())
-    # `deal_page_1234…` → `deal_page`: the function's name without the splitter's hash.
-    chunks = {split.rsplit("_", 1)[0]: set(files) for split, files in manifest.items()}
+    # Keyed by split point: the name of its function (`split_view!`, app/src/pages/split.rs).
+    chunks = {split: set(files) for split, files in manifest.items()}
     for split, files in chunks.items():
         missing = sorted(files - sizes.keys())
         if missing:

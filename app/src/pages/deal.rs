@@ -16,6 +16,7 @@ use leptos::prelude::*;
 
 use super::deals::{deal_id_param, deal_resource};
 use super::shell::Shell;
+use super::split::{split_view, tab_unavailable};
 use crate::budget::BudgetStatus;
 use crate::budget::api::get_budget_status;
 use crate::budget::view::BudgetPanel;
@@ -127,6 +128,8 @@ fn DealWorkspace(deal_id: i64) -> impl IntoView {
     let thread = leptos_router::hooks::use_params_map().with_untracked(|p| p.get("thread").and_then(|t| t.parse().ok()));
     let selection = ChatSelection::new(thread);
     let calls = RwSignal::new(0u64);
+    // Bumped by a tab's "Try again" when its code did not arrive.
+    let retry = RwSignal::new(0u32);
     let budget = Resource::new(move || calls.get(), move |_| get_budget_status(deal_id));
     // The tabs' copy of the latest status (their pre-flight estimates, a blocked Send),
     // for the browser: an effect runs only there, after hydration, so this reads the
@@ -165,14 +168,21 @@ fn DealWorkspace(deal_id: i64) -> impl IntoView {
                 }).collect_view()}
             </div>
             <section class="tab-panel" role="tabpanel" data-testid="tab-panel">
-                {move || match tab.get() {
-                    Tab::Chat => view! { <ChatTab deal_id budget=known calls selection/> }.into_any(),
-                    Tab::Report => view! {
-                        <Suspense fallback=loading_tab>{Suspend::new(report_tab(deal_id, calls))}</Suspense>
-                    }.into_any(),
-                    Tab::Comps => view! {
-                        <Suspense fallback=loading_tab>{Suspend::new(comps_tab(deal_id, calls, known))}</Suspense>
-                    }.into_any(),
+                {move || {
+                    retry.track();
+                    match tab.get() {
+                        Tab::Chat => view! { <ChatTab deal_id budget=known calls selection/> }.into_any(),
+                        Tab::Report => view! {
+                            <Suspense fallback=loading_tab>{Suspend::new(async move {
+                                report_tab(deal_id, calls).await.unwrap_or_else(|_| tab_unavailable(retry))
+                            })}</Suspense>
+                        }.into_any(),
+                        Tab::Comps => view! {
+                            <Suspense fallback=loading_tab>{Suspend::new(async move {
+                                comps_tab(deal_id, calls, known).await.unwrap_or_else(|_| tab_unavailable(retry))
+                            })}</Suspense>
+                        }.into_any(),
+                    }
                 }}
             </section>
         </div>
@@ -184,17 +194,19 @@ fn loading_tab() -> impl IntoView {
     view! { <p class="muted" role="status">"Loading the tab…"</p> }
 }
 
-/// The Report tab, a chunk of the browser bundle of its own: fetched when the tab is first
-/// opened, not with the deal page (the Chat tab, open first, comes with the page).
-#[lazy]
-fn report_tab(deal_id: i64, calls: RwSignal<u64>) -> AnyView {
-    view! { <ReportTab deal_id calls/> }.into_any()
+split_view! {
+    /// The Report tab, a chunk of the browser bundle of its own: fetched when the tab is
+    /// first opened, not with the deal page (the Chat tab, open first, comes with the page).
+    fn report_tab, preload __preload_report_tab (deal_id: i64, calls: RwSignal<u64>) {
+        view! { <ReportTab deal_id calls/> }.into_any()
+    }
 }
 
-/// The Sales comps tab, a chunk of its own like the Report tab.
-#[lazy]
-fn comps_tab(deal_id: i64, calls: RwSignal<u64>, budget: Signal<Option<BudgetStatus>>) -> AnyView {
-    view! { <CompsTab deal_id calls budget/> }.into_any()
+split_view! {
+    /// The Sales comps tab, a chunk of its own like the Report tab.
+    fn comps_tab, preload __preload_comps_tab (deal_id: i64, calls: RwSignal<u64>, budget: Signal<Option<BudgetStatus>>) {
+        view! { <CompsTab deal_id calls budget/> }.into_any()
+    }
 }
 
 /// Moves the keyboard focus to tab `to` (a sibling of the tab the key was pressed on).

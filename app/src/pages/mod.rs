@@ -12,5 +12,6 @@ pub mod my_usage;
 pub mod prices;
 pub mod routes;
 pub mod shell;
+pub mod split;
 pub mod tokens;
 pub mod users;

@@ -7,7 +7,8 @@
 //!
 //! Pages that are opened together share one split point, so that the splitter makes few
 //! chunks (each set of split points that reaches a function is a chunk): the deals list
-//! and its forms; the deal page; the admin pages; the sign-in page; my usage.
+//! and its forms; the deal page; the admin pages; the sign-in page; my usage. A page
+//! whose chunk does not arrive says so and offers a reload (`split::split_view`).
 
 use leptos::prelude::*;
 use leptos_router::LazyRoute;
@@ -21,6 +22,7 @@ use super::limits::LimitsPage;
 use super::my_usage::MyUsagePage;
 use super::prices::PricesPage;
 use super::tokens::TokensPage;
+use super::split::{ChunkUnavailable, page_unavailable, split_view};
 use super::users::UsersPage;
 use crate::auth::view::LoginPage;
 
@@ -32,20 +34,22 @@ enum DealsGroup {
     Edit,
 }
 
-/// The deals list, a new deal and the edit form: one chunk.
-#[lazy]
-fn deals_pages(page: DealsGroup) -> AnyView {
-    match page {
-        DealsGroup::List => view! { <DealsPage/> }.into_any(),
-        DealsGroup::New => view! { <NewDealPage/> }.into_any(),
-        DealsGroup::Edit => view! { <EditDealPage/> }.into_any(),
+split_view! {
+    /// The deals list, a new deal and the edit form: one chunk.
+    fn deals_pages, preload __preload_deals_pages (page: DealsGroup) {
+        match page {
+            DealsGroup::List => view! { <DealsPage/> }.into_any(),
+            DealsGroup::New => view! { <NewDealPage/> }.into_any(),
+            DealsGroup::Edit => view! { <EditDealPage/> }.into_any(),
+        }
     }
 }
 
-/// The deal page (its Chat tab; Report and Sales comps are chunks of their own).
-#[lazy]
-fn deal_page() -> AnyView {
-    view! { <DealPage/> }.into_any()
+split_view! {
+    /// The deal page (its Chat tab; Report and Sales comps are chunks of their own).
+    fn deal_page, preload __preload_deal_page () {
+        view! { <DealPage/> }.into_any()
+    }
 }
 
 /// An admin page.
@@ -60,35 +64,39 @@ enum AdminGroup {
     Alerts,
 }
 
-/// The admin pages: one chunk, fetched by admins only.
-#[lazy]
-fn admin_pages(page: AdminGroup) -> AnyView {
-    match page {
-        AdminGroup::Users => view! { <UsersPage/> }.into_any(),
-        AdminGroup::Tokens => view! { <TokensPage/> }.into_any(),
-        AdminGroup::DealBudgets => view! { <DealBudgetsPage/> }.into_any(),
-        AdminGroup::Limits => view! { <LimitsPage/> }.into_any(),
-        AdminGroup::Prices => view! { <PricesPage/> }.into_any(),
-        AdminGroup::Audit => view! { <AuditPage/> }.into_any(),
-        AdminGroup::Alerts => view! { <AlertsPage/> }.into_any(),
+split_view! {
+    /// The admin pages: one chunk, fetched by admins only.
+    fn admin_pages, preload __preload_admin_pages (page: AdminGroup) {
+        match page {
+            AdminGroup::Users => view! { <UsersPage/> }.into_any(),
+            AdminGroup::Tokens => view! { <TokensPage/> }.into_any(),
+            AdminGroup::DealBudgets => view! { <DealBudgetsPage/> }.into_any(),
+            AdminGroup::Limits => view! { <LimitsPage/> }.into_any(),
+            AdminGroup::Prices => view! { <PricesPage/> }.into_any(),
+            AdminGroup::Audit => view! { <AuditPage/> }.into_any(),
+            AdminGroup::Alerts => view! { <AlertsPage/> }.into_any(),
+        }
     }
 }
 
-#[lazy]
-fn login_page() -> AnyView {
-    view! { <LoginPage/> }.into_any()
+split_view! {
+    fn login_page, preload __preload_login_page () {
+        view! { <LoginPage/> }.into_any()
+    }
 }
 
-#[lazy]
-fn my_usage_page() -> AnyView {
-    view! { <MyUsagePage/> }.into_any()
+split_view! {
+    fn my_usage_page, preload __preload_my_usage_page () {
+        view! { <MyUsagePage/> }.into_any()
+    }
 }
 
-/// `Route => view, preload`: a route whose view is its group's lazy function (which
+/// `Route => view, preload`: a route whose view is its group's split function (which
 /// loads the group's chunk first in the browser, at once on the server). `preload` is the
-/// function `#[lazy]` made to load that chunk: the router awaits it before it hydrates a
-/// page the server rendered, so that the view is there to hydrate at once. The page loads
-/// its own data, so the route's `data` holds nothing.
+/// function that loads that chunk: the router awaits it before it hydrates a page the
+/// server rendered, so that the view is there to hydrate at once. The page loads its own
+/// data, so the route's `data` holds nothing. A chunk that does not arrive leaves the
+/// route showing `page_unavailable`.
 macro_rules! lazy_routes {
     ($($route:ident => $view:expr, $preload:ident);* $(;)?) => {$(
         #[doc = concat!("The lazy route whose view is `", stringify!($view), "`.")]
@@ -100,13 +108,14 @@ macro_rules! lazy_routes {
             }
 
             async fn view(_this: Self) -> AnyView {
-                $view.await
+                $view.await.unwrap_or_else(|ChunkUnavailable| page_unavailable())
             }
 
             async fn preload() {
                 // The split (and its preload function) exists in the browser build only.
+                // A failure is met again by `view`, which fetches anew and says so.
                 #[cfg(target_arch = "wasm32")]
-                $preload().await;
+                let _ = $preload().await;
             }
         }
     )*};

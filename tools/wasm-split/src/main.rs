@@ -1,5 +1,6 @@
 //! `dealdesk-wasm-split <input.wasm> <pkg dir> <output name>`: splits the wasm that cargo
-//! built at its split points (Leptos' `#[lazy]` functions) before wasm-bindgen runs.
+//! built at its split points (`split_view!` functions, app/src/pages/split.rs) before
+//! wasm-bindgen runs.
 //!
 //! Writes into the pkg dir: the chunks and their JS loader (`__wasm_split.…js`, the name
 //! Leptos' `HydrationScripts` links when files are not hashed), the manifest of which
