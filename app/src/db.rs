@@ -11,7 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use sqlx::any::AnyPoolOptions;
+use sqlx::TransactionManager;
+use sqlx::any::{AnyPoolOptions, AnyTransactionManager};
 use sqlx::pool::PoolConnection;
 use sqlx::{Any, AnyConnection, AnyPool, Connection as _};
 use tokio::sync::{Mutex, OwnedMutexGuard, watch};
@@ -41,6 +42,8 @@ pub enum Engine {
 #[derive(Clone, Debug)]
 pub struct Db {
     pub pool: AnyPool,
+    /// Connections kept between uses (`Db::read`), so they skip the pool's ping.
+    spare: Arc<Spare>,
     /// On SQLite (a file), where writes take their turn; None where writes take a
     /// connection of the pool (PostgreSQL, in-memory SQLite).
     sqlite: Option<Arc<SqliteWrites>>,
@@ -271,7 +274,8 @@ impl Drop for Waiting<'_> {
 pub struct WriteTx(TxInner);
 
 enum TxInner {
-    Pooled(sqlx::Transaction<'static, Any>),
+    /// On a kept connection of the pool (`Db::read`): PostgreSQL, in-memory SQLite.
+    Pooled(KeptConn),
     /// Held until the transaction has ended (the next writer waits for the guard).
     Sqlite(Option<OwnedMutexGuard<Writer>>, Arc<SqliteWrites>),
     /// A pooled transaction, once ended.
@@ -297,8 +301,10 @@ impl WriteTx {
             }
             TxInner::Ended => unreachable!("a transaction ends once"),
             TxInner::Pooled(_) => {
-                let TxInner::Pooled(tx) = std::mem::replace(&mut self.0, TxInner::Ended) else { unreachable!("matched above") };
-                if keep { tx.commit().await } else { tx.rollback().await }
+                // One that fails (or is cancelled) stays open on the connection, which then
+                // goes back to the pool to be rolled back (`KeptConn`'s drop).
+                let TxInner::Pooled(mut conn) = std::mem::replace(&mut self.0, TxInner::Ended) else { unreachable!("matched above") };
+                if keep { AnyTransactionManager::commit(&mut conn).await } else { AnyTransactionManager::rollback(&mut conn).await }
             }
         }
     }
@@ -325,7 +331,7 @@ impl Deref for WriteTx {
     type Target = AnyConnection;
     fn deref(&self) -> &AnyConnection {
         match &self.0 {
-            TxInner::Pooled(tx) => tx,
+            TxInner::Pooled(conn) => conn,
             TxInner::Sqlite(writer, _) => &writer.as_ref().expect("held until the transaction ends").conn,
             TxInner::Ended => unreachable!("an ended transaction is gone"),
         }
@@ -335,7 +341,7 @@ impl Deref for WriteTx {
 impl DerefMut for WriteTx {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         match &mut self.0 {
-            TxInner::Pooled(tx) => tx,
+            TxInner::Pooled(conn) => conn,
             TxInner::Sqlite(writer, _) => &mut writer.as_mut().expect("held until the transaction ends").conn,
             TxInner::Ended => unreachable!("an ended transaction is gone"),
         }
@@ -412,7 +418,51 @@ impl Db {
         } else {
             None
         };
-        Ok(Db { pool, sqlite, engine })
+        let spare = Arc::new(Spare { kept: std::sync::Mutex::new(Vec::new()), cap: pool_size(engine) / 2, pool: pool.clone(), pool_size: pool_size(engine) as u32 });
+        Ok(Db { pool, spare, sqlite, engine })
+    }
+
+    /// A connection for reads, outside any transaction: one kept from an earlier read
+    /// when there is one, else the pool's. Dropped, it is kept again (up to half the
+    /// pool, the rest staying for writes and everything else) rather than given back to
+    /// the pool, which pings every connection given back (sqlx 0.8 does so always): a
+    /// round trip to PostgreSQL, or a hop to an SQLite connection's thread and back, as
+    /// dear as the read itself. When the pool has none left, it goes back to the pool, so
+    /// that whoever waits there is served. One kept unused for `PING_IF_IDLE_FOR` is pinged before
+    /// reuse, as the pool's are, and those idle that long go back to the pool. Begin no
+    /// sqlx transaction on it (`begin_write` is the way): one dropped unfinished would
+    /// keep its locks until the connection's next use.
+    pub async fn read(&self) -> Result<KeptConn, sqlx::Error> {
+        let (kept, stale) = {
+            let mut spare = self.spare.kept.lock().unwrap_or_else(|e| e.into_inner());
+            let kept = spare.pop();
+            // The one kept longest goes back to the pool once it has idled a while, so
+            // the kept connections shrink back to those in steady use.
+            let stale = spare.first().is_some_and(|(_, since)| since.elapsed() > PING_IF_IDLE_FOR).then(|| spare.remove(0));
+            (kept, stale)
+        };
+        drop(stale);
+        let conn = match kept {
+            Some((conn, since)) if since.elapsed() <= PING_IF_IDLE_FOR => conn,
+            Some((mut conn, _)) => match conn.ping().await {
+                Ok(()) => conn,
+                Err(_) => {
+                    conn.close_on_drop();
+                    drop(conn);
+                    self.pool.acquire().await?
+                }
+            },
+            None => self.pool.acquire().await?,
+        };
+        Ok(KeptConn { conn: Some(conn), spare: self.spare.clone() })
+    }
+
+    /// A transaction begun (with `statement`, else BEGIN) on a kept connection: ended by
+    /// `WriteTx`, it is kept again without the pool's ping.
+    async fn begin_kept(&self, statement: Option<std::borrow::Cow<'static, str>>) -> Result<KeptConn, sqlx::Error> {
+        let mut conn = self.read().await?;
+        AnyTransactionManager::begin(&mut conn, statement).await?;
+        Ok(conn)
     }
 
     /// Applies the engine's migrations; the server refuses to start if this fails.
@@ -502,8 +552,8 @@ impl Db {
                 let writer = begun.await.map_err(|err| sqlx::Error::Io(std::io::Error::other(err)))??;
                 Ok(WriteTx(TxInner::Sqlite(Some(writer), sqlite.clone())))
             }
-            (None, Engine::Sqlite) => Ok(WriteTx(TxInner::Pooled(self.pool.begin_with("BEGIN IMMEDIATE").await?))),
-            (None, Engine::Postgres) => Ok(WriteTx(TxInner::Pooled(self.pool.begin().await?))),
+            (None, Engine::Sqlite) => Ok(WriteTx(TxInner::Pooled(self.begin_kept(Some("BEGIN IMMEDIATE".into())).await?))),
+            (None, Engine::Postgres) => Ok(WriteTx(TxInner::Pooled(self.begin_kept(None).await?))),
         }
     }
 
@@ -565,10 +615,69 @@ impl Db {
     }
 }
 
+/// Connections kept between uses (`Db::read`), each with when it was last given back.
+#[derive(Debug)]
+struct Spare {
+    kept: std::sync::Mutex<Vec<(PoolConnection<Any>, std::time::Instant)>>,
+    cap: usize,
+    /// The pool they are taken from, and its size.
+    pool: AnyPool,
+    pool_size: u32,
+}
+
+/// A connection of the pool kept between uses (`Db::read`, and the write transactions
+/// that take the pool's connections): use it as the connection; dropped, it is kept for
+/// the next use, unless a transaction was left unfinished on it.
+pub struct KeptConn {
+    conn: Option<PoolConnection<Any>>,
+    spare: Arc<Spare>,
+}
+
+impl Deref for KeptConn {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        self.conn.as_ref().expect("a kept connection until dropped")
+    }
+}
+
+impl DerefMut for KeptConn {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        self.conn.as_mut().expect("a kept connection until dropped")
+    }
+}
+
+impl Drop for KeptConn {
+    fn drop(&mut self) {
+        let Some(mut conn) = self.conn.take() else { return };
+        if <AnyTransactionManager as TransactionManager>::get_transaction_depth(&conn) > 0 {
+            // Unfinished (a future dropped mid-transaction): rolled back at once by the
+            // pool it goes back to, whose ping sends the rollback, as sqlx's own do.
+            <AnyTransactionManager as TransactionManager>::start_rollback(&mut conn);
+            return;
+        }
+        // Every connection out and none idle: someone may be waiting for the pool, which
+        // only a connection given back to it serves (sqlx's queue, first come first served).
+        let pool = &self.spare.pool;
+        if pool.size() >= self.spare.pool_size && pool.num_idle() == 0 {
+            return;
+        }
+        let mut kept = self.spare.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() < self.spare.cap {
+            kept.push((conn, std::time::Instant::now()));
+        }
+    }
+}
+
+/// Connections in the pool on `engine`.
+fn pool_size(engine: Engine) -> usize {
+    if engine == Engine::Sqlite { 8 } else { 16 }
+}
+
 /// The pool's settings on `engine`.
 fn pool_options(engine: Engine) -> AnyPoolOptions {
     AnyPoolOptions::new()
-        .max_connections(if engine == Engine::Sqlite { 8 } else { 16 })
+        .max_connections(pool_size(engine) as u32)
         .test_before_acquire(false)
         .before_acquire(|conn, meta| {
             Box::pin(async move {

@@ -43,7 +43,7 @@ const CALIBRATION_SAMPLES: i64 = 50;
 /// The estimator's correction for a model and operation, from its latest calls whose
 /// usage is known (an index on (model, operation, id) makes this a short read).
 pub async fn calibration(db: &Db, model: &str, operation: Operation) -> Result<f64, AppError> {
-    calibration_on(&mut *db.pool.acquire().await?, model, operation).await
+    calibration_on(&mut *db.read().await?, model, operation).await
 }
 
 /// `calibration`, read on a connection the caller already holds.
@@ -154,7 +154,7 @@ pub async fn preflight(
         None => (vec![request.model.clone()], 0),
     };
     let mut best = None;
-    let mut conn = state.db.pool.acquire().await?;
+    let mut conn = state.db.read().await?;
     for name in &names[first..] {
         let mut c = candidate(state, &mut conn, name, operation, request, raw_input_estimate, now).await?;
         c.call.output_tokens = within_request_cap(&c.call, &limits)?;
@@ -217,7 +217,7 @@ async fn admit_within_limits(
     // them) share one connection, given back before the transaction takes its own: a
     // call never holds one connection while it waits for another (that could exhaust
     // the pool).
-    let mut conn = state.db.pool.acquire().await?;
+    let mut conn = state.db.read().await?;
     let (prices, stored_limits, own) = crate::budget::store::admission_reads(&mut conn, ctx.user_id).await?;
     if let Err(err) = crate::prices::service::refresh_to(&mut conn, &state.prices, prices).await {
         tracing::warn!(%err, "could not load new prices; reserving with the book in memory");

@@ -125,7 +125,7 @@ pub async fn status_and_limits(state: &AppState, ctx: &Ctx, deal_id: i64) -> Res
     let now = now_millis();
     let settings = &state.settings;
     let day = local_day(now, settings.time.tz());
-    let mut conn = state.db.pool.acquire().await?;
+    let mut conn = state.db.read().await?;
     let (stored, read) = store::limits_and_standing(&mut conn, state.db.engine, ctx.user_id, deal_id, &day, now).await?;
     drop(conn);
     let limits = limits_of_stored(stored, &settings.limits);
@@ -163,7 +163,7 @@ pub async fn my_usage(state: &AppState, ctx: &Ctx) -> Result<super::MyUsage, App
     let now = now_millis();
     let settings = &state.settings;
     let day = local_day(now, settings.time.tz());
-    let mut conn = state.db.pool.acquire().await?;
+    let mut conn = state.db.read().await?;
     let limits = limits_in_force(&mut conn, &settings.limits).await?;
     let overrides = store::read_user_overrides(&mut conn, ctx.user_id).await?.ok_or_else(|| AppError::not_found("user"))?;
     let standing = crate::usage::store::standing(&mut conn, ctx.user_id, 0, &day, now).await?;
@@ -217,7 +217,7 @@ async fn latest_alert_message(state: &AppState, ctx: &Ctx, day: &str) -> Result<
 pub async fn budget_uses(state: &AppState) -> Result<super::BudgetUses, AppError> {
     let now = now_millis();
     let day = local_day(now, state.settings.time.tz());
-    let limits = limits_in_force(&mut *state.db.pool.acquire().await?, &state.settings.limits).await?;
+    let limits = limits_in_force(&mut *state.db.read().await?, &state.settings.limits).await?;
     let spent = crate::usage::store::spend_of_period(&state.db, "user", &CounterKey::user_month(0, &day).period).await?;
     let used = crate::usage::store::deals_used(&state.db).await?;
     let by_share = |a: &super::BudgetUse, b: &super::BudgetUse| b.share().total_cmp(&a.share()).then(b.used.cmp(&a.used));
@@ -292,7 +292,7 @@ pub async fn flags(state: &AppState) -> Result<BudgetFlags, AppError> {
 pub async fn firm_month(state: &AppState, now: i64) -> Result<super::FirmMonthBudget, AppError> {
     let settings = &state.settings;
     let day = local_day(now, settings.time.tz());
-    let mut conn = state.db.pool.acquire().await?;
+    let mut conn = state.db.read().await?;
     let limits = limits_in_force(&mut conn, &settings.limits).await?;
     let (_, spent) = crate::usage::store::counter(&mut conn, &CounterKey::firm(Window::Month, now, &day)).await?;
     Ok(super::FirmMonthBudget {
@@ -306,7 +306,7 @@ pub async fn firm_month(state: &AppState, now: i64) -> Result<super::FirmMonthBu
 pub async fn firm_caps(state: &AppState, now: i64) -> Result<(Vec<(Limit, FirmLevel)>, FirmLevels), AppError> {
     let settings = &state.settings;
     let day = local_day(now, settings.time.tz());
-    let mut conn = state.db.pool.acquire().await?;
+    let mut conn = state.db.read().await?;
     let limits = limits_in_force(&mut conn, &settings.limits).await?;
     let levels = firm_levels(&limits);
     if !any_firm_cap(&limits) {
@@ -432,7 +432,7 @@ pub async fn fire_alerts(state: &AppState, ctx: &Ctx, deal_id: i64) -> Result<()
     let now = now_millis();
     let settings = &state.settings;
     let day = local_day(now, settings.time.tz());
-    let mut conn = state.db.pool.acquire().await?;
+    let mut conn = state.db.read().await?;
     let (stored, read) = store::limits_and_standing(&mut conn, state.db.engine, ctx.user_id, deal_id, &day, now).await?;
     drop(conn);
     let limits = limits_of_stored(stored, &settings.limits);
@@ -541,7 +541,7 @@ pub async fn set_override(state: &AppState, actor: &Actor, which: store::Overrid
 
 /// The limits in force as the admin form shows them.
 pub async fn limits_view(state: &AppState) -> Result<super::LimitsView, AppError> {
-    let mut conn = state.db.pool.acquire().await?;
+    let mut conn = state.db.read().await?;
     let saved = store::stored_limits(&mut conn).await?.is_some();
     let limits = limits_in_force(&mut conn, &state.settings.limits).await?;
     Ok(super::LimitsView { form: super::LimitsForm::of(&limits), saved })

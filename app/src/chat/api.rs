@@ -223,7 +223,7 @@ pub async fn get_chat_context(deal_id: i64) -> Result<ChatContext, AppError> {
         calibration: crate::gateway::calibration(&state.db, &model, Operation::Chat).await?,
         rates: state.prices.current().rates_at(&model, crate::time::now_millis(), 0).0,
         tier_rates: {
-            let mut conn = state.db.pool.acquire().await?;
+            let mut conn = state.db.read().await?;
             let limits = crate::budget::service::limits_in_force(&mut conn, &s.limits).await?;
             let book = state.prices.current();
             let now = crate::time::now_millis();

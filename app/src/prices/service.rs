@@ -12,7 +12,7 @@ use crate::time::{now_millis, utc_minute};
 /// Reloads the book if the stored prices changed since it was built (another instance,
 /// or the command line, may have added one). One short query when nothing changed.
 pub async fn refresh(db: &Db, book: &SharedPriceBook) -> Result<(), sqlx::Error> {
-    let mut conn = db.pool.acquire().await?;
+    let mut conn = db.read().await?;
     let stored = super::store::version(&mut conn).await?;
     refresh_to(&mut conn, book, stored).await
 }

@@ -121,7 +121,28 @@ async fn unfinished_write_transactions_roll_back(engine: Engine) {
     assert_eq!(names, ["after", "committed", "one statement"]);
 }
 
-crate::on_both_engines!(unfinished_write_transactions_roll_back);
+/// Reads keep their connections (`Db::read`): a read takes the connection the last read
+/// gave back, at once, instead of the pool's oldest idle one after the pool's ping (sqlx
+/// pings every connection given back to it: a round trip per read).
+async fn a_read_takes_the_connection_the_last_read_gave_back(engine: Engine) {
+    let test_db = TestDb::create(engine).await;
+    let db = Db::connect(&test_db.url).await.unwrap();
+    db.migrate().await.unwrap();
+    // Three connections at once; a table only the last one given back can see.
+    let (first, second, mut last) = (db.read().await.unwrap(), db.read().await.unwrap(), db.read().await.unwrap());
+    sqlx::query("CREATE TEMPORARY TABLE only_here (n BIGINT)").execute(&mut *last).await.unwrap();
+    drop(first);
+    drop(second);
+    drop(last);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    for _ in 0..3 {
+        let mut conn = db.read().await.unwrap();
+        let seen = sqlx::query("SELECT n FROM only_here").fetch_all(&mut *conn).await.map(|rows| rows.len());
+        assert_eq!(seen.ok(), Some(0), "the read got another connection than the last one given back");
+    }
+}
+
+crate::on_both_engines!(unfinished_write_transactions_roll_back, a_read_takes_the_connection_the_last_read_gave_back);
 
 /// On SQLite, a write of work under way (a usage record) asked for while admissions of
 /// new calls are queued goes before all of them but the one already in line.
