@@ -9,7 +9,7 @@
 use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use sqlx::TransactionManager;
 use sqlx::any::{AnyPoolOptions, AnyTransactionManager};
@@ -19,11 +19,21 @@ use tokio::sync::{Mutex, OwnedMutexGuard, watch};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://data/dealdesk.db?mode=rwc";
 
-/// A pooled connection idle longer than this is pinged before it is handed out (the
-/// database may have restarted meanwhile); one in steady use is not. Every connection is
-/// also pinged as it goes back to the pool (sqlx does that always), so a ping on every
-/// hand-out would be a third round trip for each one-statement use of the pool.
+/// A connection idle longer than this is pinged before it is handed out (the database
+/// may have restarted, or ended the session, meanwhile): the pool's (`before_acquire`)
+/// and the kept ones (`Db::read`). One in steady use is not: sqlx pings each connection
+/// given back to its pool, and a connection is kept only after a statement that went
+/// well (`KeptConn`), so a ping on every hand-out would be a third round trip for each
+/// one-statement use. Kept connections idle this long go back to the pool.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
+/// How long a connection may go from kept use to kept use without going back to the
+/// pool, whose ping checks it and whose lifetime limit retires it when due.
+const KEEP_FOR_AT_MOST: Duration = Duration::from_secs(60);
+
+/// How often kept connections idle past `PING_IF_IDLE_FOR` go back to the pool, and all
+/// of them when the pool has none left to hand out (someone may be waiting there).
+const RELEASE_KEPT_EVERY: Duration = Duration::from_millis(100);
 
 /// Most write transactions SQLite commits together (`Batch`): the first of them waits
 /// for the others' work, so this bounds what the batch adds to its wait.
@@ -301,10 +311,16 @@ impl WriteTx {
             }
             TxInner::Ended => unreachable!("a transaction ends once"),
             TxInner::Pooled(_) => {
-                // One that fails (or is cancelled) stays open on the connection, which then
-                // goes back to the pool to be rolled back (`KeptConn`'s drop).
+                // A COMMIT or ROLLBACK that fails, or is cancelled, leaves the transaction
+                // open as far as sqlx knows: the connection then goes back to the pool,
+                // whose ping rolls it back or finds the connection broken (`KeptConn`'s
+                // drop). Only one whose transaction ended is kept.
                 let TxInner::Pooled(mut conn) = std::mem::replace(&mut self.0, TxInner::Ended) else { unreachable!("matched above") };
-                if keep { AnyTransactionManager::commit(&mut conn).await } else { AnyTransactionManager::rollback(&mut conn).await }
+                let ended = if keep { AnyTransactionManager::commit(&mut conn).await } else { AnyTransactionManager::rollback(&mut conn).await };
+                if ended.is_ok() {
+                    conn.ended_well();
+                }
+                ended
             }
         }
     }
@@ -419,49 +435,45 @@ impl Db {
             None
         };
         let spare = Arc::new(Spare { kept: std::sync::Mutex::new(Vec::new()), cap: pool_size(engine) / 2, pool: pool.clone(), pool_size: pool_size(engine) as u32 });
+        tokio::spawn(release_kept(Arc::downgrade(&spare)));
         Ok(Db { pool, spare, sqlite, engine })
     }
 
-    /// A connection for reads, outside any transaction: one kept from an earlier read
-    /// when there is one, else the pool's. Dropped, it is kept again (up to half the
-    /// pool, the rest staying for writes and everything else) rather than given back to
-    /// the pool, which pings every connection given back (sqlx 0.8 does so always): a
-    /// round trip to PostgreSQL, or a hop to an SQLite connection's thread and back, as
-    /// dear as the read itself. When the pool has none left, it goes back to the pool, so
-    /// that whoever waits there is served. One kept unused for `PING_IF_IDLE_FOR` is pinged before
-    /// reuse, as the pool's are, and those idle that long go back to the pool. Begin no
-    /// sqlx transaction on it (`begin_write` is the way): one dropped unfinished would
-    /// keep its locks until the connection's next use.
+    /// A connection for reads, outside any transaction: the one a read gave back last,
+    /// when one is kept, else the pool's. Once its statements went well it is kept again
+    /// for the next read (`KeptConn` says when) rather than given back to the pool, which
+    /// pings every connection given back (sqlx 0.8 does so always): a round trip to
+    /// PostgreSQL, or a hop to an SQLite connection's thread and back, as dear as the
+    /// read itself. One kept idle for over `PING_IF_IDLE_FOR` is pinged before it is
+    /// handed out, as the pool's are. Begin no sqlx transaction on it (`begin_write` is
+    /// the way).
     pub async fn read(&self) -> Result<KeptConn, sqlx::Error> {
-        let (kept, stale) = {
-            let mut spare = self.spare.kept.lock().unwrap_or_else(|e| e.into_inner());
-            let kept = spare.pop();
-            // The one kept longest goes back to the pool once it has idled a while, so
-            // the kept connections shrink back to those in steady use.
-            let stale = spare.first().is_some_and(|(_, since)| since.elapsed() > PING_IF_IDLE_FOR).then(|| spare.remove(0));
-            (kept, stale)
-        };
-        drop(stale);
-        let conn = match kept {
-            Some((conn, since)) if since.elapsed() <= PING_IF_IDLE_FOR => conn,
-            Some((mut conn, _)) => match conn.ping().await {
-                Ok(()) => conn,
+        let kept = self.spare.kept.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let (conn, from_pool) = match kept {
+            Some(kept) if kept.given_back.elapsed() <= PING_IF_IDLE_FOR => (kept.conn, kept.from_pool),
+            Some(mut kept) => match kept.conn.ping().await {
+                Ok(()) => (kept.conn, kept.from_pool),
                 Err(_) => {
-                    conn.close_on_drop();
-                    drop(conn);
-                    self.pool.acquire().await?
+                    kept.conn.close_on_drop();
+                    drop(kept);
+                    (self.pool.acquire().await?, Instant::now())
                 }
             },
-            None => self.pool.acquire().await?,
+            None => (self.pool.acquire().await?, Instant::now()),
         };
-        Ok(KeptConn { conn: Some(conn), spare: self.spare.clone() })
+        Ok(KeptConn { conn: Some(conn), spare: self.spare.clone(), from_pool, sound: true, beginning: false })
     }
 
     /// A transaction begun (with `statement`, else BEGIN) on a kept connection: ended by
     /// `WriteTx`, it is kept again without the pool's ping.
     async fn begin_kept(&self, statement: Option<std::borrow::Cow<'static, str>>) -> Result<KeptConn, sqlx::Error> {
         let mut conn = self.read().await?;
+        // Until BEGIN's answer is read: dropped before (the request went away), the
+        // connection may hold a transaction sqlx does not know of (its depth is raised
+        // after the answer), which its next user would write in, never committed.
+        conn.beginning = true;
         AnyTransactionManager::begin(&mut conn, statement).await?;
+        conn.beginning = false;
         Ok(conn)
     }
 
@@ -615,22 +627,99 @@ impl Db {
     }
 }
 
-/// Connections kept between uses (`Db::read`), each with when it was last given back.
+/// Connections kept between uses (`Db::read`): the last given back on top.
 #[derive(Debug)]
 struct Spare {
-    kept: std::sync::Mutex<Vec<(PoolConnection<Any>, std::time::Instant)>>,
+    kept: std::sync::Mutex<Vec<Kept>>,
+    /// How many may be kept: the rest of the pool serves writes and everything else.
     cap: usize,
     /// The pool they are taken from, and its size.
     pool: AnyPool,
     pool_size: u32,
 }
 
-/// A connection of the pool kept between uses (`Db::read`, and the write transactions
-/// that take the pool's connections): use it as the connection; dropped, it is kept for
-/// the next use, unless a transaction was left unfinished on it.
+#[derive(Debug)]
+struct Kept {
+    conn: PoolConnection<Any>,
+    given_back: Instant,
+    from_pool: Instant,
+}
+
+impl Spare {
+    /// Keeps `conn`, taken from the pool at `from_pool`, whose statements went well;
+    /// unless it has been out of the pool `KEEP_FOR_AT_MOST`, or the pool has none
+    /// left to hand out, or enough are kept: then it goes back to the pool.
+    fn keep(&self, conn: PoolConnection<Any>, from_pool: Instant) {
+        if from_pool.elapsed() > KEEP_FOR_AT_MOST {
+            return;
+        }
+        if self.pool_exhausted() {
+            // Someone may be waiting for the pool, which only connections given back to
+            // it serve (sqlx's queue): this one, and every one kept.
+            drop(self.release(|_| true));
+            return;
+        }
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.len() < self.cap {
+            kept.push(Kept { conn, given_back: Instant::now(), from_pool });
+        }
+    }
+
+    /// Every connection of the pool is out, and none idle in it.
+    fn pool_exhausted(&self) -> bool {
+        self.pool.size() >= self.pool_size && self.pool.num_idle() == 0
+    }
+
+    /// Takes out the kept connections from the oldest given back on, while `take` says
+    /// so: dropped (outside the lock), they go back to the pool.
+    fn release(&self, take: impl Fn(&Kept) -> bool) -> Vec<Kept> {
+        let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+        let n = kept.iter().take_while(|k| take(k)).count();
+        kept.drain(..n).collect()
+    }
+}
+
+/// Every `RELEASE_KEPT_EVERY`, gives the kept connections idle past `PING_IF_IDLE_FOR`
+/// back to the pool, so that they shrink back to those in steady use, and all of them
+/// when the pool has none left (whoever waits there is served). Ends with the `Db`.
+async fn release_kept(spare: std::sync::Weak<Spare>) {
+    loop {
+        tokio::time::sleep(RELEASE_KEPT_EVERY).await;
+        let Some(spare) = spare.upgrade() else { return };
+        let all = spare.pool_exhausted();
+        drop(spare.release(|k| all || k.given_back.elapsed() > PING_IF_IDLE_FOR));
+    }
+}
+
+/// A connection of the pool for reads (`Db::read`), or a write transaction's on
+/// PostgreSQL (`WriteTx`). Dropped, it is kept for the next read if the last statement
+/// run on it ended well — run through it as the executor (`&mut conn`); a statement
+/// run on the connection under it (`&mut *conn`, as a function taking an
+/// `AnyConnection` does) counts only once `ended_well` is called after it. Otherwise (a
+/// statement failed, or the request went away in the middle of one) it goes back to the
+/// pool, whose ping reads what a cancelled statement left unread, rolls back a
+/// transaction left open, and closes the connection if it is broken.
+#[derive(Debug)]
 pub struct KeptConn {
     conn: Option<PoolConnection<Any>>,
     spare: Arc<Spare>,
+    from_pool: Instant,
+    /// The last statement run on it ended well (true until one runs).
+    sound: bool,
+    /// A BEGIN may have been sent whose answer was not read (`Db::begin_kept`).
+    beginning: bool,
+}
+
+impl KeptConn {
+    /// The statements run on the connection under it (`&mut *conn`) ended well: it is
+    /// kept for the next read once dropped (`Spare::keep`), unless another fails first.
+    pub fn ended_well(&mut self) {
+        self.sound = true;
+    }
+
+    fn conn(&mut self) -> &mut AnyConnection {
+        self.conn.as_mut().expect("a kept connection until dropped")
+    }
 }
 
 impl Deref for KeptConn {
@@ -642,29 +731,111 @@ impl Deref for KeptConn {
 }
 
 impl DerefMut for KeptConn {
+    /// The connection itself, for statements whose outcome it cannot see: until
+    /// `ended_well`, it is not known to be sound.
     fn deref_mut(&mut self) -> &mut AnyConnection {
-        self.conn.as_mut().expect("a kept connection until dropped")
+        self.sound = false;
+        self.conn()
+    }
+}
+
+/// Statements run through a kept connection: each marks it unsound until it ends well.
+impl<'c> sqlx::Executor<'c> for &'c mut KeptConn {
+    type Database = Any;
+
+    fn fetch_many<'e, 'q: 'e, E>(self, query: E) -> futures::stream::BoxStream<'e, Result<sqlx::Either<sqlx::any::AnyQueryResult, sqlx::any::AnyRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + sqlx::Execute<'q, Any>,
+    {
+        use futures::StreamExt;
+        self.sound = false;
+        let KeptConn { conn, sound, .. } = self;
+        let steps = conn.as_mut().expect("a kept connection until dropped").fetch_many(query);
+        // Sound once every step came and none failed.
+        futures::stream::unfold((steps, Some(sound)), |(mut steps, sound)| async move {
+            match steps.next().await {
+                Some(Ok(step)) => Some((Ok(step), (steps, sound))),
+                Some(Err(err)) => Some((Err(err), (steps, None))),
+                None => {
+                    if let Some(sound) = sound {
+                        *sound = true;
+                    }
+                    None
+                }
+            }
+        })
+        .boxed()
+    }
+
+    fn fetch_optional<'e, 'q: 'e, E>(self, query: E) -> futures::future::BoxFuture<'e, Result<Option<sqlx::any::AnyRow>, sqlx::Error>>
+    where
+        'c: 'e,
+        E: 'q + sqlx::Execute<'q, Any>,
+    {
+        Box::pin(async move {
+            if self.conn().backend_name() == "PostgreSQL" {
+                // sqlx's PostgreSQL driver returns at the first row and leaves the rest of
+                // the reply, an error after that row too, to the connection's next user:
+                // read to its end here, so that only a statement that ended well counts.
+                use futures::TryStreamExt;
+                let mut first = None;
+                let mut steps = (&mut *self).fetch_many(query);
+                while let Some(step) = steps.try_next().await? {
+                    if let sqlx::Either::Right(row) = step {
+                        first.get_or_insert(row);
+                    }
+                }
+                return Ok(first);
+            }
+            self.sound = false;
+            let row = self.conn().fetch_optional(query).await;
+            self.sound = row.is_ok();
+            row
+        })
+    }
+
+    fn prepare_with<'e, 'q: 'e>(self, sql: &'q str, parameters: &'e [sqlx::any::AnyTypeInfo]) -> futures::future::BoxFuture<'e, Result<sqlx::any::AnyStatement<'q>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        Box::pin(async move {
+            self.sound = false;
+            let statement = self.conn().prepare_with(sql, parameters).await;
+            self.sound = statement.is_ok();
+            statement
+        })
+    }
+
+    fn describe<'e, 'q: 'e>(self, sql: &'q str) -> futures::future::BoxFuture<'e, Result<sqlx::Describe<Any>, sqlx::Error>>
+    where
+        'c: 'e,
+    {
+        Box::pin(async move {
+            self.sound = false;
+            let described = self.conn().describe(sql).await;
+            self.sound = described.is_ok();
+            described
+        })
     }
 }
 
 impl Drop for KeptConn {
     fn drop(&mut self) {
         let Some(mut conn) = self.conn.take() else { return };
+        if self.beginning {
+            // Closed: neither kept nor pooled with a transaction sqlx does not know of.
+            conn.close_on_drop();
+            return;
+        }
         if <AnyTransactionManager as TransactionManager>::get_transaction_depth(&conn) > 0 {
-            // Unfinished (a future dropped mid-transaction): rolled back at once by the
-            // pool it goes back to, whose ping sends the rollback, as sqlx's own do.
+            // Unfinished: rolled back at once by the pool it goes back to, whose ping
+            // sends the rollback, as sqlx's own transactions do.
             <AnyTransactionManager as TransactionManager>::start_rollback(&mut conn);
             return;
         }
-        // Every connection out and none idle: someone may be waiting for the pool, which
-        // only a connection given back to it serves (sqlx's queue, first come first served).
-        let pool = &self.spare.pool;
-        if pool.size() >= self.spare.pool_size && pool.num_idle() == 0 {
-            return;
-        }
-        let mut kept = self.spare.kept.lock().unwrap_or_else(|e| e.into_inner());
-        if kept.len() < self.spare.cap {
-            kept.push((conn, std::time::Instant::now()));
+        if self.sound {
+            self.spare.keep(conn, self.from_pool);
         }
     }
 }

@@ -43,7 +43,10 @@ const CALIBRATION_SAMPLES: i64 = 50;
 /// The estimator's correction for a model and operation, from its latest calls whose
 /// usage is known (an index on (model, operation, id) makes this a short read).
 pub async fn calibration(db: &Db, model: &str, operation: Operation) -> Result<f64, AppError> {
-    calibration_on(&mut *db.read().await?, model, operation).await
+    let mut conn = db.read().await?;
+    let factor = calibration_on(&mut conn, model, operation).await?;
+    conn.ended_well();
+    Ok(factor)
 }
 
 /// `calibration`, read on a connection the caller already holds.
@@ -157,6 +160,7 @@ pub async fn preflight(
     let mut conn = state.db.read().await?;
     for name in &names[first..] {
         let mut c = candidate(state, &mut conn, name, operation, request, raw_input_estimate, now).await?;
+        conn.ended_well();
         c.call.output_tokens = within_request_cap(&c.call, &limits)?;
         let admitted = status.admits(&c.call);
         let done = admitted.is_ok();
@@ -228,6 +232,7 @@ async fn admit_within_limits(
     let mut candidates = Vec::with_capacity(names.len());
     for name in &names {
         let mut c = candidate(state, &mut conn, name, operation, request, raw_input_estimate, now).await?;
+        conn.ended_well();
         c.call.output_tokens = within_request_cap(&c.call, &limits)?;
         candidates.push(c);
     }

@@ -74,7 +74,7 @@ impl SessionStore for DbSessionStore {
         )
         .bind(id.to_string())
         .bind(crate::time::now_millis())
-        .fetch_optional(&mut *self.db.read().await.map_err(backend)?)
+        .fetch_optional(&mut self.db.read().await.map_err(backend)?)
         .await
         .map_err(backend)?;
         let Some((data, expires_at)) = row else { return Ok(None) };

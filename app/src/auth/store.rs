@@ -29,7 +29,7 @@ pub async fn find_user_by_email(db: &Db, email: &str) -> Result<Option<UserRow>,
 }
 
 pub async fn find_user_by_id(db: &Db, id: i64) -> Result<Option<UserRow>, AppError> {
-    let row: Option<UserTuple> = sqlx::query_as(&format!("{SELECT_USER} WHERE id = $1")).bind(id).fetch_optional(&mut *db.read().await?).await?;
+    let row: Option<UserTuple> = sqlx::query_as(&format!("{SELECT_USER} WHERE id = $1")).bind(id).fetch_optional(&mut db.read().await?).await?;
     row.map(user_from_row).transpose()
 }
 

@@ -127,6 +127,7 @@ pub async fn status_and_limits(state: &AppState, ctx: &Ctx, deal_id: i64) -> Res
     let day = local_day(now, settings.time.tz());
     let mut conn = state.db.read().await?;
     let (stored, read) = store::limits_and_standing(&mut conn, state.db.engine, ctx.user_id, deal_id, &day, now).await?;
+    conn.ended_well();
     drop(conn);
     let limits = limits_of_stored(stored, &settings.limits);
     let Some((overrides, standing)) = read else {
@@ -169,6 +170,7 @@ pub async fn my_usage(state: &AppState, ctx: &Ctx) -> Result<super::MyUsage, App
     let standing = crate::usage::store::standing(&mut conn, ctx.user_id, 0, &day, now).await?;
     let month_key = CounterKey::user_month(ctx.user_id, &day);
     let (tokens, spent, calls) = crate::usage::store::counter_with_calls(&mut conn, &month_key).await?;
+    conn.ended_well();
     drop(conn);
     let mut all: Vec<Limit> = limits_of(&standing, &overrides, ctx.is_admin(), settings, &limits, now).into_iter().filter(|l| l.kind != LimitKind::DealTokens).collect();
     with_forecasts(state, &mut all, ctx.user_id, 0, now).await?;
@@ -217,7 +219,10 @@ async fn latest_alert_message(state: &AppState, ctx: &Ctx, day: &str) -> Result<
 pub async fn budget_uses(state: &AppState) -> Result<super::BudgetUses, AppError> {
     let now = now_millis();
     let day = local_day(now, state.settings.time.tz());
-    let limits = limits_in_force(&mut *state.db.read().await?, &state.settings.limits).await?;
+    let mut conn = state.db.read().await?;
+    let limits = limits_in_force(&mut conn, &state.settings.limits).await?;
+    conn.ended_well();
+    drop(conn);
     let spent = crate::usage::store::spend_of_period(&state.db, "user", &CounterKey::user_month(0, &day).period).await?;
     let used = crate::usage::store::deals_used(&state.db).await?;
     let by_share = |a: &super::BudgetUse, b: &super::BudgetUse| b.share().total_cmp(&a.share()).then(b.used.cmp(&a.used));
@@ -295,6 +300,7 @@ pub async fn firm_month(state: &AppState, now: i64) -> Result<super::FirmMonthBu
     let mut conn = state.db.read().await?;
     let limits = limits_in_force(&mut conn, &settings.limits).await?;
     let (_, spent) = crate::usage::store::counter(&mut conn, &CounterKey::firm(Window::Month, now, &day)).await?;
+    conn.ended_well();
     Ok(super::FirmMonthBudget {
         month: month_of(&day).to_string(),
         spent_microusd: spent.max(0) as u64,
@@ -308,11 +314,13 @@ pub async fn firm_caps(state: &AppState, now: i64) -> Result<(Vec<(Limit, FirmLe
     let day = local_day(now, settings.time.tz());
     let mut conn = state.db.read().await?;
     let limits = limits_in_force(&mut conn, &settings.limits).await?;
+    conn.ended_well();
     let levels = firm_levels(&limits);
     if !any_firm_cap(&limits) {
         return Ok((Vec::new(), levels));
     }
     let standing = crate::usage::store::standing(&mut conn, 0, 0, &day, now).await?;
+    conn.ended_well();
     let none = Overrides { user_daily: None, user_monthly: None, deal: None, model_choice: None };
     let caps = limits_of(&standing, &none, true, settings, &limits, now)
         .into_iter()
@@ -434,6 +442,7 @@ pub async fn fire_alerts(state: &AppState, ctx: &Ctx, deal_id: i64) -> Result<()
     let day = local_day(now, settings.time.tz());
     let mut conn = state.db.read().await?;
     let (stored, read) = store::limits_and_standing(&mut conn, state.db.engine, ctx.user_id, deal_id, &day, now).await?;
+    conn.ended_well();
     drop(conn);
     let limits = limits_of_stored(stored, &settings.limits);
     let Some((overrides, standing)) = read else { return Ok(()) };
@@ -544,6 +553,7 @@ pub async fn limits_view(state: &AppState) -> Result<super::LimitsView, AppError
     let mut conn = state.db.read().await?;
     let saved = store::stored_limits(&mut conn).await?.is_some();
     let limits = limits_in_force(&mut conn, &state.settings.limits).await?;
+    conn.ended_well();
     Ok(super::LimitsView { form: super::LimitsForm::of(&limits), saved })
 }
 

@@ -225,6 +225,7 @@ pub async fn get_chat_context(deal_id: i64) -> Result<ChatContext, AppError> {
         tier_rates: {
             let mut conn = state.db.read().await?;
             let limits = crate::budget::service::limits_in_force(&mut conn, &s.limits).await?;
+            conn.ended_well();
             let book = state.prices.current();
             let now = crate::time::now_millis();
             limits.model_tiers.iter().map(|m| (m.clone(), book.rates_at(state.claude.answering_model(m), now, 0).0)).collect()

@@ -32,7 +32,7 @@ pub async fn find_any_thread(db: &Db, thread_id: i64) -> Result<Option<(ThreadRo
          JOIN users u ON u.id = t.user_id WHERE t.id = $1",
     )
     .bind(thread_id)
-    .fetch_optional(&mut *db.read().await?)
+    .fetch_optional(&mut db.read().await?)
     .await?;
     Ok(row.map(|(id, deal_id, user_id, title, author, deleted_at)| (ThreadRow { id, deal_id, user_id, title, author }, deleted_at.is_some())))
 }
@@ -67,7 +67,7 @@ pub async fn list_threads(db: &Db, deal_id: i64, user_id: Option<i64>, search: O
     .bind(deal_id)
     .bind(user_id)
     .bind(pattern)
-    .fetch_all(&mut *db.read().await?)
+    .fetch_all(&mut db.read().await?)
     .await?;
     Ok(rows
         .into_iter()
@@ -279,7 +279,7 @@ pub async fn first_turns(db: &Db, thread_id: i64, from: i64, limit: usize) -> Re
             .bind(thread_id)
             .bind(from)
             .bind(limit as i64)
-            .fetch_all(&mut *db.read().await?)
+            .fetch_all(&mut db.read().await?)
             .await?;
     rows.into_iter().map(window_turn).collect()
 }
@@ -301,12 +301,12 @@ pub async fn recent_turns(db: &Db, thread_id: i64, limit: usize, from: Option<i6
     .bind(thread_id)
     .bind(limit as i64)
     .bind(from.unwrap_or(0))
-    .fetch_all(&mut *db.read().await?)
+    .fetch_all(&mut db.read().await?)
     .await?;
     let older = if rows.len() < limit && from.is_none() {
         0
     } else {
-        let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM chat_messages WHERE thread_id = $1 AND kind = 'message'").bind(thread_id).fetch_one(&mut *db.read().await?).await?;
+        let (total,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM chat_messages WHERE thread_id = $1 AND kind = 'message'").bind(thread_id).fetch_one(&mut db.read().await?).await?;
         (total as usize).saturating_sub(rows.len())
     };
     let turns = rows.into_iter().rev().map(window_turn).collect::<Result<Vec<_>, AppError>>()?;
@@ -317,7 +317,7 @@ pub async fn recent_turns(db: &Db, thread_id: i64, limit: usize, from: Option<i6
 pub async fn latest_summary(db: &Db, thread_id: i64) -> Result<Option<(i64, String)>, AppError> {
     Ok(sqlx::query_as("SELECT COALESCE(summary_through, id), content FROM chat_messages WHERE thread_id = $1 AND kind = 'summary' ORDER BY id DESC LIMIT 1")
         .bind(thread_id)
-        .fetch_optional(&mut *db.read().await?)
+        .fetch_optional(&mut db.read().await?)
         .await?)
 }
 
@@ -328,7 +328,7 @@ pub async fn pinned_before(db: &Db, thread_id: i64, before: i64) -> Result<Vec<T
     )
     .bind(thread_id)
     .bind(before)
-    .fetch_all(&mut *db.read().await?)
+    .fetch_all(&mut db.read().await?)
     .await?;
     rows.into_iter()
         .map(|(role, content)| Ok(Turn { role: Speaker::parse(&role).ok_or_else(|| AppError::internal("unknown chat role", &role))?, content }))
@@ -342,7 +342,7 @@ pub async fn summary_and_pins(db: &Db, thread_id: i64) -> Result<(Option<ChatMes
          (SELECT MAX(s.id) FROM chat_messages s WHERE s.thread_id = $1 AND s.kind = 'summary')) ORDER BY m.id"
     ))
     .bind(thread_id)
-    .fetch_all(&mut *db.read().await?)
+    .fetch_all(&mut db.read().await?)
     .await?;
     let (summaries, pinned): (Vec<ChatMessage>, Vec<ChatMessage>) = messages_from_rows(rows)?.into_iter().partition(|m| m.summary);
     Ok((summaries.into_iter().last(), pinned))
@@ -372,7 +372,7 @@ pub async fn request_stop(db: &Db, thread_id: i64, message_id: i64) -> Result<bo
 
 /// Whether a Stop was asked for the reply to question `message_id`.
 pub async fn stop_requested(db: &Db, message_id: i64) -> Result<bool, AppError> {
-    let row: Option<(i64,)> = sqlx::query_as("SELECT stop_requested FROM chat_messages WHERE id = $1").bind(message_id).fetch_optional(&mut *db.read().await?).await?;
+    let row: Option<(i64,)> = sqlx::query_as("SELECT stop_requested FROM chat_messages WHERE id = $1").bind(message_id).fetch_optional(&mut db.read().await?).await?;
     Ok(row.is_some_and(|r| r.0 != 0))
 }
 
@@ -441,7 +441,7 @@ pub async fn thread_messages(db: &Db, thread_id: i64, before: Option<i64>, limit
     .bind(thread_id)
     .bind(before.unwrap_or(i64::MAX))
     .bind(limit as i64 + 1)
-    .fetch_all(&mut *db.read().await?)
+    .fetch_all(&mut db.read().await?)
     .await?;
     let has_earlier = rows.len() > limit;
     rows.truncate(limit);
@@ -450,7 +450,7 @@ pub async fn thread_messages(db: &Db, thread_id: i64, before: Option<i64>, limit
 }
 
 pub async fn message(db: &Db, id: i64) -> Result<ChatMessage, AppError> {
-    let row: MessageRow = sqlx::query_as(&format!("{SELECT_MESSAGE} WHERE m.id = $1")).bind(id).fetch_one(&mut *db.read().await?).await?;
+    let row: MessageRow = sqlx::query_as(&format!("{SELECT_MESSAGE} WHERE m.id = $1")).bind(id).fetch_one(&mut db.read().await?).await?;
     messages_from_rows(vec![row])?.pop().ok_or_else(|| AppError::internal("chat message", "row vanished"))
 }
 
@@ -461,7 +461,7 @@ pub async fn latest_thread(db: &Db, deal_id: i64, user_id: i64) -> Result<Option
     )
     .bind(deal_id)
     .bind(user_id)
-    .fetch_optional(&mut *db.read().await?)
+    .fetch_optional(&mut db.read().await?)
     .await?;
     Ok(row.map(|(id,)| id))
 }
@@ -501,7 +501,7 @@ pub async fn title_state(db: &Db, thread_id: i64) -> Result<(i64, i64), AppError
         "SELECT (SELECT COUNT(*) FROM chat_messages m WHERE m.thread_id = t.id AND m.kind = 'message'), t.titled_at_messages FROM chat_threads t WHERE t.id = $1",
     )
     .bind(thread_id)
-    .fetch_one(&mut *db.read().await?)
+    .fetch_one(&mut db.read().await?)
     .await?;
     Ok(row)
 }

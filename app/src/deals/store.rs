@@ -25,7 +25,7 @@ pub async fn list(db: &Db) -> Result<Vec<Deal>, AppError> {
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<Option<Deal>, AppError> {
-    let row: Option<DealTuple> = sqlx::query_as(&format!("{SELECT_DEAL} WHERE d.id = $1")).bind(id).fetch_optional(&mut *db.read().await?).await?;
+    let row: Option<DealTuple> = sqlx::query_as(&format!("{SELECT_DEAL} WHERE d.id = $1")).bind(id).fetch_optional(&mut db.read().await?).await?;
     Ok(row.map(deal_from_row))
 }
 

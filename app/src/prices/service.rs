@@ -14,7 +14,9 @@ use crate::time::{now_millis, utc_minute};
 pub async fn refresh(db: &Db, book: &SharedPriceBook) -> Result<(), sqlx::Error> {
     let mut conn = db.read().await?;
     let stored = super::store::version(&mut conn).await?;
-    refresh_to(&mut conn, book, stored).await
+    refresh_to(&mut conn, book, stored).await?;
+    conn.ended_well();
+    Ok(())
 }
 
 /// `refresh`, with the stored prices' version already read (`store::version`'s figure),

@@ -153,7 +153,10 @@ async fn month_projection(state: &AppState, to: &str, filter: Filter) -> Result<
         "user" => super::CounterKey::user_month(id, &today),
         _ => super::CounterKey::firm(super::Window::Month, now, &today),
     };
-    let (_, month_to_date) = store::counter(&mut *state.db.read().await?, &month_key).await?;
+    let mut conn = state.db.read().await?;
+    let (_, month_to_date) = store::counter(&mut conn, &month_key).await?;
+    conn.ended_well();
+    drop(conn);
     let window = state.settings.alerts.burn_window_days;
     let days = crate::time::days_before(now, zone, window);
     let history: Vec<u64> = store::daily_counters(&state.db, scope, id, &days).await?.into_iter().map(|(_, cost)| cost).collect();

@@ -586,7 +586,7 @@ pub async fn daily_counters(db: &Db, scope: &'static str, scope_id: i64, days: &
     for period in &periods {
         query = query.bind(period.as_str());
     }
-    let rows = query.fetch_all(&mut *db.read().await?).await?;
+    let rows = query.fetch_all(&mut db.read().await?).await?;
     let n = |v: i64| v.max(0) as u64;
     Ok(periods.iter().map(|p| rows.iter().find(|r| &r.0 == p).map_or((0, 0), |r| (n(r.1), n(r.2)))).collect())
 }
@@ -601,7 +601,7 @@ pub async fn deal_daily_tokens(db: &Db, deal_id: i64, from: &str, to: &str) -> R
     .bind(deal_id)
     .bind(from)
     .bind(to)
-    .fetch_all(&mut *db.read().await?)
+    .fetch_all(&mut db.read().await?)
     .await?;
     Ok(rows.into_iter().map(|(_, t)| t.max(0) as u64).collect())
 }

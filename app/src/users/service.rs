@@ -79,7 +79,10 @@ pub async fn list(state: &AppState) -> Result<Vec<super::UserSummary>, AppError>
 /// The daily and monthly budgets of an account without its own: the configured daily
 /// budget and the monthly one in force (an admin may have changed it on /admin/limits).
 pub async fn defaults(state: &AppState) -> Result<super::UserDefaults, AppError> {
-    let limits = crate::budget::service::limits_in_force(&mut *state.db.read().await?, &state.settings.limits).await?;
+    let mut conn = state.db.read().await?;
+    let limits = crate::budget::service::limits_in_force(&mut conn, &state.settings.limits).await?;
+    conn.ended_well();
+    drop(conn);
     Ok(super::UserDefaults {
         daily_tokens: state.settings.budget.user_daily_tokens,
         monthly_microusd: crate::budget::service::micro(limits.user_monthly_usd),

@@ -130,19 +130,130 @@ async fn a_read_takes_the_connection_the_last_read_gave_back(engine: Engine) {
     db.migrate().await.unwrap();
     // Three connections at once; a table only the last one given back can see.
     let (first, second, mut last) = (db.read().await.unwrap(), db.read().await.unwrap(), db.read().await.unwrap());
-    sqlx::query("CREATE TEMPORARY TABLE only_here (n BIGINT)").execute(&mut *last).await.unwrap();
+    sqlx::query("CREATE TEMPORARY TABLE only_here (n BIGINT)").execute(&mut last).await.unwrap();
     drop(first);
     drop(second);
     drop(last);
     tokio::time::sleep(Duration::from_millis(50)).await;
     for _ in 0..3 {
-        let mut conn = db.read().await.unwrap();
-        let seen = sqlx::query("SELECT n FROM only_here").fetch_all(&mut *conn).await.map(|rows| rows.len());
+        let seen = sqlx::query("SELECT n FROM only_here").fetch_all(&mut db.read().await.unwrap()).await.map(|rows| rows.len());
         assert_eq!(seen.ok(), Some(0), "the read got another connection than the last one given back");
     }
 }
 
-crate::on_both_engines!(unfinished_write_transactions_roll_back, a_read_takes_the_connection_the_last_read_gave_back);
+/// While connections are kept for reads, every other connection of the pool is taken
+/// (writes, one-off statements): whoever waits for the pool then is served at once, by
+/// the kept connections going back to it, rather than waiting for its timeout.
+async fn kept_connections_serve_those_waiting_for_the_pool(engine: Engine) {
+    let test_db = TestDb::create(engine).await;
+    let db = Db::connect(&test_db.url).await.unwrap();
+    db.migrate().await.unwrap();
+    let max = db.pool.options().get_max_connections();
+    let mut reads = Vec::new();
+    for _ in 0..max / 2 {
+        let mut conn = db.read().await.unwrap();
+        sqlx::query("SELECT 1").execute(&mut conn).await.unwrap();
+        reads.push(conn);
+    }
+    // Kept (half the pool may be), and the rest of the pool taken.
+    drop(reads);
+    let mut taken = Vec::new();
+    for _ in 0..max - max / 2 {
+        taken.push(db.pool.acquire().await.unwrap());
+    }
+    let waited = tokio::time::timeout(Duration::from_secs(3), db.pool.acquire()).await;
+    assert!(matches!(waited, Ok(Ok(_))), "a task waiting for the pool was not served while reads kept connections idle");
+}
+
+crate::on_both_engines!(unfinished_write_transactions_roll_back, a_read_takes_the_connection_the_last_read_gave_back, kept_connections_serve_those_waiting_for_the_pool);
+
+/// A read whose kept connection the database ended (a restart, an administrator ending
+/// sessions) fails once, as a pooled one does: the broken connection is not kept, and
+/// the next reads take sound ones at once, not after it has idled.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_a_read_found_broken_is_not_kept() {
+    let test_db = TestDb::create(Engine::Postgres).await;
+    let db = Db::connect(&test_db.url).await.unwrap();
+    db.migrate().await.unwrap();
+    let mut admin = sqlx::PgConnection::connect(PG_ADMIN_URL).await.unwrap();
+    let (pid,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()").fetch_one(&mut db.read().await.unwrap()).await.unwrap();
+    // Ended within the second a kept connection is handed out unpinged (waiting, up to
+    // 5 s, for its process to exit).
+    let (ended,): (bool,) = sqlx::query_as("SELECT pg_terminate_backend($1, 5000)").bind(pid).fetch_one(&mut admin).await.unwrap();
+    assert!(ended, "the kept connection's process did not end");
+
+    let broken = sqlx::query("SELECT 1").execute(&mut db.read().await.unwrap()).await;
+    assert!(broken.is_err(), "the read took the kept connection, which the database had ended");
+    for attempt in 0..3 {
+        let read: Result<(i32,), _> = sqlx::query_as("SELECT pg_backend_pid()").fetch_one(&mut db.read().await.unwrap()).await;
+        let (other,) = read.unwrap_or_else(|err| panic!("read {attempt} after the broken one failed: {err}"));
+        assert_ne!(other, pid);
+    }
+}
+
+/// A read given up in the middle of a statement (its request went away) leaves a
+/// connection with replies still to come: it goes back to the pool, whose ping reads
+/// them, and the next read takes another instead of waiting for them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_read_given_up_midway_is_not_kept() {
+    let test_db = TestDb::create(Engine::Postgres).await;
+    let db = Db::connect(&test_db.url).await.unwrap();
+    db.migrate().await.unwrap();
+    let mut conn = db.read().await.unwrap();
+    let (pid,): (i32,) = sqlx::query_as("SELECT pg_backend_pid()").fetch_one(&mut conn).await.unwrap();
+    let slow = sqlx::query("SELECT pg_sleep(30)").execute(&mut conn);
+    assert!(tokio::time::timeout(Duration::from_millis(100), slow).await.is_err(), "the statement took under 100 ms");
+    drop(conn);
+
+    let next = async { sqlx::query_as::<_, (i32,)>("SELECT pg_backend_pid()").fetch_one(&mut db.read().await.unwrap()).await.unwrap() };
+    let (next,) = tokio::time::timeout(Duration::from_secs(10), next).await.expect("the next read waited for the given-up statement's end");
+    assert_ne!(next, pid, "the next read took the connection whose statement was given up");
+}
+
+/// A read of one row whose statement fails after that row (on PostgreSQL the error
+/// follows the rows sent before it) leaves nothing for the next read: the statement is
+/// read to its end, so its error is its own and not the next read's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_failing_after_its_first_row_leaves_no_error_behind() {
+    let test_db = TestDb::create(Engine::Postgres).await;
+    let db = Db::connect(&test_db.url).await.unwrap();
+    db.migrate().await.unwrap();
+    let first: Result<Option<(i32,)>, _> = sqlx::query_as("SELECT 1 / (2 - n) FROM generate_series(1, 3) n").fetch_optional(&mut db.read().await.unwrap()).await;
+    assert!(first.is_err(), "the statement's error was not seen: {first:?}");
+    for attempt in 0..3 {
+        let next: Result<(i32,), _> = sqlx::query_as("SELECT 7").fetch_one(&mut db.read().await.unwrap()).await;
+        assert_eq!(next.map_err(|err| err.to_string()), Ok((7,)), "read {attempt} after the failed statement");
+    }
+}
+
+/// A write transaction given up while its BEGIN was on the way (the request went away)
+/// leaves no transaction open on a connection for the next user: sqlx counts the
+/// transaction only once BEGIN's answer is read, so that connection is closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_transaction_given_up_at_begin_leaves_none_open() {
+    use futures::FutureExt;
+    let test_db = TestDb::create(Engine::Postgres).await;
+    let db = Db::connect(&test_db.url).await.unwrap();
+    db.migrate().await.unwrap();
+    // A connection kept: the next write transaction takes it and sends BEGIN at its
+    // first step, whose answer cannot have come back yet.
+    sqlx::query("SELECT 1").execute(&mut db.read().await.unwrap()).await.unwrap();
+    if let Some(begun) = db.begin_write().now_or_never() {
+        // It began in one step (the answer was already there): nothing to give up.
+        begun.unwrap().rollback().await.unwrap();
+    }
+    // Every connection of the pool at once, so the one it was sent on among them,
+    // wherever it went.
+    let mut reads = Vec::new();
+    for _ in 0..db.pool.options().get_max_connections() {
+        reads.push(db.read().await.unwrap());
+    }
+    for conn in &mut reads {
+        let (first,): (i64,) = sqlx::query_as("SELECT txid_current()").fetch_one(&mut *conn).await.unwrap();
+        let (second,): (i64,) = sqlx::query_as("SELECT txid_current()").fetch_one(&mut *conn).await.unwrap();
+        assert_ne!(first, second, "two statements of a read ran in one transaction: one was left open on its connection");
+    }
+}
 
 /// On SQLite, a write of work under way (a usage record) asked for while admissions of
 /// new calls are queued goes before all of them but the one already in line.
