@@ -31,8 +31,9 @@ const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 /// pool, whose ping checks it and whose lifetime limit retires it when due.
 const KEEP_FOR_AT_MOST: Duration = Duration::from_secs(60);
 
-/// How often kept connections idle past `PING_IF_IDLE_FOR` go back to the pool, and all
-/// of them when the pool has none left to hand out (someone may be waiting there).
+/// How often kept connections idle past `PING_IF_IDLE_FOR` go back to the pool, and
+/// those idle this long when the pool has none left to hand out (someone may be waiting
+/// there).
 const RELEASE_KEPT_EVERY: Duration = Duration::from_millis(100);
 
 /// Most write transactions SQLite commits together (`Batch`): the first of them waits
@@ -650,13 +651,11 @@ impl Spare {
     /// unless it has been out of the pool `KEEP_FOR_AT_MOST`, or the pool has none
     /// left to hand out, or enough are kept: then it goes back to the pool.
     fn keep(&self, conn: PoolConnection<Any>, from_pool: Instant) {
-        if from_pool.elapsed() > KEEP_FOR_AT_MOST {
-            return;
-        }
-        if self.pool_exhausted() {
-            // Someone may be waiting for the pool, which only connections given back to
-            // it serve (sqlx's queue): this one, and every one kept.
-            drop(self.release(|_| true));
+        // With the pool out of connections someone may be waiting there, whom only a
+        // connection given back to it serves (sqlx's queue). Only this one goes: giving
+        // back every kept one too, at each drop, costs a ping each whenever the server is
+        // saturated; those kept but idle follow from `release_kept`.
+        if from_pool.elapsed() > KEEP_FOR_AT_MOST || self.pool_exhausted() {
             return;
         }
         let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
@@ -680,14 +679,15 @@ impl Spare {
 }
 
 /// Every `RELEASE_KEPT_EVERY`, gives the kept connections idle past `PING_IF_IDLE_FOR`
-/// back to the pool, so that they shrink back to those in steady use, and all of them
-/// when the pool has none left (whoever waits there is served). Ends with the `Db`.
+/// back to the pool, so that they shrink back to those in steady use; when the pool has
+/// none left, those idle since the last time too (whoever waits there is served, though
+/// no connection in use is given back). Ends with the `Db`.
 async fn release_kept(spare: std::sync::Weak<Spare>) {
     loop {
         tokio::time::sleep(RELEASE_KEPT_EVERY).await;
         let Some(spare) = spare.upgrade() else { return };
-        let all = spare.pool_exhausted();
-        drop(spare.release(|k| all || k.given_back.elapsed() > PING_IF_IDLE_FOR));
+        let idle_for = if spare.pool_exhausted() { RELEASE_KEPT_EVERY } else { PING_IF_IDLE_FOR };
+        drop(spare.release(|k| k.given_back.elapsed() > idle_for));
     }
 }
 
