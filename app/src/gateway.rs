@@ -28,7 +28,6 @@ use crate::claude::pricing::{TokenUsage, cost_microusd};
 use crate::claude::recorder::ReplyWrite;
 use crate::claude::types::{CallMeta, ClaudeReply, ClaudeRequest, ModelSwap, Reservation, Settlement, Streaming};
 use crate::claude::Operation;
-use crate::db::Db;
 use crate::error::{AppError, ErrorKind};
 use crate::format::format_tokens;
 use crate::limits::Limits;
@@ -37,21 +36,21 @@ use crate::time::{day_bounds, local_day, now_millis, wait};
 use crate::usage::ledger::Ledger;
 use crate::usage::store::{self, NewReservation};
 
-/// Recent calls of a model and operation the calibration learns from.
-const CALIBRATION_SAMPLES: i64 = 50;
-
 /// The estimator's correction for a model and operation, from its latest calls whose
-/// usage is known (an index on (model, operation, id) makes this a short read).
-pub async fn calibration(db: &Db, model: &str, operation: Operation) -> Result<f64, AppError> {
-    let mut conn = db.read().await?;
-    let factor = calibration_on(&mut conn, model, operation).await?;
+/// usage is known (`usage::calibration`: in memory, read from the ledger at most once a
+/// second, where an index on (model, operation, id) makes it a short read).
+pub async fn calibration(state: &AppState, model: &str, operation: Operation) -> Result<f64, AppError> {
+    let mut conn = state.db.read().await?;
+    let factor = calibration_on(state, &mut conn, model, operation).await?;
     conn.ended_well();
     Ok(factor)
 }
 
-/// `calibration`, read on a connection the caller already holds.
-async fn calibration_on(conn: &mut sqlx::AnyConnection, model: &str, operation: Operation) -> Result<f64, AppError> {
-    let samples = store::calibration_samples(conn, model, operation.as_str(), CALIBRATION_SAMPLES).await?;
+/// `calibration`, read (when it is read) on a connection the caller already holds.
+async fn calibration_on(state: &AppState, conn: &mut sqlx::AnyConnection, model: &str, operation: Operation) -> Result<f64, AppError> {
+    let op = operation.as_str();
+    let read = store::calibration_samples(conn, model, op, crate::claude::calibration::SAMPLES as i64);
+    let samples = state.calibrations.samples(model, op, read).await?;
     Ok(calibration_factor(&samples))
 }
 
@@ -195,7 +194,7 @@ async fn candidate(
     now: i64,
 ) -> Result<Candidate, AppError> {
     let answering = state.claude.answering_model(model).to_string();
-    let factor = calibration_on(conn, &answering, operation).await?;
+    let factor = calibration_on(state, conn, &answering, operation).await?;
     // Calibration may raise a reservation, never lower it below the raw estimate.
     let input_tokens = corrected(raw_input_estimate, factor).max(raw_input_estimate);
     let (rates, _) = state.prices.current().rates_at(&answering, now, input_tokens);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::prelude::{LeptosOptions, use_context};
 
+use crate::claude::calibration::Calibrations;
 use crate::claude::client::ClaudeClient;
 use crate::claude::price_book::SharedPriceBook;
 use crate::db::Db;
@@ -30,6 +31,8 @@ pub struct AppState {
     pub passwords: Passwords,
     /// This instance's Prometheus metrics.
     pub metrics: Arc<Metrics>,
+    /// The calibration's samples in memory, shared with the ledger that adds to them.
+    pub calibrations: Arc<Calibrations>,
     /// The requests this instance works on at once (`server.max_busy_requests`).
     pub busy: Arc<BusyLimit>,
 }

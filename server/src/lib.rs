@@ -92,7 +92,8 @@ pub async fn prepare_with_recorder(
     let prices = settings.pricing.price_book();
     app::prices::service::refresh(&db, &prices).await.map_err(|e| StartError::Setup(format!("loading the price book: {e}")))?;
     let metrics = Arc::new(app::metrics::Metrics::new());
-    let ledger = Ledger::new(db.clone(), prices.clone(), settings.time.tz(), metrics.clone());
+    let calibrations = Arc::new(app::claude::calibration::Calibrations::default());
+    let ledger = Ledger::new(db.clone(), prices.clone(), settings.time.tz(), metrics.clone(), calibrations.clone());
     let c = &settings.claude;
     let config = ClientConfig {
         endpoint: claude,
@@ -103,7 +104,7 @@ pub async fn prepare_with_recorder(
     };
     let client = ClaudeClient::new(config, recorder(ledger)).map_err(setup)?;
     let busy = Arc::new(app::load::BusyLimit::new(settings.server.max_busy_requests));
-    let state = AppState { leptos_options, db, settings: Arc::new(settings), claude: Arc::new(client), prices, passwords, metrics, busy };
+    let state = AppState { leptos_options, db, settings: Arc::new(settings), claude: Arc::new(client), prices, passwords, metrics, calibrations, busy };
     if state.settings.demo.seed {
         demo::seed(&state.db, &state.passwords).await.map_err(|e| StartError::Setup(format!("seeding demo data: {}", e.message)))?;
     }

@@ -220,7 +220,7 @@ pub async fn get_chat_context(deal_id: i64) -> Result<ChatContext, AppError> {
         max_messages: s.history.max_messages,
         max_input_tokens: s.history.max_input_tokens,
         max_output_tokens: s.claude.max_tokens_chat,
-        calibration: crate::gateway::calibration(&state.db, &model, Operation::Chat).await?,
+        calibration: crate::gateway::calibration(&state, &model, Operation::Chat).await?,
         rates: state.prices.current().rates_at(&model, crate::time::now_millis(), 0).0,
         tier_rates: {
             let mut conn = state.db.read().await?;

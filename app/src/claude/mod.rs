@@ -10,6 +10,8 @@ pub mod pricing;
 pub mod retry;
 
 #[cfg(feature = "ssr")]
+pub mod calibration;
+#[cfg(feature = "ssr")]
 pub mod client;
 #[cfg(feature = "ssr")]
 pub mod offline;

@@ -13,6 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::store::{self, NewRecord};
+use crate::claude::calibration::Calibrations;
 use crate::claude::price_book::{PriceBook, SharedPriceBook};
 use crate::claude::pricing::TokenUsage;
 use crate::claude::recorder::{Alongside, AttemptRecord, CallEnd, RecordError, UsageRecorder, WrittenRecord};
@@ -32,16 +33,18 @@ pub struct Ledger {
     /// Days of aggregates and daily counters are calendar days here.
     zone: chrono_tz::Tz,
     metrics: Arc<Metrics>,
+    /// Records that calibrate the estimate join these as they are written.
+    calibrations: Arc<Calibrations>,
 }
 
 impl Ledger {
-    pub fn new(db: Db, prices: SharedPriceBook, zone: chrono_tz::Tz, metrics: Arc<Metrics>) -> Self {
-        Ledger { db, prices, zone, metrics }
+    pub fn new(db: Db, prices: SharedPriceBook, zone: chrono_tz::Tz, metrics: Arc<Metrics>, calibrations: Arc<Calibrations>) -> Self {
+        Ledger { db, prices, zone, metrics, calibrations }
     }
 
     /// The ledger of the running app.
     pub fn of(state: &AppState) -> Self {
-        Ledger::new(state.db.clone(), state.prices.clone(), state.settings.time.tz(), state.metrics.clone())
+        Ledger::new(state.db.clone(), state.prices.clone(), state.settings.time.tz(), state.metrics.clone(), state.calibrations.clone())
     }
 
     /// Counts a written record in this instance's metrics.
@@ -134,6 +137,9 @@ impl Ledger {
             None => None,
         };
         tx.commit().await?;
+        if let Some((estimated, actual)) = store::calibration_sample(record) {
+            self.calibrations.add(id, &record.model, &record.operation, estimated, actual);
+        }
         Ok(Written::Record { id, stored })
     }
 

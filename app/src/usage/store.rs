@@ -627,11 +627,11 @@ async fn column_of_period(db: &Db, scope: &str, period: &str, column: &'static s
     Ok(rows.into_iter().map(|(id, value)| (id, value.max(0) as u64)).collect())
 }
 
-/// `(estimated, actual)` input tokens of the latest successful calls of a model and
-/// operation whose usage is known, newest first.
-pub async fn calibration_samples(conn: &mut AnyConnection, model: &str, operation: &str, limit: i64) -> Result<Vec<(u64, u64)>, sqlx::Error> {
-    let rows: Vec<(i64, i64)> = sqlx::query_as(
-        "SELECT estimated_input_tokens, input_tokens + cache_creation_tokens + cache_read_tokens FROM usage_records \
+/// `(record id, estimated, actual)` input tokens of the latest successful calls of a
+/// model and operation whose usage is known, newest first.
+pub async fn calibration_samples(conn: &mut AnyConnection, model: &str, operation: &str, limit: i64) -> Result<Vec<(i64, u64, u64)>, sqlx::Error> {
+    let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+        "SELECT id, estimated_input_tokens, input_tokens + cache_creation_tokens + cache_read_tokens FROM usage_records \
          WHERE model = $1 AND operation = $2 AND outcome = 'ok' AND usage_unknown = 0 AND estimated_input_tokens > 0 \
          ORDER BY id DESC LIMIT $3",
     )
@@ -640,7 +640,15 @@ pub async fn calibration_samples(conn: &mut AnyConnection, model: &str, operatio
     .bind(limit)
     .fetch_all(conn)
     .await?;
-    Ok(rows.into_iter().map(|(e, a)| (e.max(0) as u64, a.max(0) as u64)).collect())
+    Ok(rows.into_iter().map(|(id, e, a)| (id, e.max(0) as u64, a.max(0) as u64)).collect())
+}
+
+/// `(estimated, actual)` input tokens of a record `calibration_samples` would read: a
+/// call that went well, its usage known, with an estimate.
+pub fn calibration_sample(r: &NewRecord) -> Option<(u64, u64)> {
+    let u = &r.usage;
+    let actual = u.input_tokens.saturating_add(u.cache_creation_input_tokens).saturating_add(u.cache_read_input_tokens);
+    (r.outcome == "ok" && !r.usage_unknown && r.estimated_input_tokens > 0).then_some((r.estimated_input_tokens, actual))
 }
 
 /// The usage of the given records, for showing beside replies and memos.

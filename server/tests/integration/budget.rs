@@ -329,6 +329,31 @@ async fn calibration_corrects_the_estimate_from_recorded_calls(engine: Engine) {
     assert!((factor - actual as f64 / estimated as f64).abs() < 1e-9, "factor {factor} = {actual}/{estimated}");
 }
 
+/// Calls do not read the calibration's samples from the ledger each time: they are kept
+/// in memory, with this instance's records added as they are written (above), and read
+/// again after a second, when what other instances wrote since joins them.
+async fn calibration_samples_are_read_at_most_once_a_second(engine: Engine) {
+    let w = World::start(engine, settings()).await;
+    let analyst = w.app.signed_in("ana@firm.com", UserRole::Analyst).await;
+    w.fake.script((0..3).map(|_| Script::Counted { output: 50 }));
+    for i in 0..3 {
+        assert_eq!(w.send(&analyst, &format!("What is the cap rate, take {i}?")).await.0, 200);
+    }
+    // Read from the ledger (the samples in memory are over a second old by now): the
+    // checks below come within the second after.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let factor = chat_calibration(&w, &analyst).await;
+    assert_ne!(factor, 1.0, "the fake counts differently from the estimate");
+    // Another writer makes every estimate exact.
+    sqlx::query("UPDATE usage_records SET input_tokens = estimated_input_tokens, cache_creation_tokens = 0, cache_read_tokens = 0")
+        .execute(&w.app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(chat_calibration(&w, &analyst).await, factor, "the samples were read again at once");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(chat_calibration(&w, &analyst).await, 1.0, "the samples were not read again after a second");
+}
+
 /// The estimator's correction the chat tab's pre-flight uses.
 async fn chat_calibration(w: &World, client: &reqwest::Client) -> f64 {
     w.app.post(client, "/api/chat/context", &[("deal_id", &w.deal_id)]).await.1["calibration"].as_f64().unwrap()
@@ -336,6 +361,7 @@ async fn chat_calibration(w: &World, client: &reqwest::Client) -> f64 {
 
 on_both_engines!(
     calibration_corrects_the_estimate_from_recorded_calls,
+    calibration_samples_are_read_at_most_once_a_second,
     daily_limit_reached_makes_no_upstream_call,
     admins_are_exempt_from_the_daily_limit,
     deal_warns_at_80_percent_and_blocks_at_100_for_everyone,

@@ -239,7 +239,7 @@ async fn killed_instances_lose_no_usage(engine: Engine) {
     let orphaned = app_count(&db, "usage_reservations").await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     let defaults = app::settings::Settings::default();
-    let ledger = app::usage::ledger::Ledger::new(db.clone(), defaults.pricing.price_book(), defaults.time.tz(), Default::default());
+    let ledger = app::usage::ledger::Ledger::new(db.clone(), defaults.pricing.price_book(), defaults.time.tz(), Default::default(), Default::default());
     ledger.settle_expired().await.unwrap();
     assert_eq!(app_count(&db, "usage_reservations").await, 0, "no reservation is left");
     let (unknown,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM usage_records WHERE usage_unknown = 1").fetch_one(&db.pool).await.unwrap();
