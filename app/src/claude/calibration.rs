@@ -24,7 +24,9 @@ pub struct Calibrations {
 struct Kept {
     /// `(record id, estimated, actual)`, newest first.
     samples: Vec<(i64, u64, u64)>,
-    read_at: Instant,
+    /// When they were last read from the ledger: None until the first read is back
+    /// (records this instance writes meanwhile are collected).
+    read_at: Option<Instant>,
 }
 
 impl Calibrations {
@@ -33,19 +35,24 @@ impl Calibrations {
     /// the latest `SAMPLES`) when they were read `READ_EVERY` ago.
     pub async fn samples<E>(&self, model: &str, operation: &str, read: impl Future<Output = Result<Vec<(i64, u64, u64)>, E>>) -> Result<Vec<(u64, u64)>, E> {
         let key = (model.to_string(), operation.to_string());
-        if let Some(kept) = self.lock().get(&key).filter(|k| k.read_at.elapsed() < READ_EVERY) {
-            return Ok(kept.samples.iter().map(|&(_, e, a)| (e, a)).collect());
+        {
+            let mut kept = self.lock();
+            let entry = kept.entry(key.clone()).or_insert(Kept { samples: Vec::new(), read_at: None });
+            if entry.read_at.is_some_and(|at| at.elapsed() < READ_EVERY) {
+                return Ok(entry.samples.iter().map(|&(_, e, a)| (e, a)).collect());
+            }
         }
-        let read_at = Instant::now();
         let mut samples = read.await?;
         let mut kept = self.lock();
-        // Records this instance wrote while the read was on its way.
+        // Records this instance wrote while the read was on its way, those newer than
+        // any it found (a record the ledger no longer holds is not put back).
+        let newest_read = samples.first().map_or(0, |s| s.0);
         if let Some(old) = kept.get(&key) {
-            samples.extend(old.samples.iter().copied());
+            samples.extend(old.samples.iter().filter(|s| s.0 > newest_read).copied());
         }
         newest_first(&mut samples);
         let out = samples.iter().map(|&(_, e, a)| (e, a)).collect();
-        kept.insert(key, Kept { samples, read_at });
+        kept.insert(key, Kept { samples, read_at: Some(Instant::now()) });
         Ok(out)
     }
 
@@ -91,9 +98,27 @@ mod tests {
         calibrations.add(1, "m", "chat", 10, 12);
         assert!(calibrations.lock().is_empty(), "no samples read yet: the next read finds the record");
         let key = ("m".to_string(), "chat".to_string());
-        calibrations.lock().insert(key.clone(), Kept { samples: vec![(5, 10, 10)], read_at: Instant::now() });
+        calibrations.lock().insert(key.clone(), Kept { samples: vec![(5, 10, 10)], read_at: Some(Instant::now()) });
         calibrations.add(7, "m", "chat", 10, 12);
         calibrations.add(6, "m", "report", 10, 12);
         assert_eq!(calibrations.lock()[&key].samples, [(7, 10, 12), (5, 10, 10)]);
+    }
+
+    #[test]
+    fn a_read_keeps_the_records_written_meanwhile_and_drops_those_gone() {
+        let calibrations = Calibrations::default();
+        let read = |rows: Vec<(i64, u64, u64)>| std::future::ready(Ok::<_, ()>(rows));
+        let first = futures::executor::block_on(calibrations.samples("m", "chat", read(vec![(6, 10, 10), (5, 10, 10)])));
+        assert_eq!(first, Ok(vec![(10, 10), (10, 10)]));
+        // In memory: no read within the second.
+        let cached = futures::executor::block_on(calibrations.samples("m", "chat", read(vec![])));
+        assert_eq!(cached.map(|s| s.len()), Ok(2));
+        calibrations.add(9, "m", "chat", 10, 20);
+        let key = ("m".to_string(), "chat".to_string());
+        calibrations.lock().get_mut(&key).unwrap().read_at = None;
+        // The ledger now holds 8 (another instance's) and 5; 6 is gone; 9 not yet seen.
+        let again = futures::executor::block_on(calibrations.samples("m", "chat", read(vec![(8, 10, 15), (5, 10, 10)])));
+        assert_eq!(again, Ok(vec![(10, 20), (10, 15), (10, 10)]));
+        assert_eq!(calibrations.lock()[&key].samples.iter().map(|s| s.0).collect::<Vec<_>>(), [9, 8, 5]);
     }
 }
