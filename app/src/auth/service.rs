@@ -16,8 +16,26 @@ use crate::time::now_millis;
 pub const USER_ID_KEY: &str = "user_id";
 /// When the session last showed activity (epoch ms); refreshing it renews the session.
 pub const SEEN_AT_KEY: &str = "seen_at";
+/// Where a loaded session holds its user's row, read with it (`DbSessionStore::load`);
+/// never stored.
+pub const SESSION_USER_KEY: &str = "_user";
 /// Activity renews a session (and its cookie) at most this often.
 const SESSION_REFRESH_MS: i64 = 60_000;
+
+/// A session's user as the session's own read found it: no password hash.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+pub struct SessionUser {
+    pub id: i64,
+    pub email: String,
+    pub role: UserRole,
+    pub active: bool,
+}
+
+impl From<UserRow> for SessionUser {
+    fn from(user: UserRow) -> SessionUser {
+        SessionUser { id: user.id, email: user.email, role: user.role, active: user.active }
+    }
+}
 
 /// The client a request comes from (its IP address, or the configured proxy header's).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -64,7 +82,12 @@ pub async fn user_from_session(db: &Db, session: &Session) -> Result<Ctx, AppErr
     let Some(user_id) = session.get::<i64>(USER_ID_KEY).await? else {
         return Err(AppError::unauthorized());
     };
-    match store::find_user_by_id(db, user_id).await? {
+    let user = match session.get::<SessionUser>(SESSION_USER_KEY).await? {
+        Some(user) if user.id == user_id => Some(user),
+        // Not read with the session (it signed in during this request): read it now.
+        _ => store::find_user_by_id(db, user_id).await?.map(SessionUser::from),
+    };
+    match user {
         Some(user) if user.active => {
             let now = now_millis();
             let seen_at = session.get::<i64>(SEEN_AT_KEY).await?.unwrap_or(0);

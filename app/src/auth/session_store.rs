@@ -5,6 +5,8 @@ use async_trait::async_trait;
 use tower_sessions::session::{Id, Record};
 use tower_sessions::session_store::{self, ExpiredDeletion, SessionStore};
 
+use super::service::{SESSION_USER_KEY, SessionUser};
+use super::UserRole;
 use crate::db::Db;
 
 #[derive(Clone, Debug)]
@@ -28,12 +30,23 @@ fn user_of(record: &Record) -> Option<i64> {
     record.data.get(super::service::USER_ID_KEY).and_then(serde_json::Value::as_i64)
 }
 
+/// The session's data as stored: without the user `load` read with it, which holds
+/// for the request that loaded it only.
+fn stored_data(record: &Record) -> session_store::Result<String> {
+    let data: std::collections::HashMap<&String, &serde_json::Value> = record.data.iter().filter(|(key, _)| *key != SESSION_USER_KEY).collect();
+    serde_json::to_string(&data).map_err(backend)
+}
+
+/// A row of `load`'s statement: the session, then its user's row (absent when the
+/// session has no user or the user is gone).
+type SessionRow = (String, i64, Option<i64>, Option<String>, Option<String>, Option<i64>);
+
 #[async_trait]
 impl SessionStore for DbSessionStore {
     async fn create(&self, record: &mut Record) -> session_store::Result<()> {
         // Ids are 128 random bits; on the off chance of a clash, draw again.
         loop {
-            let data = serde_json::to_string(&record.data).map_err(backend)?;
+            let data = stored_data(record)?;
             let inserted = sqlx::query(
                 "INSERT INTO sessions (id, data, expires_at, user_id) VALUES ($1, $2, $3, $4) \
                  ON CONFLICT (id) DO NOTHING",
@@ -56,7 +69,7 @@ impl SessionStore for DbSessionStore {
     /// session ended meanwhile (sign-out elsewhere, password reset, deactivation) stays
     /// ended even if this request changed it.
     async fn save(&self, record: &Record) -> session_store::Result<()> {
-        let data = serde_json::to_string(&record.data).map_err(backend)?;
+        let data = stored_data(record)?;
         sqlx::query("UPDATE sessions SET data = $1, expires_at = $2, user_id = $3 WHERE id = $4")
             .bind(data)
             .bind(record.expiry_date.unix_timestamp() * 1000)
@@ -68,17 +81,26 @@ impl SessionStore for DbSessionStore {
         Ok(())
     }
 
+    /// Loads the session and, in the same statement, its user's row: the request's
+    /// `user_from_session` finds the user in the record (`SESSION_USER_KEY`) instead of
+    /// reading it again.
     async fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
-        let row: Option<(String, i64)> = sqlx::query_as(
-            "SELECT data, expires_at FROM sessions WHERE id = $1 AND expires_at > $2",
+        let row: Option<SessionRow> = sqlx::query_as(
+            "SELECT s.data, s.expires_at, u.id, u.email, u.role, u.active \
+             FROM sessions s LEFT JOIN users u ON u.id = s.user_id WHERE s.id = $1 AND s.expires_at > $2",
         )
         .bind(id.to_string())
         .bind(crate::time::now_millis())
         .fetch_optional(&mut self.db.read().await.map_err(backend)?)
         .await
         .map_err(backend)?;
-        let Some((data, expires_at)) = row else { return Ok(None) };
-        let data = serde_json::from_str(&data).map_err(backend)?;
+        let Some((data, expires_at, user_id, email, role, active)) = row else { return Ok(None) };
+        let mut data: std::collections::HashMap<String, serde_json::Value> = serde_json::from_str(&data).map_err(backend)?;
+        data.remove(SESSION_USER_KEY);
+        if let (Some(id), Some(email), Some(role), Some(active)) = (user_id, email, role.as_deref().and_then(UserRole::parse), active) {
+            let user = SessionUser { id, email, role, active: active != 0 };
+            data.insert(SESSION_USER_KEY.to_string(), serde_json::to_value(user).map_err(backend)?);
+        }
         let expiry_date = time::OffsetDateTime::from_unix_timestamp(expires_at / 1000)
             .map_err(backend)?;
         Ok(Some(Record { id: *id, data, expiry_date }))

@@ -126,7 +126,7 @@ pub async fn status_and_limits(state: &AppState, ctx: &Ctx, deal_id: i64) -> Res
     let settings = &state.settings;
     let day = local_day(now, settings.time.tz());
     let mut conn = state.db.read().await?;
-    let (stored, read) = store::limits_and_standing(&mut conn, state.db.engine, ctx.user_id, deal_id, &day, now).await?;
+    let (stored, read) = store::limits_and_standing(&mut conn, ctx.user_id, deal_id, &day, now).await?;
     conn.ended_well();
     drop(conn);
     let limits = limits_of_stored(stored, &settings.limits);
@@ -441,7 +441,7 @@ pub async fn fire_alerts(state: &AppState, ctx: &Ctx, deal_id: i64) -> Result<()
     let settings = &state.settings;
     let day = local_day(now, settings.time.tz());
     let mut conn = state.db.read().await?;
-    let (stored, read) = store::limits_and_standing(&mut conn, state.db.engine, ctx.user_id, deal_id, &day, now).await?;
+    let (stored, read) = store::limits_and_standing(&mut conn, ctx.user_id, deal_id, &day, now).await?;
     conn.ended_well();
     drop(conn);
     let limits = limits_of_stored(stored, &settings.limits);

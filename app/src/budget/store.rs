@@ -18,20 +18,40 @@ pub struct Overrides {
 }
 
 /// Locks the user's and the deal's rows on PostgreSQL for the rest of the caller's
-/// transaction, and reads their overrides, so concurrent admissions for the same budgets
-/// — from any number of instances — are serialised: row locks, in the order user → deal
-/// everywhere, as strong as an update of the rows (`FOR NO KEY UPDATE`: rows that only
-/// reference them are not held up) and without writing a new version of either. None
-/// when the deal does not exist. (SQLite's admission needs no lock of its own: its
-/// transaction holds the database's write lock from `BEGIN IMMEDIATE`; see
+/// transaction, reads their overrides and counts the request in `periods`, in one
+/// statement, so concurrent admissions for the same budgets — from any number of
+/// instances — are serialised: row locks, in the order user → deal everywhere (the
+/// deal's is taken only once the user's is held), as strong as an update of the rows
+/// (`FOR NO KEY UPDATE`: rows that only reference them are not held up) and without
+/// writing a new version of either. The counts are exact whatever the snapshot: an
+/// upsert counts on the latest version of its row. None when the user or the deal does
+/// not exist (nothing is counted then). (SQLite's admission needs no lock of its own:
+/// its transaction holds the database's write lock from `BEGIN IMMEDIATE`; see
 /// `admission_checks`.)
-async fn lock_limits(conn: &mut AnyConnection, user_id: i64, deal_id: i64) -> Result<Option<Overrides>, sqlx::Error> {
-    let user: Option<UserRow> = sqlx::query_as("SELECT daily_token_budget, monthly_budget_microusd, model_choice FROM users WHERE id = $1 FOR NO KEY UPDATE")
-        .bind(user_id)
-        .fetch_optional(&mut *conn)
-        .await?;
-    let deal: Option<(Option<i64>,)> = sqlx::query_as("SELECT token_budget FROM deals WHERE id = $1 FOR NO KEY UPDATE").bind(deal_id).fetch_optional(&mut *conn).await?;
-    Ok(overrides(user, deal))
+async fn lock_and_count(conn: &mut AnyConnection, user_id: i64, deal_id: i64, periods: &[&str], now: i64) -> Result<Option<(Overrides, Vec<u64>)>, sqlx::Error> {
+    use sqlx::Row;
+    let sql = lock_and_count_sql(periods.len());
+    let rows = bind_count_request(sqlx::query(&sql), user_id, periods, now).bind(deal_id).fetch_all(&mut *conn).await?;
+    // Each row: the overrides (as `READ_OVERRIDES` returns them), then a period's count.
+    let Some(overrides) = overrides_of(rows.first())? else { return Ok(None) };
+    let counted = rows.iter().map(|row| Ok((row.try_get(4)?, row.try_get(5)?))).collect::<Result<Vec<(String, i64)>, sqlx::Error>>()?;
+    Ok(Some((overrides, counts_in(periods, &counted))))
+}
+
+/// `lock_and_count`'s statement for `periods` periods: parameters as
+/// `count_request_sql`'s, then the deal.
+fn lock_and_count_sql(periods: usize) -> String {
+    let values: Vec<String> = (0..periods).map(|i| format!("(${})", i + 3)).collect();
+    format!(
+        "WITH u AS (SELECT daily_token_budget, monthly_budget_microusd, model_choice FROM users WHERE id = $1 FOR NO KEY UPDATE), \
+         d AS (SELECT token_budget FROM deals WHERE id = ${deal} AND EXISTS (SELECT 1 FROM u) FOR NO KEY UPDATE), \
+         c AS (INSERT INTO request_counters (user_id, period, requests, created_at) \
+         SELECT $1, p.period, 1, $2 FROM (VALUES {values}) AS p (period) WHERE EXISTS (SELECT 1 FROM d) \
+         ON CONFLICT (user_id, period) DO UPDATE SET requests = request_counters.requests + 1 RETURNING period, requests) \
+         SELECT u.daily_token_budget, u.monthly_budget_microusd, u.model_choice, d.token_budget, c.period, c.requests FROM u, d, c",
+        deal = periods + 3,
+        values = values.join(", "),
+    )
 }
 
 /// Locks the firm's row for the rest of the caller's transaction: admissions that a
@@ -50,13 +70,6 @@ type UserRow = (Option<i64>, Option<i64>, Option<i64>);
 
 fn user_overrides((daily, monthly, choice): UserRow, deal: Option<u64>) -> Overrides {
     Overrides { user_daily: daily.map(non_negative), user_monthly: monthly.map(non_negative), deal, model_choice: choice.map(|c| c != 0) }
-}
-
-fn overrides(user: Option<UserRow>, deal: Option<(Option<i64>,)>) -> Option<Overrides> {
-    match (user, deal) {
-        (Some(user), Some((deal,))) => Some(user_overrides(user, deal.map(non_negative))),
-        _ => None,
-    }
 }
 
 fn non_negative(v: i64) -> u64 {
@@ -82,12 +95,13 @@ fn overrides_of(row: Option<&sqlx::any::AnyRow>) -> Result<Option<Overrides>, sq
 
 /// What an admission checks in its transaction: the user's and the deal's overrides,
 /// their rows locked (None when the deal does not exist), the request counted in
-/// `periods` (`count_request`), and the standing of every budget the call counts in
+/// `periods` (`count_request_sql`), and the standing of every budget the call counts in
 /// (`usage::store::standing`). On SQLite the transaction's write lock, taken at BEGIN
 /// IMMEDIATE, already holds the rows: the overrides are read (`read_overrides`) and the
 /// three statements go as one batch, writing no page to lock. On PostgreSQL the rows
-/// are locked first (`lock_limits`), and the standing is read in a statement after the
-/// locks are held, so it sees what the last holder committed.
+/// are locked and the request counted in one statement (`lock_and_count`), and the
+/// standing is read in a statement after the locks are held, so it sees what the last
+/// holder committed.
 pub async fn admission_checks(
     conn: &mut AnyConnection,
     engine: Engine,
@@ -98,8 +112,7 @@ pub async fn admission_checks(
     now: i64,
 ) -> Result<Option<(Overrides, Vec<u64>, crate::usage::store::Standing)>, sqlx::Error> {
     if engine == Engine::Postgres {
-        let Some(overrides) = lock_limits(conn, user_id, deal_id).await? else { return Ok(None) };
-        let counts = count_request(conn, user_id, periods, now).await?;
+        let Some((overrides, counts)) = lock_and_count(conn, user_id, deal_id, periods, now).await? else { return Ok(None) };
         let standing = crate::usage::store::standing(conn, user_id, deal_id, day, now).await?;
         return Ok(Some((overrides, counts, standing)));
     }
@@ -115,53 +128,37 @@ pub async fn admission_checks(
     Ok(Some((overrides, counts_of(periods, &rows[1])?, standing.read(&rows[2])?)))
 }
 
-/// The limits an admin saved (`stored_limits`) and the overrides for a user and a deal
-/// (`read_overrides`: None when either does not exist), in one statement.
-async fn stored_limits_and_overrides(conn: &mut AnyConnection, user_id: i64, deal_id: i64) -> Result<(Option<String>, Option<Overrides>), sqlx::Error> {
-    let row = sqlx::query(STORED_LIMITS_AND_OVERRIDES).bind(user_id).bind(deal_id).fetch_one(conn).await?;
-    stored_limits_and_overrides_of(&row)
-}
-
-/// `stored_limits_and_overrides`' statement: parameters the user and the deal.
-const STORED_LIMITS_AND_OVERRIDES: &str = "SELECT (SELECT value FROM limit_settings WHERE name = 'limits'), u.id, d.id, \
-     u.daily_token_budget, u.monthly_budget_microusd, u.model_choice, d.token_budget \
-     FROM (SELECT 1 AS one) x LEFT JOIN users u ON u.id = $1 LEFT JOIN deals d ON d.id = $2";
-
-fn stored_limits_and_overrides_of(row: &sqlx::any::AnyRow) -> Result<(Option<String>, Option<Overrides>), sqlx::Error> {
-    use sqlx::FromRow;
-    type Row = (Option<String>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
-    let (limits, user, deal, daily, monthly, choice, budget) = Row::from_row(row)?;
-    let overrides = (user.is_some() && deal.is_some()).then(|| user_overrides((daily, monthly, choice), budget.map(non_negative)));
-    Ok((limits, overrides))
-}
-
-/// `stored_limits_and_overrides` and, when the user and the deal exist, the standing of
-/// every budget a call of theirs counts in (`usage::store::standing`): what a budget's
-/// status is decided from. One batch on SQLite, two statements on PostgreSQL.
+/// The limits an admin saved (`stored_limits`), the overrides for a user and a deal
+/// (`read_overrides`: None when either does not exist) and, when both exist, the
+/// standing of every budget a call of theirs counts in (`usage::store::standing`): what
+/// a budget's status is decided from. One statement: the standing's rows, each with
+/// the limits and the overrides beside it.
 pub async fn limits_and_standing(
     conn: &mut AnyConnection,
-    engine: Engine,
     user_id: i64,
     deal_id: i64,
     day: &str,
     now: i64,
 ) -> Result<(Option<String>, Option<(Overrides, crate::usage::store::Standing)>), sqlx::Error> {
-    if engine == Engine::Postgres {
-        let (stored, overrides) = stored_limits_and_overrides(conn, user_id, deal_id).await?;
-        let Some(overrides) = overrides else { return Ok((stored, None)) };
-        let standing = crate::usage::store::standing(conn, user_id, deal_id, day, now).await?;
-        return Ok((stored, Some((overrides, standing))));
-    }
+    use sqlx::Row;
     let standing = crate::usage::store::StandingQuery::new(user_id, deal_id, day, now);
-    let batch = StatementBatch::default().then(STORED_LIMITS_AND_OVERRIDES, 2).then(&standing.sql, standing.params);
-    let rows = batch.fetch(conn, |query| standing.bind(query.bind(user_id).bind(deal_id))).await?;
-    let row = rows[0].first().ok_or_else(|| sqlx::Error::RowNotFound)?;
-    let (stored, overrides) = stored_limits_and_overrides_of(row)?;
-    let read = match overrides {
-        Some(overrides) => Some((overrides, standing.read(&rows[1])?)),
-        None => None,
-    };
-    Ok((stored, read))
+    let sql = format!(
+        "SELECT s.scope, s.scope_id, s.period, s.tokens, s.cost_microusd, \
+         l.value, u.id, d.id, u.daily_token_budget, u.monthly_budget_microusd, u.model_choice, d.token_budget \
+         FROM ({}) s LEFT JOIN limit_settings l ON l.name = 'limits' LEFT JOIN users u ON u.id = ${} LEFT JOIN deals d ON d.id = ${}",
+        standing.sql, standing.user_param, standing.deal_param
+    );
+    let rows = standing.bind(sqlx::query(&sql)).fetch_all(conn).await?;
+    // The standing has a row at least for each of its sums of reservations.
+    let row = rows.first().ok_or(sqlx::Error::RowNotFound)?;
+    let stored: Option<String> = row.try_get(5)?;
+    let (user, deal): (Option<i64>, Option<i64>) = (row.try_get(6)?, row.try_get(7)?);
+    if user.is_none() || deal.is_none() {
+        return Ok((stored, None));
+    }
+    let (daily, monthly, choice, budget) = (row.try_get(8)?, row.try_get(9)?, row.try_get(10)?, row.try_get::<Option<i64>, _>(11)?);
+    let overrides = user_overrides((daily, monthly, choice), budget.map(non_negative));
+    Ok((stored, Some((overrides, standing.read(&rows)?))))
 }
 
 /// A user's own overrides (no deal's), without locking; None when there is no such user.
@@ -231,17 +228,9 @@ pub async fn requests_in(conn: &mut AnyConnection, user_id: i64, periods: &[&str
     Ok(counts)
 }
 
-/// Counts one more call in each period, in one statement; returns the counts with it,
-/// in the order of `periods`. (Inside the admission's transaction: a refused call's
-/// count is rolled back with it.)
-pub async fn count_request(conn: &mut AnyConnection, user_id: i64, periods: &[&str], now: i64) -> Result<Vec<u64>, sqlx::Error> {
-    let sql = count_request_sql(periods.len());
-    let rows = bind_count_request(sqlx::query(&sql), user_id, periods, now).fetch_all(&mut *conn).await?;
-    counts_of(periods, &rows)
-}
-
-/// `count_request`'s statement for `periods` periods: parameters the user, now, then
-/// each period.
+/// The statement that counts one more call in each of `periods` periods and returns the
+/// counts (in the admission's transaction: a refused call's count is rolled back with
+/// it): parameters the user, now, then each period.
 fn count_request_sql(periods: usize) -> String {
     let values: Vec<String> = (0..periods).map(|i| format!("($1, ${}, 1, $2)", i + 3)).collect();
     format!(
@@ -255,14 +244,16 @@ fn bind_count_request<'q>(query: AnyQuery<'q>, user_id: i64, periods: &[&'q str]
     periods.iter().fold(query.bind(user_id).bind(now), |query, period| query.bind(*period))
 }
 
-/// The counts `count_request`'s statement returned, in the order of `periods`.
+/// The counts `count_request_sql`'s statement returned, in the order of `periods`.
 fn counts_of(periods: &[&str], rows: &[sqlx::any::AnyRow]) -> Result<Vec<u64>, sqlx::Error> {
     use sqlx::FromRow;
     let counted = rows.iter().map(<(String, i64)>::from_row).collect::<Result<Vec<_>, _>>()?;
-    Ok(periods
-        .iter()
-        .map(|p| counted.iter().find(|(period, _)| period == p).map_or(0, |(_, n)| (*n).max(0) as u64))
-        .collect())
+    Ok(counts_in(periods, &counted))
+}
+
+/// The counts of `periods`, in their order, from (period, count) pairs (0 where none).
+fn counts_in(periods: &[&str], counted: &[(String, i64)]) -> Vec<u64> {
+    periods.iter().map(|p| counted.iter().find(|(period, _)| period == p).map_or(0, |(_, n)| (*n).max(0) as u64)).collect()
 }
 
 /// Forgets request counts older than `before` (their windows are long over).

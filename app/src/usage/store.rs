@@ -503,6 +503,10 @@ pub struct StandingQuery {
     /// Its SQL, with parameters `$1…$params`.
     pub sql: String,
     pub params: usize,
+    /// The parameters that hold the user's id and the deal's (a statement built around
+    /// this one may name them too).
+    pub user_param: usize,
+    pub deal_param: usize,
 }
 
 impl StandingQuery {
@@ -535,6 +539,8 @@ impl StandingQuery {
             now,
             sql,
             params: now_param,
+            user_param: user,
+            deal_param,
         }
     }
 

@@ -170,7 +170,43 @@ async fn migrations_run_again_without_harm(engine: Engine) {
     assert_eq!(app.count("users").await, 1);
 }
 
+/// The session's user comes with the session's own read (one statement a request, not
+/// two): fresh at each request, never stored with the session, and a user row found
+/// in the stored data is not believed.
+async fn the_user_is_read_with_the_session_and_never_stored(engine: Engine) {
+    use app::auth::service::{SESSION_USER_KEY, USER_ID_KEY, user_from_session};
+    let app = TestApp::spawn(engine).await;
+    let ana = app.signed_in("ana@firm.com", UserRole::Analyst).await;
+    let db = &app.state.db;
+    let stored = || async { sqlx::query_as::<_, (String, String)>("SELECT id, data FROM sessions").fetch_one(&db.pool).await.unwrap() };
+    let (id, data) = stored().await;
+    assert!(!data.contains(SESSION_USER_KEY), "{data}");
+    // The request's user is the row the session's read found: a change after that
+    // read is not read again within the request.
+    let store = std::sync::Arc::new(app::auth::session_store::DbSessionStore::new(db.clone()));
+    let session = tower_sessions::Session::new(Some(id.parse().unwrap()), store, None);
+    let user_id = session.get::<i64>(USER_ID_KEY).await.unwrap().expect("signed in");
+    sqlx::query("UPDATE users SET role = 'admin' WHERE id = $1").bind(user_id).execute(&db.pool).await.unwrap();
+    let ctx = user_from_session(db, &session).await.unwrap();
+    assert_eq!(ctx.role, UserRole::Analyst, "the user as read with the session");
+    // The next request reads it afresh; its renewal stores the session without it.
+    sqlx::query("UPDATE sessions SET data = $1").bind(serde_json::json!({"user_id": user_id, "seen_at": 0}).to_string()).execute(&db.pool).await.unwrap();
+    let (status, me) = app.post(&ana, "/api/me", &[]).await;
+    assert_eq!((status, me["role"].as_str()), (200, Some("admin")), "{me}");
+    let (_, data) = stored().await;
+    let data: serde_json::Value = serde_json::from_str(&data).unwrap();
+    assert!(data["seen_at"].as_i64().unwrap() > 0, "renewed: {data}");
+    assert!(data.get(SESSION_USER_KEY).is_none(), "{data}");
+    // A user row in the stored data (no version writes one) is not believed.
+    let forged = serde_json::json!({"user_id": user_id, "seen_at": app::time::now_millis(), SESSION_USER_KEY: {"id": user_id, "email": "ana@firm.com", "role": "admin", "active": true}});
+    sqlx::query("UPDATE sessions SET data = $1").bind(forged.to_string()).execute(&db.pool).await.unwrap();
+    sqlx::query("UPDATE users SET active = 0 WHERE id = $1").bind(user_id).execute(&db.pool).await.unwrap();
+    let (status, body) = app.post(&ana, "/api/deals/list", &[]).await;
+    assert_eq!((status, kind(&body)), (401, "unauthorized"), "{body}");
+}
+
 on_both_engines!(
+    the_user_is_read_with_the_session_and_never_stored,
     login_succeeds_with_a_safe_cookie,
     login_fails_with_wrong_password_or_unknown_email,
     repeated_failures_are_throttled,

@@ -354,6 +354,40 @@ async fn calibration_samples_are_read_at_most_once_a_second(engine: Engine) {
     assert_eq!(chat_calibration(&w, &analyst).await, 1.0, "the samples were not read again after a second");
 }
 
+/// An admission's checks count the request in each period and read the overrides,
+/// holding the user's and the deal's rows; for a deal gone since its page was read they
+/// find nothing, and the admission's rollback leaves nothing counted (on PostgreSQL one
+/// statement locks and counts, and counts nothing then).
+async fn admission_checks_count_only_for_a_deal_that_exists(engine: Engine) {
+    let w = World::start(engine, settings()).await;
+    w.set_deal_budget("5000").await;
+    let db = &w.app.state.db;
+    let user_id = app::auth::store::find_user_by_email(db, "owner@firm.com").await.unwrap().unwrap().id;
+    let deal_id: i64 = w.deal_id.parse().unwrap();
+    let (periods, now) = (["minute:1", "day:2026-12-07"], app::time::now_millis());
+    let check = |deal_id: i64| async move {
+        let mut tx = db.begin_new_work().await.unwrap();
+        let checks = app::budget::store::admission_checks(&mut tx, db.engine, user_id, deal_id, &periods, "2026-12-07", now).await.unwrap();
+        // As the admission does: a deal not found ends it.
+        match checks {
+            Some(_) => tx.commit().await.unwrap(),
+            None => tx.rollback().await.unwrap(),
+        }
+        checks.map(|(overrides, counts, _)| (overrides.deal, counts))
+    };
+    assert_eq!(check(deal_id + 1).await, None);
+    assert_eq!(w.app.count("request_counters").await, 0, "nothing counted for a deal that does not exist");
+    assert_eq!(check(deal_id).await, Some((Some(5000), vec![1, 1])));
+    assert_eq!(check(deal_id).await, Some((Some(5000), vec![2, 2])));
+    assert_eq!(check(deal_id + 1).await, None);
+    let counted: Vec<(String, i64)> = sqlx::query_as("SELECT period, requests FROM request_counters WHERE user_id = $1 ORDER BY period")
+        .bind(user_id)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(counted, vec![("day:2026-12-07".to_string(), 2), ("minute:1".to_string(), 2)]);
+}
+
 /// The estimator's correction the chat tab's pre-flight uses.
 async fn chat_calibration(w: &World, client: &reqwest::Client) -> f64 {
     w.app.post(client, "/api/chat/context", &[("deal_id", &w.deal_id)]).await.1["calibration"].as_f64().unwrap()
@@ -362,6 +396,7 @@ async fn chat_calibration(w: &World, client: &reqwest::Client) -> f64 {
 on_both_engines!(
     calibration_corrects_the_estimate_from_recorded_calls,
     calibration_samples_are_read_at_most_once_a_second,
+    admission_checks_count_only_for_a_deal_that_exists,
     daily_limit_reached_makes_no_upstream_call,
     admins_are_exempt_from_the_daily_limit,
     deal_warns_at_80_percent_and_blocks_at_100_for_everyone,
