@@ -197,12 +197,19 @@ async fn the_user_is_read_with_the_session_and_never_stored(engine: Engine) {
     let data: serde_json::Value = serde_json::from_str(&data).unwrap();
     assert!(data["seen_at"].as_i64().unwrap() > 0, "renewed: {data}");
     assert!(data.get(SESSION_USER_KEY).is_none(), "{data}");
-    // A user row in the stored data (no version writes one) is not believed.
+    // Signing in again over a loaded session (its user read with it) stores none either.
+    let (status, _) = app.post(&ana, "/api/login", &[("email", "ana@firm.com"), ("password", "correct horse battery")]).await;
+    assert_eq!(status, 200);
+    let (_, data) = stored().await;
+    assert!(data.contains("user_id") && !data.contains(SESSION_USER_KEY), "{data}");
+    // A user row in the stored data (no version writes one) is not believed, also when
+    // the session's read finds no user to put in its place.
     let forged = serde_json::json!({"user_id": user_id, "seen_at": app::time::now_millis(), SESSION_USER_KEY: {"id": user_id, "email": "ana@firm.com", "role": "admin", "active": true}});
-    sqlx::query("UPDATE sessions SET data = $1").bind(forged.to_string()).execute(&db.pool).await.unwrap();
+    sqlx::query("UPDATE sessions SET data = $1, user_id = NULL").bind(forged.to_string()).execute(&db.pool).await.unwrap();
     sqlx::query("UPDATE users SET active = 0 WHERE id = $1").bind(user_id).execute(&db.pool).await.unwrap();
     let (status, body) = app.post(&ana, "/api/deals/list", &[]).await;
-    assert_eq!((status, kind(&body)), (401, "unauthorized"), "{body}");
+    assert_eq!(status, 401, "the stored user was believed: {body}");
+    assert_eq!(kind(&body), "unauthorized");
 }
 
 on_both_engines!(
