@@ -369,15 +369,28 @@ impl DerefMut for WriteTx {
 pub struct WriteConn(ConnInner);
 
 enum ConnInner {
-    Pooled(PoolConnection<Any>),
+    /// PostgreSQL's (or an in-memory SQLite database's): a connection kept between uses,
+    /// as reads' are.
+    Kept(KeptConn),
     Sqlite(OwnedMutexGuard<Writer>),
+}
+
+impl WriteConn {
+    /// The statements run on it ended well: a kept connection is kept again for the next
+    /// use instead of going back to the pool (`KeptConn::ended_well`). Nothing to do on
+    /// SQLite's writer.
+    pub fn ended_well(&mut self) {
+        if let ConnInner::Kept(conn) = &mut self.0 {
+            conn.ended_well();
+        }
+    }
 }
 
 impl Deref for WriteConn {
     type Target = AnyConnection;
     fn deref(&self) -> &AnyConnection {
         match &self.0 {
-            ConnInner::Pooled(conn) => conn,
+            ConnInner::Kept(conn) => &**conn,
             ConnInner::Sqlite(writer) => &writer.conn,
         }
     }
@@ -386,7 +399,7 @@ impl Deref for WriteConn {
 impl DerefMut for WriteConn {
     fn deref_mut(&mut self) -> &mut AnyConnection {
         match &mut self.0 {
-            ConnInner::Pooled(conn) => conn,
+            ConnInner::Kept(conn) => &mut **conn,
             ConnInner::Sqlite(writer) => &mut writer.conn,
         }
     }
@@ -591,9 +604,10 @@ impl Db {
     /// A connection for a write of one statement outside a transaction: on SQLite the
     /// writers' own, so it waits its turn with them instead of polling for the lock; the
     /// batch open on it is committed first (on a task of its own), and the statement is
-    /// committed as it runs.
+    /// committed as it runs. On PostgreSQL a kept one, as `read`'s: kept again after a
+    /// statement that ended well (`WriteConn::ended_well`), else given back to the pool.
     pub async fn writer(&self) -> Result<WriteConn, sqlx::Error> {
-        let Some(sqlite) = &self.sqlite else { return Ok(WriteConn(ConnInner::Pooled(self.pool.acquire().await?))) };
+        let Some(sqlite) = &self.sqlite else { return Ok(WriteConn(ConnInner::Kept(self.read().await?))) };
         let mut writer = Self::take_writer(sqlite).await;
         if !writer.open && writer.batch.is_none() {
             // Nothing open on it (the usual case below saturation): nothing to end first.
@@ -919,6 +933,26 @@ pub async fn shared_secret(db: &Db, name: &str) -> Result<[u8; 32], sqlx::Error>
 /// A query as sqlx builds it on the `Any` driver.
 pub type AnyQuery<'q> = sqlx::query::Query<'q, Any, sqlx::any::AnyArguments<'q>>;
 
+/// `sql`, written with parameters `$1…$params`, with each renumbered to follow `after`
+/// others (`$1` becomes `$(after + 1)`): to join a statement or a batch that binds
+/// `after` arguments before its own.
+pub fn renumbered(sql: &str, params: usize, after: usize) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut rest = sql;
+    while let Some(at) = rest.find('$') {
+        let digits = rest[at + 1..].bytes().take_while(u8::is_ascii_digit).count();
+        out.push_str(&rest[..=at]);
+        if digits > 0 {
+            let n: usize = rest[at + 1..at + 1 + digits].parse().unwrap_or(usize::MAX);
+            assert!((1..=params).contains(&n), "parameter ${n} in a statement of {params}");
+            out.push_str(&(n + after).to_string());
+        }
+        rest = &rest[at + 1 + digits..];
+    }
+    out.push_str(rest);
+    out
+}
+
 /// Statements sent to SQLite as one batch, which its driver runs in one call to the
 /// connection's thread: each statement sent alone costs a call, two thread switches.
 /// Each statement is written with its own parameters `$1…$n`; the batch renumbers them
@@ -940,18 +974,7 @@ impl StatementBatch {
         if self.statements > 0 {
             self.sql.push_str(";\n");
         }
-        let mut rest = sql;
-        while let Some(at) = rest.find('$') {
-            let digits = rest[at + 1..].bytes().take_while(u8::is_ascii_digit).count();
-            self.sql.push_str(&rest[..=at]);
-            if digits > 0 {
-                let n: usize = rest[at + 1..at + 1 + digits].parse().unwrap_or(usize::MAX);
-                assert!((1..=params).contains(&n), "parameter ${n} in a statement of {params}");
-                self.sql.push_str(&(n + self.params).to_string());
-            }
-            rest = &rest[at + 1 + digits..];
-        }
-        self.sql.push_str(rest);
+        self.sql.push_str(&renumbered(sql, params, self.params));
         self.params += params;
         self.statements += 1;
         self
@@ -991,6 +1014,7 @@ mod tests {
         let batch = StatementBatch::default().then("SELECT $1, $2 WHERE x = $1", 2).then("SELECT '$', $2, $1, $10", 10).then("SELECT 1", 0);
         assert_eq!(batch.sql, "SELECT $1, $2 WHERE x = $1;\nSELECT '$', $4, $3, $12;\nSELECT 1");
         assert_eq!((batch.params, batch.statements), (12, 3));
+        assert_eq!(super::renumbered("INSERT INTO t SELECT $1, $2, record.id FROM record", 2, 40), "INSERT INTO t SELECT $41, $42, record.id FROM record");
     }
 
     #[test]

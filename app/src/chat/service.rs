@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::{CallPlan, ChatMessage, MAX_MESSAGE_CHARS, SUMMARY_MAX_TOKENS, SendEvent, SendResult, TITLE_EVERY, WindowTurn, model_title, plan_call, store, summary_prompt, system_prompt, thread_title};
 use crate::auth::service::Ctx;
-use crate::claude::recorder::{ReplyWrite, WrittenRecord};
+use crate::claude::recorder::{ReplyInsert, ReplyWrite, WrittenRecord};
 use crate::claude::types::{ClaudeReply, ClaudeRequest, StopReason, Streaming};
 use crate::gateway::{AdmissionWrite, ModelRequest, admit_as, call_claude};
 use crate::claude::estimate::{estimate_request_tokens, estimate_text_tokens};
@@ -55,7 +55,7 @@ pub async fn send(
         let _ = events.send(SendEvent::Started { thread_id, message_id });
     }
     let streaming = Streaming { on_text: relay(events), stop: watch_for_stop(&state, message_id) };
-    let mut answer = Answer { thread_id, written: None };
+    let mut answer = Answer { thread_id, written: None, sent: None };
     let reply = admitted.call_streamed(&state, &ctx, &request, Some(streaming), Some(&mut answer)).await?;
     let reply = match (reply.stored_with_record, answer.written) {
         // As written in the committed transaction (its last run, if it was retried).
@@ -79,6 +79,8 @@ struct Answer {
     thread_id: i64,
     /// The reply as its latest write stored it (rolled back with it if that failed).
     written: Option<ChatMessage>,
+    /// The text and time of the insert sent with the record (`ReplyWrite::insert`).
+    sent: Option<(String, i64)>,
 }
 
 #[async_trait::async_trait]
@@ -89,6 +91,20 @@ impl ReplyWrite for Answer {
         let id = store::append_reply(conn, self.thread_id, &text, record.id, reply.stopped, now).await?;
         self.written = Some(store::written_reply(id, text, now, reply, record));
         Ok(id)
+    }
+
+    fn insert(&mut self, reply: &ClaudeReply) -> Option<ReplyInsert> {
+        let (text, now) = (answer_text(reply), crate::time::now_millis());
+        self.written = None;
+        let insert = store::reply_insert(self.thread_id, &text, reply.stopped, now);
+        self.sent = Some((text, now));
+        Some(insert)
+    }
+
+    fn inserted(&mut self, id: i64, record: WrittenRecord, reply: &ClaudeReply) {
+        if let Some((text, now)) = self.sent.take() {
+            self.written = Some(store::written_reply(id, text, now, reply, record));
+        }
     }
 }
 

@@ -2,7 +2,7 @@
 
 use super::{ChatMessage, ThreadSummary, WindowTurn};
 use crate::claude::Speaker;
-use crate::claude::recorder::WrittenRecord;
+use crate::claude::recorder::{ReplyInsert, SqlArg, WrittenRecord};
 use crate::claude::types::ClaudeReply;
 use crate::claude::history::Turn;
 use sqlx::AnyConnection;
@@ -221,6 +221,24 @@ const QUESTION_IN_NEW_THREAD: &str = "INSERT INTO chat_messages (thread_id, role
 /// Appends Claude's reply, billed in usage record `usage_id`, in the caller's transaction.
 pub async fn append_reply(conn: &mut AnyConnection, thread_id: i64, content: &str, usage_id: i64, stopped: bool, now: i64) -> Result<i64, sqlx::Error> {
     insert_row(conn, thread_id, Speaker::Assistant, content, Some(usage_id), stopped, Kind::Message, now).await
+}
+
+/// `append_reply`'s insert, for the statement that writes its usage record
+/// (`ReplyWrite::insert`): the record's id is read from `record`.
+pub fn reply_insert(thread_id: i64, content: &str, stopped: bool, now: i64) -> ReplyInsert {
+    ReplyInsert {
+        sql: "INSERT INTO chat_messages (thread_id, role, content, usage_id, created_at, stopped, kind) \
+              SELECT $1, $2, $3, record.id, $4, $5, $6 FROM record RETURNING id"
+            .to_string(),
+        args: vec![
+            SqlArg::Int(thread_id),
+            SqlArg::Text(Speaker::Assistant.as_str().to_string()),
+            SqlArg::Text(content.to_string()),
+            SqlArg::Int(now),
+            SqlArg::Int(i64::from(stopped)),
+            SqlArg::Text("message".to_string()),
+        ],
+    }
 }
 
 /// Reply `id` as `message` reads it back, from what `append_reply` wrote (`content` at

@@ -63,6 +63,37 @@ pub trait UsageRecorder: Send + Sync + 'static {
 #[async_trait]
 pub trait ReplyWrite: Send {
     async fn write(&mut self, conn: &mut sqlx::AnyConnection, record: WrittenRecord, reply: &ClaudeReply) -> Result<i64, sqlx::Error>;
+
+    /// The same write as one insert that takes the record's id from `record.id`, for a
+    /// ledger that writes the record in one statement of data-modifying CTEs
+    /// (PostgreSQL): the record, everything it adds to and the reply are then one
+    /// statement, committed as it runs, with no transaction around it. None: `write` runs
+    /// in the record's transaction. It may be asked again when the write is retried.
+    fn insert(&mut self, reply: &ClaudeReply) -> Option<ReplyInsert> {
+        let _ = reply;
+        None
+    }
+
+    /// What `insert` wrote was committed as row `id`, with `record`.
+    fn inserted(&mut self, id: i64, record: WrittenRecord, reply: &ClaudeReply) {
+        let _ = (id, record, reply);
+    }
+}
+
+/// An insert of an operation's row for a reply, run with its record (`ReplyWrite::insert`):
+/// its SQL reads the record's id from `record` (`... SELECT …, record.id FROM record
+/// RETURNING id`) and names its own parameters `$1…`, whose values `args` holds in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ReplyInsert {
+    pub sql: String,
+    pub args: Vec<SqlArg>,
+}
+
+/// A value bound to a parameter of a `ReplyInsert`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SqlArg {
+    Int(i64),
+    Text(String),
 }
 
 /// The usage record a reply is written with, as the transaction writes it: what the

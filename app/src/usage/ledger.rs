@@ -18,7 +18,7 @@ use crate::claude::price_book::{PriceBook, SharedPriceBook};
 use crate::claude::pricing::TokenUsage;
 use crate::claude::recorder::{Alongside, AttemptRecord, CallEnd, RecordError, UsageRecorder, WrittenRecord};
 use crate::claude::types::{CallMeta, ModelSwap};
-use crate::db::Db;
+use crate::db::{Db, Engine};
 use crate::metrics::Metrics;
 use crate::state::AppState;
 use crate::time::{local_day, now_millis};
@@ -124,23 +124,49 @@ impl Ledger {
     }
 
     /// Writes `record` — if `priced_with` is given, only when no newer price is stored —
-    /// deletes reservation `settles` and stores what `with` stores, in one transaction.
-    async fn write(&self, record: &NewRecord, priced_with: Option<i64>, settles: Option<i64>, with: Option<&mut Alongside<'_>>) -> Result<Written, sqlx::Error> {
+    /// deletes reservation `settles` and stores what `with` stores, all or nothing: on
+    /// PostgreSQL in one statement, committed as it runs (when `with` has an insert to
+    /// send with the record, `ReplyWrite::insert`), else in one transaction.
+    async fn write(&self, record: &NewRecord, priced_with: Option<i64>, settles: Option<i64>, mut with: Option<&mut Alongside<'_>>) -> Result<Written, sqlx::Error> {
+        let cost_microusd = record.cost_microusd;
+        if self.db.engine == Engine::Postgres {
+            let insert = match with.as_deref_mut() {
+                Some(with) => with.write.insert(with.reply).map(Some),
+                None => Some(None),
+            };
+            if let Some(insert) = insert {
+                let mut conn = self.db.writer().await?;
+                let written = store::write_record(&mut conn, record, priced_with, settles, insert.as_ref()).await?;
+                conn.ended_well();
+                // Nothing was written: every part of the statement waits on the record's.
+                let Some((id, stored)) = written else { return Ok(Written::NewerPrices) };
+                if let (Some(with), Some(stored)) = (with, stored) {
+                    with.write.inserted(stored, WrittenRecord { id, cost_microusd }, with.reply);
+                }
+                return Ok(self.written(record, id, stored));
+            }
+        }
         let mut tx = self.db.begin_write().await?;
-        let Some(id) = store::write_record(&mut tx, record, priced_with, settles).await? else {
+        let Some((id, _)) = store::write_record(&mut tx, record, priced_with, settles, None).await? else {
             // Its aggregates and the reservation's delete went with it: undone.
             tx.rollback().await?;
             return Ok(Written::NewerPrices);
         };
         let stored = match with {
-            Some(with) => Some(with.write.write(&mut tx, WrittenRecord { id, cost_microusd: record.cost_microusd }, with.reply).await?),
+            Some(with) => Some(with.write.write(&mut tx, WrittenRecord { id, cost_microusd }, with.reply).await?),
             None => None,
         };
         tx.commit().await?;
+        Ok(self.written(record, id, stored))
+    }
+
+    /// A record committed as `id` (with what was stored with it as `stored`): it joins
+    /// the calibration's samples if it is one.
+    fn written(&self, record: &NewRecord, id: i64, stored: Option<i64>) -> Written {
         if let Some((estimated, actual)) = store::calibration_sample(record) {
             self.calibrations.add(id, &record.model, &record.operation, estimated, actual);
         }
-        Ok(Written::Record { id, stored })
+        Written::Record { id, stored }
     }
 
     /// `write`, retried with a short backoff when the database is busy or unreachable.

@@ -13,6 +13,7 @@ use sqlx::AnyConnection;
 
 use super::{CounterKey, Dimension, ReplyUsage, Window};
 use crate::claude::pricing::TokenUsage;
+use crate::claude::recorder::{ReplyInsert, SqlArg};
 use crate::db::{AnyQuery, Db};
 
 /// The sums every aggregate row keeps, in column order.
@@ -82,16 +83,25 @@ impl NewRecord {
     }
 }
 
-fn aggregate_upsert(params: &mut Params, table: &str, key_columns: &[&str], rows: usize) -> String {
+fn aggregate_upsert(params: &mut Params, table: &str, key_columns: &[&str], rows: usize, gate: Option<&str>) -> String {
     let columns: Vec<&str> = key_columns.iter().copied().chain(SUM_COLUMNS).collect();
     let adds: Vec<String> = SUM_COLUMNS.iter().map(|c| format!("{c} = {table}.{c} + excluded.{c}")).collect();
+    let columns = columns.join(", ");
     format!(
-        "INSERT INTO {table} ({}) VALUES {} ON CONFLICT ({}) DO UPDATE SET {}",
-        columns.join(", "),
-        params.rows(rows, columns.len()),
+        "INSERT INTO {table} ({columns}) {} ON CONFLICT ({}) DO UPDATE SET {}",
+        gated_values(&params.rows(rows, SUM_COLUMNS.len() + key_columns.len()), &columns, gate),
         key_columns.join(", "),
         adds.join(", ")
     )
+}
+
+/// An insert's rows: `VALUES rows`, or — with a `gate` — those rows only where the gate
+/// holds (`SELECT * FROM (VALUES rows) AS v (columns) WHERE gate`).
+fn gated_values(rows: &str, columns: &str, gate: Option<&str>) -> String {
+    match gate {
+        Some(gate) => format!("SELECT * FROM (VALUES {rows}) AS v ({columns}) WHERE {gate}"),
+        None => format!("VALUES {rows}"),
+    }
 }
 
 /// The `VALUES` list of `rows` rows of `width` parameters each, bound in order.
@@ -173,25 +183,36 @@ fn bind_record<'q>(query: AnyQuery<'q>, r: &'q NewRecord) -> AnyQuery<'q> {
 /// Writes a record with its daily aggregate, its rollups and its counters, on a
 /// connection the caller has opened a transaction on. Returns the record's id.
 pub async fn insert_record(conn: &mut AnyConnection, r: &NewRecord) -> Result<i64, sqlx::Error> {
-    let id = write_record(conn, r, None, None).await?;
-    id.ok_or_else(|| sqlx::Error::Protocol("the record's insert returned no id".into()))
+    let written = write_record(conn, r, None, None, None).await?;
+    written.map(|(id, _)| id).ok_or_else(|| sqlx::Error::Protocol("the record's insert returned no id".into()))
 }
 
 /// Writes a record with its daily aggregate, its rollups and its counters, and deletes
-/// reservation `settles` (the record settles it), in one round trip on a connection the
-/// caller has opened a transaction on: on SQLite the statements go as one batch (the
-/// driver runs them in one call to its connection's thread), on PostgreSQL as one
-/// statement of data-modifying CTEs. Returns the record's id.
+/// reservation `settles` (the record settles it), in one round trip: on SQLite the
+/// statements go as one batch (the driver runs them in one call to its connection's
+/// thread) on a connection the caller has opened a transaction on; on PostgreSQL they
+/// are one statement of data-modifying CTEs, every one of them gated on the record's
+/// insert, so it needs no transaction of its own. With `reply` (PostgreSQL only), the
+/// operation's row for the reply is inserted in the same statement, with the record's
+/// id. Returns the record's id, and the id of `reply`'s row.
 ///
 /// With `priced_with` (the newest stored price's id, as `prices::store::version` reads
 /// it, when the book that priced the record was read) the record is written only if no
 /// newer price is stored — the insert itself checks, so pricing costs no statement of
-/// its own. None then says another instance has stored a newer price since: the caller
-/// must roll the transaction back (the aggregates and the delete are not conditional),
-/// reload the book and price the record again.
-pub async fn write_record(conn: &mut AnyConnection, r: &NewRecord, priced_with: Option<i64>, settles: Option<i64>) -> Result<Option<i64>, sqlx::Error> {
+/// its own. None then says another instance has stored a newer price since: the book
+/// must be reloaded and the record priced again. On PostgreSQL nothing was written then;
+/// on SQLite the caller must roll the transaction back (the aggregates and the delete
+/// are not conditional there).
+pub async fn write_record(
+    conn: &mut AnyConnection,
+    r: &NewRecord,
+    priced_with: Option<i64>,
+    settles: Option<i64>,
+    reply: Option<&ReplyInsert>,
+) -> Result<Option<(i64, Option<i64>)>, sqlx::Error> {
     use sqlx::Row;
     let mut params = Params::on(conn);
+    assert!(reply.is_none() || !params.anonymous, "a reply goes with its record's statement on PostgreSQL only");
     let values = params.list(RECORD_WIDTH);
     let record = match priced_with {
         Some(_) => format!(
@@ -201,23 +222,33 @@ pub async fn write_record(conn: &mut AnyConnection, r: &NewRecord, priced_with: 
         ),
         None => format!("INSERT INTO usage_records ({RECORD_COLUMNS}) VALUES ({values}) RETURNING id"),
     };
+    // On PostgreSQL each statement after the record's writes only if the record was.
+    let gate = (!params.anonymous).then_some("EXISTS (SELECT 1 FROM record)");
     let (daily, rollups, counters) = aggregates_of(r);
-    let mut statements = vec![record, aggregate_upsert(&mut params, "usage_daily", &DAILY_KEY_COLUMNS, daily.len())];
+    let mut statements = vec![record, aggregate_upsert(&mut params, "usage_daily", &DAILY_KEY_COLUMNS, daily.len(), gate)];
     if !rollups.is_empty() {
-        statements.push(aggregate_upsert(&mut params, "usage_rollup", &ROLLUP_KEY_COLUMNS, rollups.len()));
+        statements.push(aggregate_upsert(&mut params, "usage_rollup", &ROLLUP_KEY_COLUMNS, rollups.len(), gate));
     }
     if !counters.is_empty() {
-        statements.push(counters_upsert(&mut params, counters.len()));
+        statements.push(counters_upsert(&mut params, counters.len(), gate));
     }
     if settles.is_some() {
-        statements.push(format!("DELETE FROM usage_reservations WHERE id = {}", params.list(1)));
+        let id = params.list(1);
+        statements.push(match gate {
+            Some(gate) => format!("DELETE FROM usage_reservations WHERE id = {id} AND {gate}"),
+            None => format!("DELETE FROM usage_reservations WHERE id = {id}"),
+        });
     }
     let sql = if params.anonymous {
         statements.join(";\n")
     } else {
         let (record, rest) = statements.split_first().expect("the record's statement");
-        let parts: Vec<String> = rest.iter().enumerate().map(|(i, s)| format!("s{i} AS ({s})")).collect();
-        format!("WITH record AS ({record}), {} SELECT id FROM record", parts.join(", "))
+        let mut parts: Vec<String> = rest.iter().enumerate().map(|(i, s)| format!("s{i} AS ({s})")).collect();
+        if let Some(reply) = reply {
+            parts.push(format!("reply AS ({})", crate::db::renumbered(&reply.sql, reply.args.len(), params.written)));
+        }
+        let reply_id = if reply.is_some() { "(SELECT id FROM reply)" } else { "CAST(NULL AS BIGINT)" };
+        format!("WITH record AS ({record}), {} SELECT id, {reply_id} FROM record", parts.join(", "))
     };
     let mut query = bind_record(sqlx::query(&sql), r);
     if let Some(version) = priced_with {
@@ -227,9 +258,17 @@ pub async fn write_record(conn: &mut AnyConnection, r: &NewRecord, priced_with: 
     if let Some(reservation) = settles {
         query = query.bind(reservation);
     }
+    for arg in reply.map_or(&[][..], |reply| &reply.args) {
+        query = match arg {
+            SqlArg::Int(v) => query.bind(*v),
+            SqlArg::Text(v) => query.bind(v.as_str()),
+        };
+    }
     // Every row, so that every statement of the batch runs (one row: the record's id).
     let rows = query.fetch_all(&mut *conn).await?;
-    rows.first().map(|row| row.try_get(0)).transpose()
+    let Some(row) = rows.first() else { return Ok(None) };
+    let reply_id = if params.anonymous { None } else { row.try_get(1)? };
+    Ok(Some((row.try_get(0)?, reply_id)))
 }
 
 /// The aggregate rows and counters one record adds to.
@@ -313,7 +352,7 @@ pub async fn upsert_daily(conn: &mut AnyConnection, rows: &[(DailyKey, Sums)]) -
     if rows.is_empty() {
         return Ok(());
     }
-    let sql = aggregate_upsert(&mut Params::on(conn), "usage_daily", &DAILY_KEY_COLUMNS, rows.len());
+    let sql = aggregate_upsert(&mut Params::on(conn), "usage_daily", &DAILY_KEY_COLUMNS, rows.len(), None);
     bind_daily(sqlx::query(&sql), rows).execute(conn).await?;
     Ok(())
 }
@@ -333,7 +372,7 @@ pub async fn upsert_rollups(conn: &mut AnyConnection, rows: &[(RollupKey, Sums)]
     if rows.is_empty() {
         return Ok(());
     }
-    let sql = aggregate_upsert(&mut Params::on(conn), "usage_rollup", &ROLLUP_KEY_COLUMNS, rows.len());
+    let sql = aggregate_upsert(&mut Params::on(conn), "usage_rollup", &ROLLUP_KEY_COLUMNS, rows.len(), None);
     bind_rollups(sqlx::query(&sql), rows).execute(conn).await?;
     Ok(())
 }
@@ -353,17 +392,18 @@ pub async fn add_to_counters(conn: &mut AnyConnection, rows: &[(CounterKey, [i64
     if rows.is_empty() {
         return Ok(());
     }
-    let sql = counters_upsert(&mut Params::on(conn), rows.len());
+    let sql = counters_upsert(&mut Params::on(conn), rows.len(), None);
     bind_counters(sqlx::query(&sql), rows).execute(conn).await?;
     Ok(())
 }
 
-fn counters_upsert(params: &mut Params, rows: usize) -> String {
+fn counters_upsert(params: &mut Params, rows: usize, gate: Option<&str>) -> String {
+    const COLUMNS: &str = "scope, scope_id, period, tokens, cost_microusd, calls";
     format!(
-        "INSERT INTO usage_counters (scope, scope_id, period, tokens, cost_microusd, calls) VALUES {} \
+        "INSERT INTO usage_counters ({COLUMNS}) {} \
          ON CONFLICT (scope, scope_id, period) DO UPDATE SET tokens = usage_counters.tokens + excluded.tokens, \
          cost_microusd = usage_counters.cost_microusd + excluded.cost_microusd, calls = usage_counters.calls + excluded.calls",
-        params.rows(rows, 6)
+        gated_values(&params.rows(rows, 6), COLUMNS, gate)
     )
 }
 
@@ -1038,7 +1078,7 @@ mod tests {
 
     #[test]
     fn aggregate_upserts_add_every_sum() {
-        let sql = aggregate_upsert(&mut Params { anonymous: false, written: 0 }, "usage_rollup", &ROLLUP_KEY_COLUMNS, 2);
+        let sql = aggregate_upsert(&mut Params { anonymous: false, written: 0 }, "usage_rollup", &ROLLUP_KEY_COLUMNS, 2, None);
         assert!(sql.starts_with("INSERT INTO usage_rollup (scope, scope_id, dimension, day, key, calls,"));
         assert!(sql.contains("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15), ($16,"));
         assert!(sql.contains("ON CONFLICT (scope, scope_id, dimension, day, key) DO UPDATE SET calls = usage_rollup.calls + excluded.calls"));
@@ -1046,8 +1086,19 @@ mod tests {
     }
 
     #[test]
+    fn gated_upserts_insert_their_rows_only_where_the_gate_holds() {
+        let gate = Some("EXISTS (SELECT 1 FROM record)");
+        let sql = counters_upsert(&mut Params { anonymous: false, written: 3 }, 2, gate);
+        assert!(sql.starts_with(
+            "INSERT INTO usage_counters (scope, scope_id, period, tokens, cost_microusd, calls) SELECT * FROM (VALUES ($4, $5, $6, $7, $8, $9), ($10,"
+        ));
+        assert!(sql.contains("$15)) AS v (scope, scope_id, period, tokens, cost_microusd, calls) WHERE EXISTS (SELECT 1 FROM record) ON CONFLICT (scope, scope_id, period)"));
+        assert!(counters_upsert(&mut Params { anonymous: false, written: 0 }, 1, None).contains("calls) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT"));
+    }
+
+    #[test]
     fn anonymous_parameters_are_one_per_value_in_order() {
-        let sql = aggregate_upsert(&mut Params { anonymous: true, written: 0 }, "usage_daily", &DAILY_KEY_COLUMNS, 3);
+        let sql = aggregate_upsert(&mut Params { anonymous: true, written: 0 }, "usage_daily", &DAILY_KEY_COLUMNS, 3, None);
         assert_eq!(sql.matches('?').count(), 3 * (5 + SUM_COLUMNS.len()));
         assert!(!sql.contains('$'));
         assert_eq!(values(true, 2, 2), "(?, ?), (?, ?)");

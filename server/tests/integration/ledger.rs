@@ -8,7 +8,7 @@ use std::time::Duration;
 use app::auth::UserRole;
 use app::claude::client::{ClaudeClient, ClientConfig, Endpoint};
 use app::claude::history::Turn;
-use app::claude::recorder::{Alongside, AttemptRecord, CallEnd, RecordError, ReplyWrite, UsageRecorder, WrittenRecord};
+use app::claude::recorder::{Alongside, AttemptRecord, CallEnd, RecordError, ReplyInsert, ReplyWrite, UsageRecorder, WrittenRecord};
 use app::claude::retry::RetryPolicy;
 use app::claude::types::{CallMeta, ClaudeReply, ClaudeRequest, Reservation, Settlement};
 use app::claude::{Operation, Speaker};
@@ -320,7 +320,65 @@ async fn a_reply_that_cannot_be_written_with_its_record_never_costs_the_record(e
     w.ledger_agrees().await;
 }
 
+/// A recorder in front of the ledger whose reply inserts, sent in the record's own
+/// statement (PostgreSQL), fail in the database once the record and everything it adds
+/// to were written by that statement.
+struct ReplyInsertsFail {
+    ledger: Ledger,
+}
+
+#[async_trait]
+impl UsageRecorder for ReplyInsertsFail {
+    async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> Result<i64, RecordError> {
+        self.ledger.record(meta, attempt, end).await
+    }
+
+    async fn record_with(&self, meta: &CallMeta, attempt: &AttemptRecord, with: Alongside<'_>) -> Result<(i64, Option<i64>), RecordError> {
+        let mut failing = FailingInsert { write: with.write };
+        self.ledger.record_with(meta, attempt, Alongside { write: &mut failing, reply: with.reply }).await
+    }
+}
+
+struct FailingInsert<'a> {
+    write: &'a mut dyn ReplyWrite,
+}
+
+#[async_trait]
+impl ReplyWrite for FailingInsert<'_> {
+    async fn write(&mut self, conn: &mut sqlx::AnyConnection, record: WrittenRecord, reply: &ClaudeReply) -> Result<i64, sqlx::Error> {
+        self.write.write(conn, record, reply).await
+    }
+
+    fn insert(&mut self, reply: &ClaudeReply) -> Option<ReplyInsert> {
+        let mut insert = self.write.insert(reply)?;
+        // The row is written, then its id cannot be returned: the statement fails there.
+        insert.sql = insert.sql.replace("RETURNING id", "RETURNING id / 0");
+        assert!(insert.sql.ends_with("id / 0"), "{}", insert.sql);
+        Some(insert)
+    }
+
+    fn inserted(&mut self, id: i64, record: WrittenRecord, reply: &ClaudeReply) {
+        self.write.inserted(id, record, reply);
+    }
+}
+
+/// On PostgreSQL a reply goes in its record's statement, with no transaction around it:
+/// one that fails there takes the record, its aggregates, counters and the reservation's
+/// delete with it, and the record is then written alone, the reply after it. (SQLite
+/// writes the reply in the record's transaction and never asks for the insert.)
+async fn a_reply_that_fails_in_its_records_statement_leaves_nothing_half_written(engine: Engine) {
+    let (w, body) = answered_through(engine, |ledger| Arc::new(ReplyInsertsFail { ledger })).await;
+    let records = w.record_ids().await;
+    assert_eq!(records.len(), 1, "the record is written once");
+    assert_eq!(w.app.count("usage_reservations").await, 0, "and settles the reservation");
+    assert_eq!(w.replies().await, [(Some(records[0]), "Answered.".to_string())]);
+    let (kept,): (i64,) = sqlx::query_as("SELECT id FROM chat_messages WHERE role = 'assistant'").fetch_one(&w.app.state.db.pool).await.unwrap();
+    assert_eq!(body["reply"]["id"], kept, "{body}");
+    w.ledger_agrees().await;
+}
+
 on_both_engines!(
+    a_reply_that_fails_in_its_records_statement_leaves_nothing_half_written,
     a_reply_is_stored_in_its_records_transaction,
     a_reply_that_cannot_be_written_with_its_record_never_costs_the_record,
     a_panic_in_the_middle_of_a_call_releases_its_reservation,
