@@ -243,10 +243,12 @@ async fn a_record_that_cannot_be_written_keeps_its_reservation_until_settled(eng
     w.ledger_agrees().await;
 }
 
-/// The ledger, noting what each record written with a reply said it stored.
+/// The ledger, noting what each record written with a reply said it stored, and how
+/// the reply was asked for (`Watched`).
 struct WithReplies {
     ledger: Ledger,
     written: Arc<Mutex<Vec<(i64, Option<i64>)>>>,
+    calls: Arc<ReplyCalls>,
 }
 
 #[async_trait]
@@ -256,21 +258,46 @@ impl UsageRecorder for WithReplies {
     }
 
     async fn record_with(&self, meta: &CallMeta, attempt: &AttemptRecord, with: Alongside<'_>) -> Result<(i64, Option<i64>), RecordError> {
-        let ids = self.ledger.record_with(meta, attempt, with).await?;
+        let mut watched = Watched { write: with.write, calls: &self.calls, fail_insert: false };
+        let ids = self.ledger.record_with(meta, attempt, Alongside { write: &mut watched, reply: with.reply }).await?;
         self.written.lock().unwrap().push(ids);
         Ok(ids)
     }
 }
 
+/// How often the ledger asked a reply for its insert (`ReplyWrite::insert`, sent in the
+/// record's statement) and for its write (`ReplyWrite::write`, in the record's
+/// transaction).
+#[derive(Default)]
+struct ReplyCalls {
+    inserts: std::sync::atomic::AtomicUsize,
+    writes: std::sync::atomic::AtomicUsize,
+}
+
+impl ReplyCalls {
+    /// (inserts, writes) on PostgreSQL, whose record takes the reply in its statement,
+    /// and on SQLite, which writes it in the record's transaction.
+    fn expected(engine: Engine) -> (usize, usize) {
+        if engine == Engine::Postgres { (1, 0) } else { (0, 1) }
+    }
+
+    fn counted(&self) -> (usize, usize) {
+        use std::sync::atomic::Ordering::SeqCst;
+        (self.inserts.load(SeqCst), self.writes.load(SeqCst))
+    }
+}
+
 async fn a_reply_is_stored_in_its_records_transaction(engine: Engine) {
     let written = Arc::new(Mutex::new(Vec::new()));
-    let spy = written.clone();
-    let (w, body) = answered_through(engine, |ledger| Arc::new(WithReplies { ledger, written: spy })).await;
+    let (spy, calls) = (written.clone(), Arc::new(ReplyCalls::default()));
+    let counted = calls.clone();
+    let (w, body) = answered_through(engine, |ledger| Arc::new(WithReplies { ledger, written: spy, calls: counted })).await;
     let records = w.record_ids().await;
     assert_eq!(records.len(), 1);
     assert_eq!(w.replies().await, [(Some(records[0]), "Answered.".to_string())]);
     let (reply_id,): (i64,) = sqlx::query_as("SELECT id FROM chat_messages WHERE role = 'assistant'").fetch_one(&w.app.state.db.pool).await.unwrap();
     assert_eq!(*written.lock().unwrap(), [(records[0], Some(reply_id))], "the record's write stored the reply");
+    assert_eq!(calls.counted(), ReplyCalls::expected(engine), "(inserts, writes)");
     assert_eq!(body["reply"]["content"], "Answered.", "{body}");
     assert_eq!(w.app.count("usage_reservations").await, 0);
     w.ledger_agrees().await;
@@ -325,6 +352,7 @@ async fn a_reply_that_cannot_be_written_with_its_record_never_costs_the_record(e
 /// to were written by that statement.
 struct ReplyInsertsFail {
     ledger: Ledger,
+    calls: Arc<ReplyCalls>,
 }
 
 #[async_trait]
@@ -334,26 +362,34 @@ impl UsageRecorder for ReplyInsertsFail {
     }
 
     async fn record_with(&self, meta: &CallMeta, attempt: &AttemptRecord, with: Alongside<'_>) -> Result<(i64, Option<i64>), RecordError> {
-        let mut failing = FailingInsert { write: with.write };
+        let mut failing = Watched { write: with.write, calls: &self.calls, fail_insert: true };
         self.ledger.record_with(meta, attempt, Alongside { write: &mut failing, reply: with.reply }).await
     }
 }
 
-struct FailingInsert<'a> {
+/// An operation's reply write, counted (`ReplyCalls`); with `fail_insert`, its insert
+/// fails in the database after its row is written.
+struct Watched<'a> {
     write: &'a mut dyn ReplyWrite,
+    calls: &'a ReplyCalls,
+    fail_insert: bool,
 }
 
 #[async_trait]
-impl ReplyWrite for FailingInsert<'_> {
+impl ReplyWrite for Watched<'_> {
     async fn write(&mut self, conn: &mut sqlx::AnyConnection, record: WrittenRecord, reply: &ClaudeReply) -> Result<i64, sqlx::Error> {
+        self.calls.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.write.write(conn, record, reply).await
     }
 
     fn insert(&mut self, reply: &ClaudeReply) -> Option<ReplyInsert> {
+        self.calls.inserts.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let mut insert = self.write.insert(reply)?;
-        // The row is written, then its id cannot be returned: the statement fails there.
-        insert.sql = insert.sql.replace("RETURNING id", "RETURNING id / 0");
-        assert!(insert.sql.ends_with("id / 0"), "{}", insert.sql);
+        if self.fail_insert {
+            // The row is written, then its id cannot be returned: the statement fails there.
+            insert.sql = insert.sql.replace("RETURNING id", "RETURNING id / 0");
+            assert!(insert.sql.ends_with("id / 0"), "{}", insert.sql);
+        }
         Some(insert)
     }
 
@@ -367,7 +403,10 @@ impl ReplyWrite for FailingInsert<'_> {
 /// delete with it, and the record is then written alone, the reply after it. (SQLite
 /// writes the reply in the record's transaction and never asks for the insert.)
 async fn a_reply_that_fails_in_its_records_statement_leaves_nothing_half_written(engine: Engine) {
-    let (w, body) = answered_through(engine, |ledger| Arc::new(ReplyInsertsFail { ledger })).await;
+    let calls = Arc::new(ReplyCalls::default());
+    let counted = calls.clone();
+    let (w, body) = answered_through(engine, |ledger| Arc::new(ReplyInsertsFail { ledger, calls: counted })).await;
+    assert_eq!(calls.counted(), ReplyCalls::expected(engine), "(inserts, writes): the failed statement is not retried");
     let records = w.record_ids().await;
     assert_eq!(records.len(), 1, "the record is written once");
     assert_eq!(w.app.count("usage_reservations").await, 0, "and settles the reservation");

@@ -311,6 +311,8 @@ async fn a_price_stored_while_a_call_runs_prices_its_record(engine: Engine) {
     assert_eq!(cost, 40_000_000, "1 M input tokens at the price stored during the call");
     assert_eq!(w.app.count("usage_reservations").await, 0, "the reservation was settled");
     app::usage::store::check(&w.app.state.db, w.app.state.settings.time.tz()).await.expect("aggregates agree with the records");
+    let (replies,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM chat_messages WHERE role = 'assistant'").fetch_one(&w.app.state.db.pool).await.unwrap();
+    assert_eq!(replies, 1, "the reply is stored once, with the record as priced again");
 }
 
 async fn limits_are_validated_audited_and_for_admins_only(engine: Engine) {
