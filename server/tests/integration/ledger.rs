@@ -244,23 +244,32 @@ async fn a_record_that_cannot_be_written_keeps_its_reservation_until_settled(eng
 }
 
 /// The ledger, noting what each record written with a reply said it stored, and how
-/// the reply was asked for (`Watched`).
+/// the reply was asked for (`Watched`); with `fail_insert`, the reply's inserts sent in
+/// the record's own statement (PostgreSQL) fail in the database once the record and
+/// everything it adds to were written by that statement.
+#[derive(Default)]
 struct WithReplies {
-    ledger: Ledger,
     written: Arc<Mutex<Vec<(i64, Option<i64>)>>>,
     calls: Arc<ReplyCalls>,
+    fail_insert: bool,
+}
+
+/// `WithReplies`' spy in front of a ledger.
+struct Spied {
+    ledger: Ledger,
+    spy: Arc<WithReplies>,
 }
 
 #[async_trait]
-impl UsageRecorder for WithReplies {
+impl UsageRecorder for Spied {
     async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> Result<i64, RecordError> {
         self.ledger.record(meta, attempt, end).await
     }
 
     async fn record_with(&self, meta: &CallMeta, attempt: &AttemptRecord, with: Alongside<'_>) -> Result<(i64, Option<i64>), RecordError> {
-        let mut watched = Watched { write: with.write, calls: &self.calls, fail_insert: false };
+        let mut watched = Watched { write: with.write, calls: &self.spy.calls, fail_insert: self.spy.fail_insert };
         let ids = self.ledger.record_with(meta, attempt, Alongside { write: &mut watched, reply: with.reply }).await?;
-        self.written.lock().unwrap().push(ids);
+        self.spy.written.lock().unwrap().push(ids);
         Ok(ids)
     }
 }
@@ -288,16 +297,14 @@ impl ReplyCalls {
 }
 
 async fn a_reply_is_stored_in_its_records_transaction(engine: Engine) {
-    let written = Arc::new(Mutex::new(Vec::new()));
-    let (spy, calls) = (written.clone(), Arc::new(ReplyCalls::default()));
-    let counted = calls.clone();
-    let (w, body) = answered_through(engine, |ledger| Arc::new(WithReplies { ledger, written: spy, calls: counted })).await;
+    let spy = Arc::new(WithReplies::default());
+    let (w, body) = answered_through(engine, |ledger| Arc::new(Spied { ledger, spy: spy.clone() })).await;
     let records = w.record_ids().await;
     assert_eq!(records.len(), 1);
     assert_eq!(w.replies().await, [(Some(records[0]), "Answered.".to_string())]);
     let (reply_id,): (i64,) = sqlx::query_as("SELECT id FROM chat_messages WHERE role = 'assistant'").fetch_one(&w.app.state.db.pool).await.unwrap();
-    assert_eq!(*written.lock().unwrap(), [(records[0], Some(reply_id))], "the record's write stored the reply");
-    assert_eq!(calls.counted(), ReplyCalls::expected(engine), "(inserts, writes)");
+    assert_eq!(*spy.written.lock().unwrap(), [(records[0], Some(reply_id))], "the record's write stored the reply");
+    assert_eq!(spy.calls.counted(), ReplyCalls::expected(engine), "(inserts, writes)");
     assert_eq!(body["reply"]["content"], "Answered.", "{body}");
     assert_eq!(w.app.count("usage_reservations").await, 0);
     w.ledger_agrees().await;
@@ -347,26 +354,6 @@ async fn a_reply_that_cannot_be_written_with_its_record_never_costs_the_record(e
     w.ledger_agrees().await;
 }
 
-/// A recorder in front of the ledger whose reply inserts, sent in the record's own
-/// statement (PostgreSQL), fail in the database once the record and everything it adds
-/// to were written by that statement.
-struct ReplyInsertsFail {
-    ledger: Ledger,
-    calls: Arc<ReplyCalls>,
-}
-
-#[async_trait]
-impl UsageRecorder for ReplyInsertsFail {
-    async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> Result<i64, RecordError> {
-        self.ledger.record(meta, attempt, end).await
-    }
-
-    async fn record_with(&self, meta: &CallMeta, attempt: &AttemptRecord, with: Alongside<'_>) -> Result<(i64, Option<i64>), RecordError> {
-        let mut failing = Watched { write: with.write, calls: &self.calls, fail_insert: true };
-        self.ledger.record_with(meta, attempt, Alongside { write: &mut failing, reply: with.reply }).await
-    }
-}
-
 /// An operation's reply write, counted (`ReplyCalls`); with `fail_insert`, its insert
 /// fails in the database after its row is written.
 struct Watched<'a> {
@@ -403,11 +390,13 @@ impl ReplyWrite for Watched<'_> {
 /// delete with it, and the record is then written alone, the reply after it. (SQLite
 /// writes the reply in the record's transaction and never asks for the insert.)
 async fn a_reply_that_fails_in_its_records_statement_leaves_nothing_half_written(engine: Engine) {
-    let calls = Arc::new(ReplyCalls::default());
-    let counted = calls.clone();
-    let (w, body) = answered_through(engine, |ledger| Arc::new(ReplyInsertsFail { ledger, calls: counted })).await;
-    assert_eq!(calls.counted(), ReplyCalls::expected(engine), "(inserts, writes): the failed statement is not retried");
+    let spy = Arc::new(WithReplies { fail_insert: true, ..Default::default() });
+    let (w, body) = answered_through(engine, |ledger| Arc::new(Spied { ledger, spy: spy.clone() })).await;
     let records = w.record_ids().await;
+    assert_eq!(spy.calls.counted(), ReplyCalls::expected(engine), "(inserts, writes): the failed statement is not retried");
+    if engine == Engine::Postgres {
+        assert_eq!(*spy.written.lock().unwrap(), [(records[0], None)], "the record was written without its reply");
+    }
     assert_eq!(records.len(), 1, "the record is written once");
     assert_eq!(w.app.count("usage_reservations").await, 0, "and settles the reservation");
     assert_eq!(w.replies().await, [(Some(records[0]), "Answered.".to_string())]);
