@@ -227,9 +227,7 @@ pub async fn append_reply(conn: &mut AnyConnection, thread_id: i64, content: &st
 /// (`ReplyWrite::insert`): the record's id is read from `record`.
 pub fn reply_insert(thread_id: i64, content: &str, stopped: bool, now: i64) -> ReplyInsert {
     ReplyInsert {
-        sql: "INSERT INTO chat_messages (thread_id, role, content, usage_id, created_at, stopped, kind) \
-              SELECT $1, $2, $3, record.id, $4, $5, $6 FROM record RETURNING id"
-            .to_string(),
+        sql: format!("INSERT INTO chat_messages ({MESSAGE_COLUMNS}) SELECT $1, $2, $3, record.id, $4, $5, $6, CAST(NULL AS BIGINT) FROM record RETURNING id"),
         args: vec![
             SqlArg::Int(thread_id),
             SqlArg::Text(Speaker::Assistant.as_str().to_string()),
@@ -266,26 +264,28 @@ pub fn written_reply(id: i64, content: String, now: i64, reply: &ClaudeReply, re
     }
 }
 
+/// The columns a new message is written with, in the order `insert_row` and
+/// `reply_insert` give them.
+const MESSAGE_COLUMNS: &str = "thread_id, role, content, usage_id, created_at, stopped, kind, summary_through";
+
 #[allow(clippy::too_many_arguments)]
 async fn insert_row(conn: &mut AnyConnection, thread_id: i64, role: Speaker, content: &str, usage_id: Option<i64>, stopped: bool, kind: Kind, now: i64) -> Result<i64, sqlx::Error> {
     let (kind, through) = match kind {
         Kind::Message => ("message", None),
         Kind::Summary { through } => ("summary", Some(through)),
     };
-    let (id,): (i64,) = sqlx::query_as(
-        "INSERT INTO chat_messages (thread_id, role, content, usage_id, created_at, stopped, kind, summary_through) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
-    )
-    .bind(thread_id)
-    .bind(role.as_str())
-    .bind(content)
-    .bind(usage_id)
-    .bind(now)
-    .bind(i64::from(stopped))
-    .bind(kind)
-    .bind(through)
-    .fetch_one(&mut *conn)
-    .await?;
+    let sql = format!("INSERT INTO chat_messages ({MESSAGE_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id");
+    let (id,): (i64,) = sqlx::query_as(&sql)
+        .bind(thread_id)
+        .bind(role.as_str())
+        .bind(content)
+        .bind(usage_id)
+        .bind(now)
+        .bind(i64::from(stopped))
+        .bind(kind)
+        .bind(through)
+        .fetch_one(&mut *conn)
+        .await?;
     Ok(id)
 }
 

@@ -130,11 +130,10 @@ impl Ledger {
     async fn write(&self, record: &NewRecord, priced_with: Option<i64>, settles: Option<i64>, mut with: Option<&mut Alongside<'_>>) -> Result<Written, sqlx::Error> {
         let cost_microusd = record.cost_microusd;
         if self.db.engine == Engine::Postgres {
-            let insert = match with.as_deref_mut() {
-                Some(with) => with.write.insert(with.reply).map(Some),
-                None => Some(None),
-            };
-            if let Some(insert) = insert {
+            let insert = with.as_deref_mut().map(|with| with.write.insert(with.reply));
+            // A reply with no insert of its own is written in a transaction, below.
+            if !matches!(insert, Some(None)) {
+                let insert = insert.flatten();
                 let mut conn = self.db.writer().await?;
                 let written = store::write_record(&mut conn, record, priced_with, settles, insert.as_ref()).await?;
                 conn.ended_well();

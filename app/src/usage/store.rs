@@ -86,10 +86,11 @@ impl NewRecord {
 fn aggregate_upsert(params: &mut Params, table: &str, key_columns: &[&str], rows: usize, gate: Option<&str>) -> String {
     let columns: Vec<&str> = key_columns.iter().copied().chain(SUM_COLUMNS).collect();
     let adds: Vec<String> = SUM_COLUMNS.iter().map(|c| format!("{c} = {table}.{c} + excluded.{c}")).collect();
+    let values = params.rows(rows, columns.len());
     let columns = columns.join(", ");
     format!(
         "INSERT INTO {table} ({columns}) {} ON CONFLICT ({}) DO UPDATE SET {}",
-        gated_values(&params.rows(rows, SUM_COLUMNS.len() + key_columns.len()), &columns, gate),
+        gated_values(&values, &columns, gate),
         key_columns.join(", "),
         adds.join(", ")
     )
