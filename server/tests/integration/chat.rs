@@ -411,12 +411,13 @@ async fn a_sent_reply_is_exactly_the_stored_one(engine: Engine) {
 }
 
 /// A question's text reaches the database only as a bound value, in the statement or
-/// batch that stores it with its new or continued conversation: markup, quotes, SQL and
-/// non-ASCII text are kept exactly as typed.
+/// batch that stores it with its new or continued conversation, and so does a reply's,
+/// in its usage record's statement or transaction: markup, quotes, SQL, parameter
+/// markers and non-ASCII text are kept exactly as typed or written.
 async fn questions_are_stored_exactly_as_typed(engine: Engine) {
     let chat = Chat::start(engine).await;
     let text = "Zürich 東京 «NOI» <script>alert(1)</script> '); DROP TABLE deals; -- $1 ?";
-    chat.fake.script([Script::ok("First.", 10, 5), Script::ok("Second.", 10, 5)]);
+    chat.fake.script([Script::ok(text, 10, 5), Script::ok(text, 10, 5)]);
     let (status, first) = chat.send(None, text).await;
     assert_eq!(status, 200, "{first}");
     let thread = first["thread_id"].as_i64().unwrap();
@@ -425,7 +426,10 @@ async fn questions_are_stored_exactly_as_typed(engine: Engine) {
     let (_, view) = chat.app.post(&chat.client, "/api/chat/thread", &[("thread_id", &thread.to_string())]).await;
     let messages = view["messages"].as_array().unwrap();
     assert_eq!(messages.len(), 4, "{view}");
-    assert_eq!((messages[0]["content"].as_str(), messages[2]["content"].as_str()), (Some(text), Some(text)));
+    for message in messages {
+        assert_eq!(message["content"].as_str(), Some(text), "{view}");
+    }
+    assert_eq!(body["reply"]["content"].as_str(), Some(text), "{body}");
     assert!(view["title"].as_str().unwrap().starts_with("Zürich 東京"), "{view}");
     assert_eq!(chat.app.count("deals").await, 1, "the deal is still there");
 }
