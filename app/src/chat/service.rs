@@ -93,6 +93,11 @@ impl ReplyWrite for Answer {
         Ok(id)
     }
 
+    async fn find(&mut self, conn: &mut sqlx::AnyConnection, record: i64) -> Result<Option<i64>, sqlx::Error> {
+        self.written = None;
+        store::reply_of(conn, self.thread_id, record).await
+    }
+
     fn insert(&mut self, reply: &ClaudeReply) -> Option<ReplyInsert> {
         let (text, now) = (answer_text(reply), crate::time::now_millis());
         self.written = None;

@@ -223,6 +223,15 @@ pub async fn append_reply(conn: &mut AnyConnection, thread_id: i64, content: &st
     insert_row(conn, thread_id, Speaker::Assistant, content, Some(usage_id), stopped, Kind::Message, now).await
 }
 
+/// Conversation `thread_id`'s reply stored with usage record `usage_id`, if any.
+pub async fn reply_of(conn: &mut AnyConnection, thread_id: i64, usage_id: i64) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM chat_messages WHERE thread_id = $1 AND usage_id = $2 AND role = 'assistant' AND kind = 'message'")
+        .bind(thread_id)
+        .bind(usage_id)
+        .fetch_optional(conn)
+        .await
+}
+
 /// `append_reply`'s insert, for the statement that writes its usage record
 /// (`ReplyWrite::insert`): the record's id is read from `record`.
 pub fn reply_insert(thread_id: i64, content: &str, stopped: bool, now: i64) -> ReplyInsert {

@@ -74,6 +74,12 @@ pub trait ReplyWrite: Send {
         None
     }
 
+    /// The row this reply already has with record `record`, if any: a call's last record
+    /// is written once (it names the call's reservation), so a write sent again after
+    /// its answer was lost finds the record — and, through this, the reply — that the
+    /// first one stored. A record that settled the reservation some other way has none.
+    async fn find(&mut self, conn: &mut sqlx::AnyConnection, record: i64) -> Result<Option<i64>, sqlx::Error>;
+
     /// What `insert` wrote was committed as row `id`, with `record`.
     fn inserted(&mut self, id: i64, record: WrittenRecord, reply: &ClaudeReply) {
         let _ = (id, record, reply);

@@ -6,6 +6,9 @@
 //! together). A write is retried on transient errors; if it still fails, nothing of it
 //! is kept — and the reservation stays, to be settled when it expires as unknown usage
 //! (`settle_expired`), so billed spend never disappears from budgets or dashboards.
+//! A call's last record names its reservation and is written only while no other
+//! record does: a write sent again after its answer was lost, or one that finds the
+//! reservation settled on expiry, finds that record instead of counting the call twice.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,15 +103,18 @@ impl Ledger {
     /// checks that no newer price is stored (one statement fewer than reading the
     /// prices' version first); when another instance has added one, the book is
     /// reloaded and the record priced again. If the prices cannot be read, the book in
-    /// memory prices it, as before. Returns the record's id and the id of `with`'s row.
+    /// memory prices it, as before. A reservation gone with no record naming it leaves
+    /// nothing to settle: the record is then written on its own. Returns the id of the
+    /// record that stands for the attempt and of `with`'s row, and the record as priced
+    /// when it is the one written (None: another record had settled the reservation).
     async fn price_and_write(
         &self,
         base: RecordBase,
         usage: TokenUsage,
         outcome: &str,
-        settles: Option<i64>,
+        mut settles: Option<i64>,
         mut with: Option<&mut Alongside<'_>>,
-    ) -> Result<((i64, Option<i64>), NewRecord), sqlx::Error> {
+    ) -> Result<((i64, Option<i64>), Option<NewRecord>), sqlx::Error> {
         let (mut checked, mut attempts) = (true, 0);
         loop {
             attempts += 1;
@@ -117,8 +123,13 @@ impl Ledger {
             // Unchecked when the prices could not be read, or changed under every attempt.
             let priced_with = (checked && attempts <= PRICING_ATTEMPTS).then_some(book.version);
             match self.write_retrying(&record, priced_with, settles, with.as_deref_mut()).await? {
-                Written::Record { id, stored } => return Ok(((id, stored), record)),
                 Written::NewerPrices => checked = self.refresh_prices().await,
+                Written::Unsettled => {
+                    tracing::warn!(reservation = ?settles, "the call's reservation is gone and no record settled it; writing its record alone");
+                    settles = None;
+                }
+                Written::Record { id, stored } => return Ok(((id, stored), Some(record))),
+                Written::Settled { id, stored } => return Ok(((id, stored), None)),
             }
         }
     }
@@ -134,11 +145,14 @@ impl Ledger {
             // A reply with no insert of its own is written in a transaction, below.
             if !matches!(insert, Some(None)) {
                 let insert = insert.flatten();
-                let mut conn = self.db.writer().await?;
-                let written = store::write_record(&mut conn, record, priced_with, settles, insert.as_ref()).await?;
-                conn.ended_well();
+                let written = {
+                    let mut conn = self.db.writer().await?;
+                    let written = store::write_record(&mut conn, record, priced_with, settles, insert.as_ref()).await?;
+                    conn.ended_well();
+                    written
+                };
                 // Nothing was written: every part of the statement waits on the record's.
-                let Some((id, stored)) = written else { return Ok(Written::NewerPrices) };
+                let Some((id, stored)) = written else { return self.unwritten(settles, with).await };
                 if let (Some(with), Some(stored)) = (with, stored) {
                     with.write.inserted(stored, WrittenRecord { id, cost_microusd }, with.reply);
                 }
@@ -149,7 +163,7 @@ impl Ledger {
         let Some((id, _)) = store::write_record(&mut tx, record, priced_with, settles, None).await? else {
             // Its aggregates and the reservation's delete went with it: undone.
             tx.rollback().await?;
-            return Ok(Written::NewerPrices);
+            return self.unwritten(settles, with).await;
         };
         let stored = match with {
             Some(with) => Some(with.write.write(&mut tx, WrittenRecord { id, cost_microusd }, with.reply).await?),
@@ -157,6 +171,30 @@ impl Ledger {
         };
         tx.commit().await?;
         Ok(self.written(record, id, stored))
+    }
+
+    /// Why a record that settles reservation `settles` was not written (without one,
+    /// only newer prices refuse it). Settled by another record — this write's own, sent
+    /// before and committed though its answer was lost, or `settle_expired`'s — that
+    /// record stands for the call, with the reply `with` finds stored with it.
+    async fn unwritten(&self, settles: Option<i64>, with: Option<&mut Alongside<'_>>) -> Result<Written, sqlx::Error> {
+        let Some(reservation) = settles else { return Ok(Written::NewerPrices) };
+        Ok(match store::settlement(&self.db, reservation).await? {
+            store::Settlement::Held => Written::NewerPrices,
+            store::Settlement::Gone => Written::Unsettled,
+            store::Settlement::SettledBy(id) => {
+                let stored = match with {
+                    Some(with) => {
+                        let mut conn = self.db.read().await?;
+                        let found = with.write.find(&mut conn, id).await?;
+                        conn.ended_well();
+                        found
+                    }
+                    None => None,
+                };
+                Written::Settled { id, stored }
+            }
+        })
     }
 
     /// A record committed as `id` (with what was stored with it as `stored`): it joins
@@ -212,7 +250,11 @@ impl Ledger {
             None => self.price_and_write(base, attempt.usage, outcome, settles, None).await,
         };
         let (ids, record) = written.map_err(|e| RecordError(e.to_string()))?;
-        self.count(&record);
+        match record {
+            Some(record) => self.count(&record),
+            // Counted where it was written (or, after a lost answer, in no instance's metrics).
+            None => tracing::warn!(reservation = ?settles, record = ids.0, "the call's reservation was already settled; its record is not written again"),
+        }
         Ok(ids)
     }
 
@@ -235,24 +277,28 @@ impl Ledger {
         }
         for id in expired {
             let mut tx = self.db.begin_write().await?;
-            let Some(taken) = store::take_reservation(&mut tx, id).await? else {
-                continue; // another instance settled it
+            let Some(held) = store::reservation(&mut tx, id).await? else {
+                continue; // settled or released since
             };
             let base = RecordBase {
-                user_id: taken.user_id,
-                deal_id: Some(taken.deal_id),
-                operation: taken.operation,
-                model: taken.model,
-                estimated_input_tokens: taken.estimated_input_tokens,
-                latency_ms: (now_millis() - taken.created_at).max(0) as u64,
+                user_id: held.user_id,
+                deal_id: Some(held.deal_id),
+                operation: held.operation,
+                model: held.model,
+                estimated_input_tokens: held.estimated_input_tokens,
+                latency_ms: (now_millis() - held.created_at).max(0) as u64,
                 request_id: None,
                 usage_unknown: true,
                 stopped: false,
                 swap: None,
             };
-            let usage = TokenUsage { input_tokens: taken.input_tokens, output_tokens: taken.output_tokens, ..Default::default() };
+            let usage = TokenUsage { input_tokens: held.input_tokens, output_tokens: held.output_tokens, ..Default::default() };
             let record = self.priced(&self.prices.current(), base, usage, "error");
-            store::insert_record(&mut tx, &record).await?;
+            // Another instance, or the call's own last record, may have settled it since.
+            if store::write_record(&mut tx, &record, None, Some(id), None).await?.is_none() {
+                tx.rollback().await?;
+                continue;
+            }
             tx.commit().await?;
             self.count(&record);
             tracing::warn!(reservation = id, tokens = usage.budget_tokens(), "expired reservation settled as unknown usage");
@@ -287,6 +333,11 @@ enum Written {
     Record { id: i64, stored: Option<i64> },
     /// Newer prices are stored than the record was priced with: nothing was written.
     NewerPrices,
+    /// The reservation the record settles was settled already, by record `id` (with
+    /// `stored` stored with it): nothing was written.
+    Settled { id: i64, stored: Option<i64> },
+    /// The reservation is gone and no record settled it: nothing was written.
+    Unsettled,
 }
 
 fn is_transient(err: &sqlx::Error) -> bool {

@@ -200,10 +200,13 @@ pub async fn insert_record(conn: &mut AnyConnection, r: &NewRecord) -> Result<i6
 /// With `priced_with` (the newest stored price's id, as `prices::store::version` reads
 /// it, when the book that priced the record was read) the record is written only if no
 /// newer price is stored — the insert itself checks, so pricing costs no statement of
-/// its own. None then says another instance has stored a newer price since: the book
-/// must be reloaded and the record priced again. On PostgreSQL nothing was written then;
-/// on SQLite the caller must roll the transaction back (the aggregates and the delete
-/// are not conditional there).
+/// its own. With `settles`, the record names the reservation and is written only while
+/// the reservation is there and no other record names it: written once, whether the
+/// write is sent again after its answer was lost or the reservation expired and was
+/// settled (`settle_expired`) while its call ran. None says one of the two checks failed
+/// (`settlement` tells which): nothing was written on PostgreSQL; on SQLite the caller
+/// must roll the transaction back (the aggregates and the delete are not conditional
+/// there).
 pub async fn write_record(
     conn: &mut AnyConnection,
     r: &NewRecord,
@@ -214,14 +217,26 @@ pub async fn write_record(
     use sqlx::Row;
     let mut params = Params::on(conn);
     assert!(reply.is_none() || !params.anonymous, "a reply goes with its record's statement on PostgreSQL only");
-    let values = params.list(RECORD_WIDTH);
-    let record = match priced_with {
-        Some(_) => format!(
-            "INSERT INTO usage_records ({RECORD_COLUMNS}) SELECT {values} \
-             WHERE (SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM model_prices) = {} RETURNING id",
-            params.list(1)
-        ),
-        None => format!("INSERT INTO usage_records ({RECORD_COLUMNS}) VALUES ({values}) RETURNING id"),
+    let mut columns = RECORD_COLUMNS.to_string();
+    let mut values = params.list(RECORD_WIDTH);
+    if settles.is_some() {
+        // The record names the reservation it settles; the unique index keeps it the only one.
+        columns.push_str(", reservation_id");
+        values = format!("{values}, {}", params.list(1));
+    }
+    let mut conditions = Vec::new();
+    if priced_with.is_some() {
+        conditions.push(format!("(SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM model_prices) = {}", params.list(1)));
+    }
+    if settles.is_some() {
+        conditions.push(format!("EXISTS (SELECT 1 FROM usage_reservations WHERE id = {})", params.list(1)));
+    }
+    let record = if conditions.is_empty() {
+        format!("INSERT INTO usage_records ({columns}) VALUES ({values}) RETURNING id")
+    } else {
+        // Waits for a concurrent write naming the same reservation, then writes nothing.
+        let once = if settles.is_some() { " ON CONFLICT (reservation_id) WHERE reservation_id IS NOT NULL DO NOTHING" } else { "" };
+        format!("INSERT INTO usage_records ({columns}) SELECT {values} WHERE {}{once} RETURNING id", conditions.join(" AND "))
     };
     // On PostgreSQL each statement after the record's writes only if the record was.
     let gate = (!params.anonymous).then_some("EXISTS (SELECT 1 FROM record)");
@@ -252,8 +267,14 @@ pub async fn write_record(
         format!("WITH record AS ({record}), {} SELECT id, {reply_id} FROM record", parts.join(", "))
     };
     let mut query = bind_record(sqlx::query(&sql), r);
+    if let Some(reservation) = settles {
+        query = query.bind(reservation);
+    }
     if let Some(version) = priced_with {
         query = query.bind(version);
+    }
+    if let Some(reservation) = settles {
+        query = query.bind(reservation);
     }
     query = bind_counters(bind_rollups(bind_daily(query, &daily), &rollups), &counters);
     if let Some(reservation) = settles {
@@ -459,9 +480,9 @@ pub async fn delete_reservation(conn: &mut AnyConnection, id: i64) -> Result<boo
     Ok(done.rows_affected() == 1)
 }
 
-/// A reservation taken back whole: what its call was.
+/// A reservation as its call reserved it.
 #[derive(Clone, Debug)]
-pub struct TakenReservation {
+pub struct HeldReservation {
     pub user_id: i64,
     pub deal_id: i64,
     pub operation: String,
@@ -472,16 +493,16 @@ pub struct TakenReservation {
     pub created_at: i64,
 }
 
-/// Deletes a reservation and returns it, or None if another instance took it first.
-pub async fn take_reservation(conn: &mut AnyConnection, id: i64) -> Result<Option<TakenReservation>, sqlx::Error> {
+/// Reservation `id`, or None if it is settled or released.
+pub async fn reservation(conn: &mut AnyConnection, id: i64) -> Result<Option<HeldReservation>, sqlx::Error> {
     let row: Option<(i64, i64, String, String, i64, i64, i64, i64)> = sqlx::query_as(
-        "DELETE FROM usage_reservations WHERE id = $1 RETURNING user_id, deal_id, operation, model, input_tokens, \
-         output_tokens, estimated_input_tokens, created_at",
+        "SELECT user_id, deal_id, operation, model, input_tokens, output_tokens, estimated_input_tokens, created_at \
+         FROM usage_reservations WHERE id = $1",
     )
     .bind(id)
     .fetch_optional(conn)
     .await?;
-    Ok(row.map(|(user_id, deal_id, operation, model, input, output, estimated, created_at)| TakenReservation {
+    Ok(row.map(|(user_id, deal_id, operation, model, input, output, estimated, created_at)| HeldReservation {
         user_id,
         deal_id,
         operation,
@@ -491,6 +512,34 @@ pub async fn take_reservation(conn: &mut AnyConnection, id: i64) -> Result<Optio
         estimated_input_tokens: estimated.max(0) as u64,
         created_at,
     }))
+}
+
+/// Where reservation `id` stands once a record that settles it was not written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Settlement {
+    /// Record `.0` settled it (written by an earlier try of the same write, or by
+    /// `settle_expired`).
+    SettledBy(i64),
+    /// It is still held: the record was refused for newer prices.
+    Held,
+    /// It is gone and no record names it (released, or settled before records named
+    /// their reservations): there is nothing left to settle.
+    Gone,
+}
+
+pub async fn settlement(db: &Db, id: i64) -> Result<Settlement, sqlx::Error> {
+    let (record, held): (Option<i64>, i64) = sqlx::query_as(
+        "SELECT (SELECT id FROM usage_records WHERE reservation_id = $1), \
+         (SELECT CAST(COUNT(*) AS BIGINT) FROM usage_reservations WHERE id = $1)",
+    )
+    .bind(id)
+    .fetch_one(&mut db.read().await?)
+    .await?;
+    Ok(match (record, held) {
+        (Some(record), _) => Settlement::SettledBy(record),
+        (None, 0) => Settlement::Gone,
+        (None, _) => Settlement::Held,
+    })
 }
 
 /// Ids of reservations expired by `now` (their calls can no longer be alive).

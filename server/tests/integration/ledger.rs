@@ -338,6 +338,10 @@ impl ReplyWrite for FailsAfterWriting<'_> {
         self.write.write(conn, record, reply).await?;
         Err(sqlx::Error::Protocol("reply write failed (injected)".into()))
     }
+
+    async fn find(&mut self, conn: &mut sqlx::AnyConnection, record: i64) -> Result<Option<i64>, sqlx::Error> {
+        self.write.find(conn, record).await
+    }
 }
 
 async fn a_reply_that_cannot_be_written_with_its_record_never_costs_the_record(engine: Engine) {
@@ -367,6 +371,10 @@ impl ReplyWrite for Watched<'_> {
     async fn write(&mut self, conn: &mut sqlx::AnyConnection, record: WrittenRecord, reply: &ClaudeReply) -> Result<i64, sqlx::Error> {
         self.calls.writes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         self.write.write(conn, record, reply).await
+    }
+
+    async fn find(&mut self, conn: &mut sqlx::AnyConnection, record: i64) -> Result<Option<i64>, sqlx::Error> {
+        self.write.find(conn, record).await
     }
 
     fn insert(&mut self, reply: &ClaudeReply) -> Option<ReplyInsert> {
@@ -405,7 +413,199 @@ async fn a_reply_that_fails_in_its_records_statement_leaves_nothing_half_written
     w.ledger_agrees().await;
 }
 
+/// A recorder in front of the ledger that sends every write of a call's last record
+/// twice, as a write retried after its answer was lost is sent, and keeps what each of
+/// the two returned.
+struct SentTwice {
+    ledger: Ledger,
+    returned: Arc<Mutex<Vec<[(i64, Option<i64>); 2]>>>,
+}
+
+#[async_trait]
+impl UsageRecorder for SentTwice {
+    async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> Result<i64, RecordError> {
+        let first = self.ledger.record(meta, attempt, end).await?;
+        if end == CallEnd::Final {
+            let again = self.ledger.record(meta, attempt, end).await?;
+            self.returned.lock().unwrap().push([(first, None), (again, None)]);
+        }
+        Ok(first)
+    }
+
+    async fn record_with(&self, meta: &CallMeta, attempt: &AttemptRecord, with: Alongside<'_>) -> Result<(i64, Option<i64>), RecordError> {
+        let first = self.ledger.record_with(meta, attempt, Alongside { write: &mut *with.write, reply: with.reply }).await?;
+        let again = self.ledger.record_with(meta, attempt, with).await?;
+        self.returned.lock().unwrap().push([first, again]);
+        Ok(again)
+    }
+}
+
+/// A call's last record names its reservation and is written once: sent again (its
+/// answer lost), the write finds the record — and the reply — the first one stored.
+async fn a_last_record_sent_again_is_written_once(engine: Engine) {
+    let returned = Arc::new(Mutex::new(Vec::new()));
+    let fake = FakeClaude::start().await;
+    let recorder = |ledger| -> Arc<dyn UsageRecorder> { Arc::new(SentTwice { ledger, returned: returned.clone() }) };
+    let w = World::on(TestApp::spawn_with_recorder(engine, settings(), fake.endpoint(), recorder).await).await;
+    fake.script([Script::ok("Answered.", 300, 40)]);
+    let (status, body) = w.send("What is the cap rate?").await;
+    assert_eq!(status, 200, "{body}");
+    let records = w.record_ids().await;
+    assert_eq!(records.len(), 1, "written once");
+    assert_eq!(w.replies().await, [(Some(records[0]), "Answered.".to_string())], "and its reply stored once");
+    let (reply,): (i64,) = sqlx::query_as("SELECT id FROM chat_messages WHERE role = 'assistant'").fetch_one(&w.app.state.db.pool).await.unwrap();
+    assert_eq!(*returned.lock().unwrap(), [[(records[0], Some(reply)); 2]], "both writes return the record and the reply");
+    assert_eq!(body["reply"]["id"], reply, "{body}");
+    assert_eq!(body["reply"]["content"], "Answered.", "{body}");
+    // A failed call's last record (no reply to store with it), sent twice: written once.
+    fake.script([Script::status(400)]);
+    assert_eq!(w.send("And the vacancy?").await.0, 502);
+    let records = w.record_ids().await;
+    assert_eq!(records.len(), 2, "one record for the failed call");
+    assert_eq!(returned.lock().unwrap()[1], [(records[1], None); 2]);
+    assert_eq!(w.app.count("usage_reservations").await, 0);
+    w.ledger_agrees().await;
+}
+
+/// A recorder in front of the ledger under which a call's reservation expires, and is
+/// settled as unknown usage, just before the call's last record is written — a call that
+/// outlived its reservation; with `released`, the reservation is deleted instead, with
+/// no record.
+struct ExpiresFirst {
+    ledger: Ledger,
+    db: Arc<std::sync::OnceLock<app::db::Db>>,
+    released: bool,
+}
+
+#[async_trait]
+impl UsageRecorder for ExpiresFirst {
+    async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> Result<i64, RecordError> {
+        self.ledger.record(meta, attempt, end).await
+    }
+
+    async fn record_with(&self, meta: &CallMeta, attempt: &AttemptRecord, with: Alongside<'_>) -> Result<(i64, Option<i64>), RecordError> {
+        let db = self.db.get().expect("the app's database");
+        if self.released {
+            sqlx::query("DELETE FROM usage_reservations").execute(&db.pool).await.unwrap();
+        } else {
+            sqlx::query("UPDATE usage_reservations SET expires_at = 0").execute(&db.pool).await.unwrap();
+            assert_eq!(self.ledger.settle_expired().await.unwrap(), 1);
+        }
+        self.ledger.record_with(meta, attempt, with).await
+    }
+}
+
+/// A question answered "Answered." while `ExpiresFirst` (`released` as given) takes the
+/// call's reservation away.
+async fn answered_once_the_reservation_is_gone(engine: Engine, released: bool) -> (World, Value) {
+    let db = Arc::new(std::sync::OnceLock::new());
+    let fake = FakeClaude::start().await;
+    let recorder = |ledger| -> Arc<dyn UsageRecorder> { Arc::new(ExpiresFirst { ledger, db: db.clone(), released }) };
+    let w = World::on(TestApp::spawn_with_recorder(engine, settings(), fake.endpoint(), recorder).await).await;
+    db.set(w.app.state.db.clone()).unwrap();
+    fake.script([Script::ok("Answered.", 300, 40)]);
+    let (status, body) = w.send("What is the cap rate?").await;
+    assert_eq!(status, 200, "{body}");
+    (w, body)
+}
+
+/// The settlement stands for the call: its record is not written as well (the call
+/// would count twice), and the reply is kept, with the settlement's record.
+async fn a_call_whose_reservation_was_settled_on_expiry_counts_once(engine: Engine) {
+    let (w, body) = answered_once_the_reservation_is_gone(engine, false).await;
+    let records = w.records().await;
+    assert_eq!(records.len(), 1, "one record: {records:?}");
+    assert_eq!((records[0].0.as_str(), records[0].1), ("error", 1), "the settlement's, at the reserved amount");
+    let ids = w.record_ids().await;
+    assert_eq!(w.replies().await, [(Some(ids[0]), "Answered.".to_string())], "the reply is kept once, with it");
+    assert_eq!(body["reply"]["content"], "Answered.", "{body}");
+    assert_eq!(w.app.count("usage_reservations").await, 0);
+    w.ledger_agrees().await;
+}
+
+/// A reservation gone with no record naming it leaves nothing to settle: the call's
+/// record is written all the same, with its reply.
+async fn a_call_whose_reservation_was_released_is_still_recorded(engine: Engine) {
+    let (w, body) = answered_once_the_reservation_is_gone(engine, true).await;
+    let records = w.records().await;
+    assert_eq!(records.len(), 1, "{records:?}");
+    assert_eq!((records[0].0.as_str(), records[0].1, records[0].2), ("ok", 0, 300), "the call's own record");
+    let ids = w.record_ids().await;
+    assert_eq!(w.replies().await, [(Some(ids[0]), "Answered.".to_string())]);
+    assert_eq!(body["reply"]["usage"]["output_tokens"], 40, "{body}");
+    w.ledger_agrees().await;
+}
+
+/// Two records settling one reservation at once (the call's last record and the
+/// expiry's settlement, or two instances' settlements): the second waits for the first
+/// to commit, then writes nothing.
+async fn two_records_settling_one_reservation_at_once_write_one(engine: Engine) {
+    use app::usage::store::{self, NewReservation, Settlement};
+    let fake = FakeClaude::start().await;
+    let w = World::on(TestApp::spawn_with(engine, settings(), fake.endpoint()).await).await;
+    let db = w.app.state.db.clone();
+    let (user_id, deal_id) = (crate::support::world::user_id(&w.app, "ana@firm.com").await, w.deal_id.parse::<i64>().unwrap());
+    let now = app::time::now_millis();
+    let held = NewReservation {
+        user_id,
+        deal_id,
+        operation: "chat".into(),
+        model: "claude-sonnet-5-5".into(),
+        input_tokens: 400,
+        output_tokens: 500,
+        estimated_input_tokens: 400,
+        cost_microusd: 9_000,
+        created_at: now,
+        expires_at: now + 60_000,
+    };
+    let mut tx = db.begin_write().await.unwrap();
+    let reservation = store::insert_reservation(&mut tx, &held).await.unwrap();
+    tx.commit().await.unwrap();
+    let record = store::NewRecord {
+        user_id,
+        deal_id: Some(deal_id),
+        operation: "chat".into(),
+        model: "claude-sonnet-5-5".into(),
+        usage: app::claude::pricing::TokenUsage { input_tokens: 300, output_tokens: 40, ..Default::default() },
+        estimated_input_tokens: 400,
+        cost_microusd: 1_500,
+        default_price: false,
+        requested_model: String::new(),
+        savings_microusd: 0,
+        latency_ms: 5,
+        outcome: "ok".into(),
+        request_id: None,
+        usage_unknown: false,
+        stopped: false,
+        created_at: now,
+        day: app::time::local_day(now, w.app.state.settings.time.tz()),
+    };
+    let mut first = db.begin_write().await.unwrap();
+    let (id, _) = store::write_record(&mut first, &record, None, Some(reservation), None).await.unwrap().expect("written");
+    let second = tokio::spawn({
+        let (db, record) = (db.clone(), record.clone());
+        async move {
+            let mut tx = db.begin_write().await.unwrap();
+            let written = store::write_record(&mut tx, &record, None, Some(reservation), None).await.unwrap();
+            tx.rollback().await.unwrap();
+            written
+        }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!second.is_finished(), "the second write waits for the first");
+    first.commit().await.unwrap();
+    assert_eq!(second.await.unwrap(), None, "then writes nothing");
+    assert_eq!(w.record_ids().await, [id]);
+    assert_eq!(store::settlement(&db, reservation).await.unwrap(), Settlement::SettledBy(id));
+    assert_eq!(w.app.count("usage_reservations").await, 0);
+    w.ledger_agrees().await;
+}
+
 on_both_engines!(
+    a_last_record_sent_again_is_written_once,
+    a_call_whose_reservation_was_settled_on_expiry_counts_once,
+    a_call_whose_reservation_was_released_is_still_recorded,
+    two_records_settling_one_reservation_at_once_write_one,
     a_reply_that_fails_in_its_records_statement_leaves_nothing_half_written,
     a_reply_is_stored_in_its_records_transaction,
     a_reply_that_cannot_be_written_with_its_record_never_costs_the_record,
