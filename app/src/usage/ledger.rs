@@ -179,22 +179,24 @@ impl Ledger {
     /// record stands for the call, with the reply `with` finds stored with it.
     async fn unwritten(&self, settles: Option<i64>, with: Option<&mut Alongside<'_>>) -> Result<Written, sqlx::Error> {
         let Some(reservation) = settles else { return Ok(Written::NewerPrices) };
-        Ok(match store::settlement(&self.db, reservation).await? {
+        // The writer's connection: on SQLite the batch of writes open on it (group
+        // commit), where an expiry's settlement may wait, is committed first — a read on
+        // another connection would not see it, and the write would be tried again and
+        // again until the batch ended.
+        let mut conn = self.db.writer().await?;
+        let written = match store::settlement(&mut conn, reservation).await? {
             store::Settlement::Held => Written::NewerPrices,
             store::Settlement::Gone => Written::Unsettled,
             store::Settlement::SettledBy(id) => {
                 let stored = match with {
-                    Some(with) => {
-                        let mut conn = self.db.read().await?;
-                        let found = with.write.find(&mut conn, id).await?;
-                        conn.ended_well();
-                        found
-                    }
+                    Some(with) => with.write.find(&mut conn, id).await?,
                     None => None,
                 };
                 Written::Settled { id, stored }
             }
-        })
+        };
+        conn.ended_well();
+        Ok(written)
     }
 
     /// A record committed as `id` (with what was stored with it as `stored`): it joins
@@ -239,11 +241,16 @@ impl Ledger {
         };
         let outcome = attempt.outcome.as_str();
         let written = match with {
-            Some(with) => match self.price_and_write(base.clone(), attempt.usage, outcome, settles, Some(with)).await {
+            Some(with) => match self.price_and_write(base.clone(), attempt.usage, outcome, settles, Some(&mut *with)).await {
                 Err(err) => {
                     // The record matters more than the reply: the operation stores the reply.
                     tracing::warn!(%err, "could not store the reply with its usage record; writing the record alone");
-                    self.price_and_write(base, attempt.usage, outcome, settles, None).await
+                    match self.price_and_write(base, attempt.usage, outcome, settles, None).await {
+                        // Settled already: by a write of the record with the reply, perhaps,
+                        // that committed though its answer was lost. Then the reply is there.
+                        Ok(((id, None), None)) => self.found_with(with, id).await.map(|stored| ((id, stored), None)),
+                        written => written,
+                    }
                 }
                 written => written,
             },
@@ -256,6 +263,14 @@ impl Ledger {
             None => tracing::warn!(reservation = ?settles, record = ids.0, "the call's reservation was already settled; its record is not written again"),
         }
         Ok(ids)
+    }
+
+    /// What `with` finds already stored with record `id` (`ReplyWrite::find`).
+    async fn found_with(&self, with: &mut Alongside<'_>, id: i64) -> Result<Option<i64>, sqlx::Error> {
+        let mut conn = self.db.read().await?;
+        let found = with.write.find(&mut conn, id).await?;
+        conn.ended_well();
+        Ok(found)
     }
 
     /// Gives a reservation back without a record: its call never reached Claude.

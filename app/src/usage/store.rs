@@ -527,13 +527,13 @@ pub enum Settlement {
     Gone,
 }
 
-pub async fn settlement(db: &Db, id: i64) -> Result<Settlement, sqlx::Error> {
+pub async fn settlement(conn: &mut AnyConnection, id: i64) -> Result<Settlement, sqlx::Error> {
     let (record, held): (Option<i64>, i64) = sqlx::query_as(
         "SELECT (SELECT id FROM usage_records WHERE reservation_id = $1), \
          (SELECT CAST(COUNT(*) AS BIGINT) FROM usage_reservations WHERE id = $1)",
     )
     .bind(id)
-    .fetch_one(&mut db.read().await?)
+    .fetch_one(conn)
     .await?;
     Ok(match (record, held) {
         (Some(record), _) => Settlement::SettledBy(record),

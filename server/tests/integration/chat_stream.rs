@@ -388,6 +388,9 @@ async fn an_older_sqlite_ledger_is_rebuilt_to_take_summaries() {
     let (_, sent) = chat.send(None, "One").await;
     chat.send(Some(sent["thread_id"].as_i64().unwrap()), "Two").await;
     let db = &chat.app.state.db;
+    let index_sql = "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_records' AND sql IS NOT NULL ORDER BY name";
+    let indexes: Vec<(String, String)> = sqlx::query_as(index_sql).fetch_all(&db.pool).await.unwrap();
+    assert!(indexes.iter().any(|(_, sql)| sql.contains("WHERE reservation_id IS NOT NULL")), "a partial index among them: {indexes:?}");
     // As before this change: the CHECK without 'summary'.
     assert!(db.rewrite_sqlite_usage_check("'title', 'summary')", "'title')").await.unwrap());
     let summary_insert = "INSERT INTO usage_records (user_id, operation, model, input_tokens, output_tokens, cache_creation_tokens, \
@@ -398,8 +401,8 @@ async fn an_older_sqlite_ledger_is_rebuilt_to_take_summaries() {
     let after: Vec<(i64, i64, i64)> = sqlx::query_as("SELECT id, input_tokens, output_tokens FROM usage_records ORDER BY id").fetch_all(&db.pool).await.unwrap();
     assert_eq!(after, before, "every record kept, with its id");
     sqlx::query(summary_insert).execute(&db.pool).await.expect("summaries are recorded now");
-    let indexes: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM sqlite_master WHERE type = 'index' AND tbl_name = 'usage_records' AND sql IS NOT NULL").fetch_one(&db.pool).await.unwrap();
-    assert_eq!(indexes.0, 4, "its indexes rebuilt");
+    let rebuilt: Vec<(String, String)> = sqlx::query_as(index_sql).fetch_all(&db.pool).await.unwrap();
+    assert_eq!(rebuilt, indexes, "its indexes rebuilt as they were");
     let dangling: Vec<(String,)> = sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check").fetch_all(&db.pool).await.unwrap();
     assert!(dangling.is_empty(), "messages still point at their records: {dangling:?}");
     // Foreign keys are enforced again afterwards.

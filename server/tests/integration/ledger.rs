@@ -415,10 +415,12 @@ async fn a_reply_that_fails_in_its_records_statement_leaves_nothing_half_written
 
 /// A recorder in front of the ledger that sends every write of a call's last record
 /// twice, as a write retried after its answer was lost is sent, and keeps what each of
-/// the two returned.
+/// the two returned; with `then_alone`, the second goes with a reply that cannot be
+/// written (`Unwritable`), so the record is sent again alone.
 struct SentTwice {
     ledger: Ledger,
     returned: Arc<Mutex<Vec<[(i64, Option<i64>); 2]>>>,
+    then_alone: bool,
 }
 
 #[async_trait]
@@ -434,18 +436,44 @@ impl UsageRecorder for SentTwice {
 
     async fn record_with(&self, meta: &CallMeta, attempt: &AttemptRecord, with: Alongside<'_>) -> Result<(i64, Option<i64>), RecordError> {
         let first = self.ledger.record_with(meta, attempt, Alongside { write: &mut *with.write, reply: with.reply }).await?;
-        let again = self.ledger.record_with(meta, attempt, with).await?;
+        let again = if self.then_alone {
+            let mut unwritable = Unwritable { write: with.write };
+            self.ledger.record_with(meta, attempt, Alongside { write: &mut unwritable, reply: with.reply }).await?
+        } else {
+            self.ledger.record_with(meta, attempt, with).await?
+        };
         self.returned.lock().unwrap().push([first, again]);
         Ok(again)
     }
 }
 
-/// A call's last record names its reservation and is written once: sent again (its
-/// answer lost), the write finds the record — and the reply — the first one stored.
-async fn a_last_record_sent_again_is_written_once(engine: Engine) {
+/// A reply write that cannot be written (its insert's SQL and its write fail), and finds
+/// what is stored as the operation's own does.
+struct Unwritable<'a> {
+    write: &'a mut dyn ReplyWrite,
+}
+
+#[async_trait]
+impl ReplyWrite for Unwritable<'_> {
+    async fn write(&mut self, _: &mut sqlx::AnyConnection, _: WrittenRecord, _: &ClaudeReply) -> Result<i64, sqlx::Error> {
+        Err(sqlx::Error::Protocol("reply write failed (injected)".into()))
+    }
+
+    async fn find(&mut self, conn: &mut sqlx::AnyConnection, record: i64) -> Result<Option<i64>, sqlx::Error> {
+        self.write.find(conn, record).await
+    }
+
+    fn insert(&mut self, _: &ClaudeReply) -> Option<ReplyInsert> {
+        Some(ReplyInsert { sql: "SELECT id FROM no_such_table".into(), args: Vec::new() })
+    }
+}
+
+/// A question answered "Answered." under `SentTwice` (`then_alone` as given): the
+/// record is written once, the reply stored once, and both writes return the two.
+async fn answered_and_sent_twice(engine: Engine, then_alone: bool) -> (World, FakeClaude, Arc<Mutex<Vec<[(i64, Option<i64>); 2]>>>) {
     let returned = Arc::new(Mutex::new(Vec::new()));
     let fake = FakeClaude::start().await;
-    let recorder = |ledger| -> Arc<dyn UsageRecorder> { Arc::new(SentTwice { ledger, returned: returned.clone() }) };
+    let recorder = |ledger| -> Arc<dyn UsageRecorder> { Arc::new(SentTwice { ledger, returned: returned.clone(), then_alone }) };
     let w = World::on(TestApp::spawn_with_recorder(engine, settings(), fake.endpoint(), recorder).await).await;
     fake.script([Script::ok("Answered.", 300, 40)]);
     let (status, body) = w.send("What is the cap rate?").await;
@@ -457,6 +485,15 @@ async fn a_last_record_sent_again_is_written_once(engine: Engine) {
     assert_eq!(*returned.lock().unwrap(), [[(records[0], Some(reply)); 2]], "both writes return the record and the reply");
     assert_eq!(body["reply"]["id"], reply, "{body}");
     assert_eq!(body["reply"]["content"], "Answered.", "{body}");
+    assert_eq!(w.app.count("usage_reservations").await, 0);
+    w.ledger_agrees().await;
+    (w, fake, returned)
+}
+
+/// A call's last record names its reservation and is written once: sent again (its
+/// answer lost), the write finds the record — and the reply — the first one stored.
+async fn a_last_record_sent_again_is_written_once(engine: Engine) {
+    let (w, fake, returned) = answered_and_sent_twice(engine, false).await;
     // A failed call's last record (no reply to store with it), sent twice: written once.
     fake.script([Script::status(400)]);
     assert_eq!(w.send("And the vacancy?").await.0, 502);
@@ -465,6 +502,13 @@ async fn a_last_record_sent_again_is_written_once(engine: Engine) {
     assert_eq!(returned.lock().unwrap()[1], [(records[1], None); 2]);
     assert_eq!(w.app.count("usage_reservations").await, 0);
     w.ledger_agrees().await;
+}
+
+/// The record sent again alone, after its write with the reply failed (on PostgreSQL,
+/// where the reply goes in the record's statement), still finds the reply the first
+/// write stored: it is not stored twice.
+async fn a_last_record_sent_again_alone_finds_its_reply(engine: Engine) {
+    answered_and_sent_twice(engine, true).await;
 }
 
 /// A recorder in front of the ledger under which a call's reservation expires, and is
@@ -596,13 +640,14 @@ async fn two_records_settling_one_reservation_at_once_write_one(engine: Engine) 
     first.commit().await.unwrap();
     assert_eq!(second.await.unwrap(), None, "then writes nothing");
     assert_eq!(w.record_ids().await, [id]);
-    assert_eq!(store::settlement(&db, reservation).await.unwrap(), Settlement::SettledBy(id));
+    assert_eq!(store::settlement(&mut *db.read().await.unwrap(), reservation).await.unwrap(), Settlement::SettledBy(id));
     assert_eq!(w.app.count("usage_reservations").await, 0);
     w.ledger_agrees().await;
 }
 
 on_both_engines!(
     a_last_record_sent_again_is_written_once,
+    a_last_record_sent_again_alone_finds_its_reply,
     a_call_whose_reservation_was_settled_on_expiry_counts_once,
     a_call_whose_reservation_was_released_is_still_recorded,
     two_records_settling_one_reservation_at_once_write_one,
