@@ -36,6 +36,117 @@ impl Forecast {
 
 #[cfg(feature = "ssr")]
 pub use compute::forecast;
+#[cfg(feature = "ssr")]
+pub use past::{PastDays, PastKey};
+
+#[cfg(feature = "ssr")]
+mod past {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{Duration, Instant};
+
+    /// How long a scope's past days are kept before they are read again. A day's counters
+    /// stop changing once it has ended (a record counts on the day it is priced), but a
+    /// record priced just before midnight may be committed just after; usage seeded into
+    /// past days by hand is the other case. This bounds how long either goes unseen.
+    pub const KEPT_FOR: Duration = Duration::from_secs(300);
+
+    /// Scopes kept at most: past that, those older than `KEPT_FOR` go, then all.
+    const MOST_KEPT: usize = 4_096;
+
+    /// Which past days of whose counters: a scope ("user", "firm"), its id, and the first
+    /// and last day of the burn window (which ends yesterday, so a new day is a new key).
+    #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+    pub struct PastKey {
+        pub scope: &'static str,
+        pub id: i64,
+        pub first: String,
+        pub last: String,
+    }
+
+    /// The burn window's daily (tokens, micro-dollars) of each scope, kept between reads:
+    /// the budget check after every call and every pre-flight project the month from
+    /// them, and they change at most once a day — read once per scope and `KEPT_FOR`
+    /// instead of once per call. Each instance keeps its own.
+    #[derive(Debug, Default)]
+    pub struct PastDays {
+        kept: Mutex<HashMap<PastKey, (Instant, Vec<(u64, u64)>)>>,
+        /// Times the kept days served, and times days were read and kept.
+        found: AtomicU64,
+        read: AtomicU64,
+    }
+
+    impl PastDays {
+        /// The days under `key` as kept at most `KEPT_FOR` before `now`.
+        pub fn get(&self, key: &PastKey, now: Instant) -> Option<Vec<(u64, u64)>> {
+            let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+            let found = kept.get(key).filter(|(at, _)| now.saturating_duration_since(*at) < KEPT_FOR).map(|(_, days)| days.clone());
+            if found.is_some() {
+                self.found.fetch_add(1, Ordering::Relaxed);
+            }
+            found
+        }
+
+        /// Keeps `days`, read at `now`, under `key`.
+        pub fn keep(&self, key: PastKey, days: Vec<(u64, u64)>, now: Instant) {
+            self.read.fetch_add(1, Ordering::Relaxed);
+            let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
+            if kept.len() >= MOST_KEPT && !kept.contains_key(&key) {
+                kept.retain(|_, (at, _)| now.saturating_duration_since(*at) < KEPT_FOR);
+                if kept.len() >= MOST_KEPT {
+                    kept.clear();
+                }
+            }
+            kept.insert(key, (now, days));
+        }
+
+        /// (times the kept days served, times days were read and kept) so far.
+        pub fn lookups(&self) -> (u64, u64) {
+            (self.found.load(Ordering::Relaxed), self.read.load(Ordering::Relaxed))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn key(id: i64, last: &str) -> PastKey {
+            PastKey { scope: "user", id, first: "2026-11-30".into(), last: last.into() }
+        }
+
+        #[test]
+        fn days_are_kept_for_a_while_per_scope_and_window() {
+            let (days, t0) = (PastDays::default(), Instant::now());
+            assert_eq!(days.get(&key(1, "2026-12-06"), t0), None);
+            days.keep(key(1, "2026-12-06"), vec![(10, 20), (30, 40)], t0);
+            assert_eq!(days.get(&key(1, "2026-12-06"), t0 + Duration::from_secs(299)), Some(vec![(10, 20), (30, 40)]));
+            assert_eq!(days.get(&key(2, "2026-12-06"), t0), None, "another user's are their own");
+            assert_eq!(days.get(&key(1, "2026-12-07"), t0), None, "a new day is a new window");
+            assert_eq!(days.get(&key(1, "2026-12-06"), t0 + KEPT_FOR), None, "read again once kept KEPT_FOR");
+            assert_eq!(days.lookups(), (1, 1));
+        }
+
+        #[test]
+        fn at_most_so_many_scopes_are_kept() {
+            let (days, t0) = (PastDays::default(), Instant::now());
+            for id in 0..MOST_KEPT as i64 {
+                days.keep(key(id, "2026-12-06"), vec![(1, 1)], t0);
+            }
+            days.keep(key(0, "2026-12-06"), vec![(2, 2)], t0 + KEPT_FOR);
+            assert_eq!(days.kept.lock().unwrap().len(), MOST_KEPT, "a kept scope is replaced in place");
+            // A new one, once all are stale: the stale ones go.
+            days.keep(key(-1, "2026-12-06"), vec![(3, 3)], t0 + KEPT_FOR);
+            assert_eq!(days.kept.lock().unwrap().len(), 2);
+            assert_eq!(days.get(&key(-1, "2026-12-06"), t0 + KEPT_FOR), Some(vec![(3, 3)]));
+            // Full of fresh ones: all go.
+            for id in 0..MOST_KEPT as i64 {
+                days.keep(key(id, "2026-12-07"), vec![(1, 1)], t0 + KEPT_FOR);
+            }
+            assert_eq!(days.kept.lock().unwrap().len(), 2, "all went once full of fresh ones; the last two since");
+        }
+    }
+}
 
 #[cfg(feature = "ssr")]
 mod compute {

@@ -13,6 +13,7 @@ use crate::claude::client::ClaudeClient;
 use crate::claude::price_book::SharedPriceBook;
 use crate::db::Db;
 use crate::error::AppError;
+use crate::forecast::PastDays;
 use crate::load::BusyLimit;
 use crate::metrics::Metrics;
 use crate::passwords::Passwords;
@@ -35,6 +36,8 @@ pub struct AppState {
     pub calibrations: Arc<Calibrations>,
     /// The requests this instance works on at once (`server.max_busy_requests`).
     pub busy: Arc<BusyLimit>,
+    /// The burn window's past days of each scope, kept between budget checks.
+    pub past_days: Arc<PastDays>,
 }
 
 /// Runs an operation that calls Claude on a task of its own, so that the call, and the

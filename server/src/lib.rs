@@ -104,7 +104,7 @@ pub async fn prepare_with_recorder(
     };
     let client = ClaudeClient::new(config, recorder(ledger)).map_err(setup)?;
     let busy = Arc::new(app::load::BusyLimit::new(settings.server.max_busy_requests));
-    let state = AppState { leptos_options, db, settings: Arc::new(settings), claude: Arc::new(client), prices, passwords, metrics, calibrations, busy };
+    let state = AppState { leptos_options, db, settings: Arc::new(settings), claude: Arc::new(client), prices, passwords, metrics, calibrations, busy, past_days: Arc::default() };
     if state.settings.demo.seed {
         demo::seed(&state.db, &state.passwords).await.map_err(|e| StartError::Setup(format!("seeding demo data: {}", e.message)))?;
     }

@@ -178,7 +178,7 @@ pub async fn my_usage(state: &AppState, ctx: &Ctx) -> Result<super::MyUsage, App
     // Where the month is heading whatever the limits: the pace of the last days.
     let zone = settings.time.tz();
     let window = settings.alerts.burn_window_days;
-    let history = crate::usage::store::daily_counters(&state.db, "user", ctx.user_id, &crate::time::days_before(now, zone, window)).await?;
+    let history = crate::usage::service::past_days(state, "user", ctx.user_id, &crate::time::days_before(now, zone, window)).await?;
     let month_end = Some(window_end(Window::Month, now, zone));
     let pace = |used: u64, of_day: fn(&(u64, u64)) -> u64| {
         let days: Vec<u64> = history.iter().map(of_day).collect();
@@ -413,9 +413,9 @@ async fn forecasts_of(state: &AppState, limits: &mut [Limit], user_id: i64, deal
     let days = crate::time::days_before(now, zone, window);
     let (Some(first), Some(last)) = (days.first(), days.last()) else { return Ok(()) };
     let wants = |kind: LimitKind| wanted(kind) && limits.iter().any(|l| l.kind == kind);
-    let user = if wants(LimitKind::UserMonthlyUsd) { crate::usage::store::daily_counters(&state.db, "user", user_id, &days).await? } else { Vec::new() };
+    let user = if wants(LimitKind::UserMonthlyUsd) { crate::usage::service::past_days(state, "user", user_id, &days).await? } else { Vec::new() };
     let firm_wanted = limits.iter().any(|l| wanted(l.kind) && matches!(l.kind, LimitKind::FirmTokens(Window::Day | Window::Month) | LimitKind::FirmUsd(Window::Day | Window::Month)));
-    let firm = if firm_wanted { crate::usage::store::daily_counters(&state.db, "firm", 0, &days).await? } else { Vec::new() };
+    let firm = if firm_wanted { crate::usage::service::past_days(state, "firm", 0, &days).await? } else { Vec::new() };
     let deal = if wants(LimitKind::DealTokens) { crate::usage::store::deal_daily_tokens(&state.db, deal_id, first, last).await? } else { Vec::new() };
     for limit in limits.iter_mut().filter(|l| wanted(l.kind)) {
         let history: Vec<u64> = match limit.kind {

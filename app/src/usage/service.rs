@@ -159,7 +159,7 @@ async fn month_projection(state: &AppState, to: &str, filter: Filter) -> Result<
     drop(conn);
     let window = state.settings.alerts.burn_window_days;
     let days = crate::time::days_before(now, zone, window);
-    let history: Vec<u64> = store::daily_counters(&state.db, scope, id, &days).await?.into_iter().map(|(_, cost)| cost).collect();
+    let history: Vec<u64> = past_days(state, scope, id, &days).await?.into_iter().map(|(_, cost)| cost).collect();
     let (_, month_end) = crate::time::month_bounds(now, zone);
     let f = crate::forecast::forecast(month_to_date.max(0) as u64, u64::MAX, &history, window, now, Some(month_end), zone);
     Ok(Some(super::MonthProjection {
@@ -168,6 +168,19 @@ async fn month_projection(state: &AppState, to: &str, filter: Filter) -> Result<
         per_day_microusd: f.per_day as i64,
         month_end_microusd: f.at_period_end.unwrap_or(month_to_date.max(0) as u64) as i64,
     }))
+}
+
+/// A scope's daily counters on `days` (the burn window, all before today), as this
+/// instance keeps them between checks (`PastDays`), else read.
+pub async fn past_days(state: &AppState, scope: &'static str, id: i64, days: &[String]) -> Result<Vec<(u64, u64)>, sqlx::Error> {
+    let (Some(first), Some(last)) = (days.first(), days.last()) else { return Ok(Vec::new()) };
+    let key = crate::forecast::PastKey { scope, id, first: first.clone(), last: last.clone() };
+    if let Some(kept) = state.past_days.get(&key, std::time::Instant::now()) {
+        return Ok(kept);
+    }
+    let read = store::daily_counters(&state.db, scope, id, days).await?;
+    state.past_days.keep(key, read.clone(), std::time::Instant::now());
+    Ok(read)
 }
 
 pub async fn dashboard(state: &AppState, from: &str, to: &str, filter: Filter) -> Result<Dashboard, AppError> {

@@ -305,7 +305,33 @@ async fn metrics_parse_as_prometheus_text(engine: Engine) {
     assert!(scrape.samples.iter().any(|s| s.metric == "dealdesk_claude_upstream_seconds"), "a histogram: {text}");
 }
 
+/// An analyst's past days (the burn window the month's overrun is projected from) are
+/// read once, not in the budget check after every call: a day's counters stop changing
+/// once it has ended, and each instance keeps them a while (`PastDays`).
+async fn an_analysts_past_days_are_read_once_not_after_every_call(engine: Engine) {
+    let w = World::start(engine, settings()).await;
+    let (ana, _) = w.analyst("ana@firm.com").await;
+    let lookups = || w.app.state.past_days.lookups();
+    let (hits, misses) = lookups();
+    w.fake.script([usage(10, 10), usage(10, 10), usage(10, 10)]);
+    for question in ["one", "two", "three"] {
+        let (code, body) = w.send(&ana, question).await;
+        assert_eq!(code, 200, "{body}");
+    }
+    // The checks run after each reply, off its path.
+    for _ in 0..200 {
+        let (h, m) = lookups();
+        if h + m >= hits + misses + 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (h, m) = lookups();
+    assert_eq!((h - hits, m - misses), (2, 1), "one read, then the kept days twice");
+}
+
 on_both_engines!(
+    an_analysts_past_days_are_read_once_not_after_every_call,
     each_threshold_alerts_once_under_a_storm_across_two_instances,
     only_alerts_not_yet_recorded_are_written_again,
     the_webhook_gets_each_alert_once_signed_and_retried_after_a_500,
