@@ -40,6 +40,75 @@ pub use compute::forecast;
 pub use past::{PastDays, PastKey};
 
 #[cfg(feature = "ssr")]
+mod compute {
+    use crate::forecast::Forecast;
+    use crate::time::local_day;
+
+    const DAY_MS: f64 = 86_400_000.0;
+
+    /// The forecast of a budget with `used` of `limit` used by `now`, from the use of
+    /// each of the last `window_days` days before today (`history`; missing days count
+    /// as nothing used). `period_end` is when the budget's period ends (epoch ms; None
+    /// for a lifetime budget).
+    pub fn forecast(used: u64, limit: u64, history: &[u64], window_days: u32, now: i64, period_end: Option<i64>, zone: chrono_tz::Tz) -> Forecast {
+        let days = f64::from(window_days.max(1));
+        let per_day_exact = history.iter().map(|v| *v as f64).sum::<f64>() / days;
+        let per_day = per_day_exact.round() as u64;
+        let at_period_end = period_end.map(|end| used + (per_day_exact * ((end - now).max(0) as f64 / DAY_MS)).round() as u64);
+        let runs_out_at = if used >= limit {
+            Some(now)
+        } else if per_day_exact > 0.0 {
+            Some(now.saturating_add(((limit - used) as f64 / per_day_exact * DAY_MS).ceil() as i64))
+        } else {
+            None
+        };
+        let runs_out_on = runs_out_at.filter(|at| period_end.is_none_or(|end| *at < end)).map(|at| local_day(at, zone));
+        Forecast { per_day, at_period_end, runs_out_on }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        fn utc(s: &str) -> i64 {
+            chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
+        }
+
+        #[test]
+        fn a_steady_thousand_tokens_a_day_runs_out_on_the_right_day() {
+            // 10,000 of 50,000 used at noon on 23 November: 40,000 left at 1,000 a day.
+            let now = utc("2026-11-23T12:00:00Z");
+            let f = forecast(10_000, 50_000, &[1_000; 7], 7, now, None, chrono_tz::UTC);
+            assert_eq!(f, Forecast { per_day: 1_000, at_period_end: None, runs_out_on: Some("2027-01-02".into()) });
+            // Within a month: 20,000 of 30,000 used; 8 days (from noon) to the month's end.
+            let month_end = utc("2026-12-01T00:00:00Z");
+            let f = forecast(20_000, 30_000, &[1_000; 7], 7, now, Some(month_end), chrono_tz::UTC);
+            assert_eq!(f.at_period_end, Some(27_500));
+            assert_eq!(f.runs_out_on, None, "7,500 more by the end: it does not run out");
+            assert!(!f.overruns(30_000));
+            // 25,000 used: runs out 5 days on, before the month ends.
+            let f = forecast(25_000, 30_000, &[1_000; 7], 7, now, Some(month_end), chrono_tz::UTC);
+            assert_eq!(f.runs_out_on.as_deref(), Some("2026-11-28"));
+            assert!(f.overruns(30_000));
+        }
+
+        #[test]
+        fn quiet_days_count_and_spent_budgets_ran_out_today() {
+            let now = utc("2026-11-23T12:00:00Z");
+            // 7,000 over a 7-day window, 3 quiet days: still 1,000 a day.
+            assert_eq!(forecast(0, 10, &[3_000, 4_000], 7, now, None, chrono_tz::UTC).per_day, 1_000);
+            let quiet = forecast(5, 10, &[], 7, now, None, chrono_tz::UTC);
+            assert_eq!((quiet.per_day, quiet.runs_out_on), (0, None));
+            assert_eq!(forecast(10, 10, &[], 7, now, None, chrono_tz::UTC).runs_out_on.as_deref(), Some("2026-11-23"));
+            // The day follows the zone: 02:00 UTC on the 24th is the 23rd in New York.
+            let ny: chrono_tz::Tz = "America/New_York".parse().unwrap();
+            let f = forecast(9_000, 10_000, &[24_000; 7], 7, utc("2026-11-23T23:00:00Z"), None, ny);
+            assert_eq!(f.runs_out_on.as_deref(), Some("2026-11-23"));
+        }
+    }
+}
+
+#[cfg(feature = "ssr")]
 mod past {
     use std::collections::HashMap;
     use std::sync::Mutex;
@@ -144,75 +213,6 @@ mod past {
                 days.keep(key(id, "2026-12-07"), vec![(1, 1)], t0 + KEPT_FOR);
             }
             assert_eq!(days.kept.lock().unwrap().len(), 2, "all went once full of fresh ones; the last two since");
-        }
-    }
-}
-
-#[cfg(feature = "ssr")]
-mod compute {
-    use crate::forecast::Forecast;
-    use crate::time::local_day;
-
-    const DAY_MS: f64 = 86_400_000.0;
-
-    /// The forecast of a budget with `used` of `limit` used by `now`, from the use of
-    /// each of the last `window_days` days before today (`history`; missing days count
-    /// as nothing used). `period_end` is when the budget's period ends (epoch ms; None
-    /// for a lifetime budget).
-    pub fn forecast(used: u64, limit: u64, history: &[u64], window_days: u32, now: i64, period_end: Option<i64>, zone: chrono_tz::Tz) -> Forecast {
-        let days = f64::from(window_days.max(1));
-        let per_day_exact = history.iter().map(|v| *v as f64).sum::<f64>() / days;
-        let per_day = per_day_exact.round() as u64;
-        let at_period_end = period_end.map(|end| used + (per_day_exact * ((end - now).max(0) as f64 / DAY_MS)).round() as u64);
-        let runs_out_at = if used >= limit {
-            Some(now)
-        } else if per_day_exact > 0.0 {
-            Some(now.saturating_add(((limit - used) as f64 / per_day_exact * DAY_MS).ceil() as i64))
-        } else {
-            None
-        };
-        let runs_out_on = runs_out_at.filter(|at| period_end.is_none_or(|end| *at < end)).map(|at| local_day(at, zone));
-        Forecast { per_day, at_period_end, runs_out_on }
-    }
-
-    #[cfg(test)]
-    mod tests {
-        use super::*;
-
-        fn utc(s: &str) -> i64 {
-            chrono::DateTime::parse_from_rfc3339(s).unwrap().timestamp_millis()
-        }
-
-        #[test]
-        fn a_steady_thousand_tokens_a_day_runs_out_on_the_right_day() {
-            // 10,000 of 50,000 used at noon on 23 November: 40,000 left at 1,000 a day.
-            let now = utc("2026-11-23T12:00:00Z");
-            let f = forecast(10_000, 50_000, &[1_000; 7], 7, now, None, chrono_tz::UTC);
-            assert_eq!(f, Forecast { per_day: 1_000, at_period_end: None, runs_out_on: Some("2027-01-02".into()) });
-            // Within a month: 20,000 of 30,000 used; 8 days (from noon) to the month's end.
-            let month_end = utc("2026-12-01T00:00:00Z");
-            let f = forecast(20_000, 30_000, &[1_000; 7], 7, now, Some(month_end), chrono_tz::UTC);
-            assert_eq!(f.at_period_end, Some(27_500));
-            assert_eq!(f.runs_out_on, None, "7,500 more by the end: it does not run out");
-            assert!(!f.overruns(30_000));
-            // 25,000 used: runs out 5 days on, before the month ends.
-            let f = forecast(25_000, 30_000, &[1_000; 7], 7, now, Some(month_end), chrono_tz::UTC);
-            assert_eq!(f.runs_out_on.as_deref(), Some("2026-11-28"));
-            assert!(f.overruns(30_000));
-        }
-
-        #[test]
-        fn quiet_days_count_and_spent_budgets_ran_out_today() {
-            let now = utc("2026-11-23T12:00:00Z");
-            // 7,000 over a 7-day window, 3 quiet days: still 1,000 a day.
-            assert_eq!(forecast(0, 10, &[3_000, 4_000], 7, now, None, chrono_tz::UTC).per_day, 1_000);
-            let quiet = forecast(5, 10, &[], 7, now, None, chrono_tz::UTC);
-            assert_eq!((quiet.per_day, quiet.runs_out_on), (0, None));
-            assert_eq!(forecast(10, 10, &[], 7, now, None, chrono_tz::UTC).runs_out_on.as_deref(), Some("2026-11-23"));
-            // The day follows the zone: 02:00 UTC on the 24th is the 23rd in New York.
-            let ny: chrono_tz::Tz = "America/New_York".parse().unwrap();
-            let f = forecast(9_000, 10_000, &[24_000; 7], 7, utc("2026-11-23T23:00:00Z"), None, ny);
-            assert_eq!(f.runs_out_on.as_deref(), Some("2026-11-23"));
         }
     }
 }
