@@ -527,6 +527,8 @@ pub enum Settlement {
     Gone,
 }
 
+/// Where reservation `id` stands, in one read (on SQLite, read it on the writer's
+/// connection: an open batch of writes may hold its settlement).
 pub async fn settlement(conn: &mut AnyConnection, id: i64) -> Result<Settlement, sqlx::Error> {
     let (record, held): (Option<i64>, i64) = sqlx::query_as(
         "SELECT (SELECT id FROM usage_records WHERE reservation_id = $1), \
