@@ -103,8 +103,7 @@ impl Ledger {
     /// checks that no newer price is stored (one statement fewer than reading the
     /// prices' version first); when another instance has added one, the book is
     /// reloaded and the record priced again. If the prices cannot be read, the book in
-    /// memory prices it, as before. A reservation gone with no record naming it leaves
-    /// nothing to settle: the record is then written on its own. Returns the id of the
+    /// memory prices it, as before. Returns the id of the
     /// record that stands for the attempt and of `with`'s row, and the record as priced
     /// when it is the one written (None: another record had settled the reservation).
     async fn price_and_write(
@@ -112,7 +111,7 @@ impl Ledger {
         base: RecordBase,
         usage: TokenUsage,
         outcome: &str,
-        mut settles: Option<i64>,
+        settles: Option<i64>,
         mut with: Option<&mut Alongside<'_>>,
     ) -> Result<((i64, Option<i64>), Option<NewRecord>), sqlx::Error> {
         let (mut checked, mut attempts) = (true, 0);
@@ -124,10 +123,6 @@ impl Ledger {
             let priced_with = (checked && attempts <= PRICING_ATTEMPTS).then_some(book.version);
             match self.write_retrying(&record, priced_with, settles, with.as_deref_mut()).await? {
                 Written::NewerPrices => checked = self.refresh_prices().await,
-                Written::Unsettled => {
-                    tracing::warn!(reservation = ?settles, "the call's reservation is gone and no record settled it; writing its record alone");
-                    settles = None;
-                }
                 Written::Record { id, stored } => return Ok(((id, stored), Some(record))),
                 Written::Settled { id, stored } => return Ok(((id, stored), None)),
             }
@@ -184,10 +179,9 @@ impl Ledger {
         // another connection would not see it, and the write would be tried again and
         // again until the batch ended.
         let mut conn = self.db.writer().await?;
-        let written = match store::settlement(&mut conn, reservation).await? {
-            store::Settlement::Held => Written::NewerPrices,
-            store::Settlement::Gone => Written::Unsettled,
-            store::Settlement::SettledBy(id) => {
+        let written = match store::settled_by(&mut conn, reservation).await? {
+            None => Written::NewerPrices,
+            Some(id) => {
                 let stored = match with {
                     Some(with) => with.write.find(&mut conn, id).await?,
                     None => None,
@@ -351,8 +345,6 @@ enum Written {
     /// The reservation the record settles was settled already, by record `id` (with
     /// `stored` stored with it): nothing was written.
     Settled { id: i64, stored: Option<i64> },
-    /// The reservation is gone and no record settled it: nothing was written.
-    Unsettled,
 }
 
 fn is_transient(err: &sqlx::Error) -> bool {

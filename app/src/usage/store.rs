@@ -200,13 +200,12 @@ pub async fn insert_record(conn: &mut AnyConnection, r: &NewRecord) -> Result<i6
 /// With `priced_with` (the newest stored price's id, as `prices::store::version` reads
 /// it, when the book that priced the record was read) the record is written only if no
 /// newer price is stored — the insert itself checks, so pricing costs no statement of
-/// its own. With `settles`, the record names the reservation and is written only while
-/// the reservation is there and no other record names it: written once, whether the
-/// write is sent again after its answer was lost or the reservation expired and was
-/// settled (`settle_expired`) while its call ran. None says one of the two checks failed
-/// (`settlement` tells which): nothing was written on PostgreSQL; on SQLite the caller
-/// must roll the transaction back (the aggregates and the delete are not conditional
-/// there).
+/// its own. With `settles`, the record names the reservation and is written only if no
+/// other record names it: written once, whether the write is sent again after its
+/// answer was lost or the reservation expired and was settled (`settle_expired`) while
+/// its call ran. None says one of the two checks failed (`settled_by` tells which):
+/// nothing was written on PostgreSQL; on SQLite the caller must roll the transaction
+/// back (the aggregates and the delete are not conditional there).
 pub async fn write_record(
     conn: &mut AnyConnection,
     r: &NewRecord,
@@ -224,19 +223,16 @@ pub async fn write_record(
         columns.push_str(", reservation_id");
         values = format!("{values}, {}", params.list(1));
     }
-    let mut conditions = Vec::new();
-    if priced_with.is_some() {
-        conditions.push(format!("(SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM model_prices) = {}", params.list(1)));
-    }
-    if settles.is_some() {
-        conditions.push(format!("EXISTS (SELECT 1 FROM usage_reservations WHERE id = {})", params.list(1)));
-    }
-    let record = if conditions.is_empty() {
-        format!("INSERT INTO usage_records ({columns}) VALUES ({values}) RETURNING id")
-    } else {
-        // Waits for a concurrent write naming the same reservation, then writes nothing.
-        let once = if settles.is_some() { " ON CONFLICT (reservation_id) WHERE reservation_id IS NOT NULL DO NOTHING" } else { "" };
-        format!("INSERT INTO usage_records ({columns}) SELECT {values} WHERE {}{once} RETURNING id", conditions.join(" AND "))
+    // A record naming a reservation another record names already is not written: a
+    // concurrent one is waited for (PostgreSQL), then nothing is written if it commits.
+    let once = if settles.is_some() { " ON CONFLICT (reservation_id) WHERE reservation_id IS NOT NULL DO NOTHING" } else { "" };
+    let record = match priced_with {
+        Some(_) => format!(
+            "INSERT INTO usage_records ({columns}) SELECT {values} \
+             WHERE (SELECT CAST(COALESCE(MAX(id), 0) AS BIGINT) FROM model_prices) = {}{once} RETURNING id",
+            params.list(1)
+        ),
+        None => format!("INSERT INTO usage_records ({columns}) VALUES ({values}){once} RETURNING id"),
     };
     // On PostgreSQL each statement after the record's writes only if the record was.
     let gate = (!params.anonymous).then_some("EXISTS (SELECT 1 FROM record)");
@@ -272,9 +268,6 @@ pub async fn write_record(
     }
     if let Some(version) = priced_with {
         query = query.bind(version);
-    }
-    if let Some(reservation) = settles {
-        query = query.bind(reservation);
     }
     query = bind_counters(bind_rollups(bind_daily(query, &daily), &rollups), &counters);
     if let Some(reservation) = settles {
@@ -514,34 +507,10 @@ pub async fn reservation(conn: &mut AnyConnection, id: i64) -> Result<Option<Hel
     }))
 }
 
-/// Where reservation `id` stands once a record that settles it was not written.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Settlement {
-    /// Record `.0` settled it (written by an earlier try of the same write, or by
-    /// `settle_expired`).
-    SettledBy(i64),
-    /// It is still held: the record was refused for newer prices.
-    Held,
-    /// It is gone and no record names it (released, or settled before records named
-    /// their reservations): there is nothing left to settle.
-    Gone,
-}
-
-/// Where reservation `id` stands, in one read (on SQLite, read it on the writer's
-/// connection: an open batch of writes may hold its settlement).
-pub async fn settlement(conn: &mut AnyConnection, id: i64) -> Result<Settlement, sqlx::Error> {
-    let (record, held): (Option<i64>, i64) = sqlx::query_as(
-        "SELECT (SELECT id FROM usage_records WHERE reservation_id = $1), \
-         (SELECT CAST(COUNT(*) AS BIGINT) FROM usage_reservations WHERE id = $1)",
-    )
-    .bind(id)
-    .fetch_one(conn)
-    .await?;
-    Ok(match (record, held) {
-        (Some(record), _) => Settlement::SettledBy(record),
-        (None, 0) => Settlement::Gone,
-        (None, _) => Settlement::Held,
-    })
+/// The record that settled reservation `id`, if one did (on SQLite, read it on the
+/// writer's connection: an open batch of writes may hold it).
+pub async fn settled_by(conn: &mut AnyConnection, id: i64) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar("SELECT id FROM usage_records WHERE reservation_id = $1").bind(id).fetch_optional(conn).await
 }
 
 /// Ids of reservations expired by `now` (their calls can no longer be alive).

@@ -584,7 +584,7 @@ async fn a_call_whose_reservation_was_released_is_still_recorded(engine: Engine)
 /// expiry's settlement, or two instances' settlements): the second waits for the first
 /// to commit, then writes nothing.
 async fn two_records_settling_one_reservation_at_once_write_one(engine: Engine) {
-    use app::usage::store::{self, NewReservation, Settlement};
+    use app::usage::store::{self, NewReservation};
     let fake = FakeClaude::start().await;
     let w = World::on(TestApp::spawn_with(engine, settings(), fake.endpoint()).await).await;
     let db = w.app.state.db.clone();
@@ -640,7 +640,7 @@ async fn two_records_settling_one_reservation_at_once_write_one(engine: Engine) 
     first.commit().await.unwrap();
     assert_eq!(second.await.unwrap(), None, "then writes nothing");
     assert_eq!(w.record_ids().await, [id]);
-    assert_eq!(store::settlement(&mut *db.read().await.unwrap(), reservation).await.unwrap(), Settlement::SettledBy(id));
+    assert_eq!(store::settled_by(&mut *db.read().await.unwrap(), reservation).await.unwrap(), Some(id));
     assert_eq!(w.app.count("usage_reservations").await, 0);
     w.ledger_agrees().await;
 }
