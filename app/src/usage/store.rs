@@ -560,7 +560,6 @@ pub struct StandingQuery {
     firm: [CounterKey; 3],
     user_id: i64,
     deal_id: i64,
-    now: i64,
     /// Its SQL, with parameters `$1…$params`.
     pub sql: String,
     pub params: usize,
@@ -575,19 +574,22 @@ impl StandingQuery {
         let firm = Window::ALL.map(|w| CounterKey::firm(w, now, day));
         let keys = 3 + firm.len();
         let matches: Vec<String> = (0..keys).map(|k| format!("(scope = ${} AND scope_id = ${} AND period = ${})", 3 * k + 1, 3 * k + 2, 3 * k + 3)).collect();
-        let (user, deal_param, now_param) = (3 * keys + 1, 3 * keys + 2, 3 * keys + 3);
+        let (user, deal_param) = (3 * keys + 1, 3 * keys + 2);
+        // Every reservation holds its budget until it is settled, an expired one too: its
+        // settlement (`Ledger::settle_expired`, up to a minute later) charges what it
+        // held, so a call admitted into its room would take the budget past its limit.
         let reserved = |filter: &str, tag: &str| {
             format!(
                 "SELECT '{tag}', CAST(0 AS BIGINT), '', CAST(COALESCE(SUM(tokens), 0) AS BIGINT), CAST(COALESCE(SUM(cost_microusd), 0) AS BIGINT) \
-                 FROM usage_reservations WHERE {filter} expires_at > ${now_param}"
+                 FROM usage_reservations{filter}"
             )
         };
         let sql = format!(
             "SELECT scope, scope_id, period, tokens, cost_microusd FROM usage_counters WHERE {} \
              UNION ALL {} UNION ALL {} UNION ALL {}",
             matches.join(" OR "),
-            reserved(&format!("deal_id = ${deal_param} AND"), "reserved:deal"),
-            reserved(&format!("user_id = ${user} AND"), "reserved:user"),
+            reserved(&format!(" WHERE deal_id = ${deal_param}"), "reserved:deal"),
+            reserved(&format!(" WHERE user_id = ${user}"), "reserved:user"),
             reserved("", "reserved:firm"),
         );
         StandingQuery {
@@ -597,9 +599,8 @@ impl StandingQuery {
             firm,
             user_id,
             deal_id,
-            now,
             sql,
-            params: now_param,
+            params: deal_param,
             user_param: user,
             deal_param,
         }
@@ -614,7 +615,7 @@ impl StandingQuery {
         for key in self.keys() {
             query = query.bind(key.scope).bind(key.scope_id).bind(key.period.as_str());
         }
-        query.bind(self.user_id).bind(self.deal_id).bind(self.now)
+        query.bind(self.user_id).bind(self.deal_id)
     }
 
     /// The standing its rows say.

@@ -188,7 +188,7 @@ async fn only_admins_set_budgets_and_bad_values_change_nothing(engine: Engine) {
     assert_eq!(w.status(&analyst).await["deal"]["limit"], 1_000_000, "the default still applies");
 }
 
-async fn expired_reservations_are_settled_as_unknown_usage(engine: Engine) {
+async fn expired_reservations_hold_their_budget_until_settled_as_unknown_usage(engine: Engine) {
     let w = World::start(engine, settings()).await;
     let analyst = w.app.signed_in("ana@firm.com", UserRole::Analyst).await;
     let ana = app::auth::store::find_user_by_email(&w.app.state.db, "ana@firm.com").await.unwrap().unwrap().id;
@@ -209,16 +209,20 @@ async fn expired_reservations_are_settled_as_unknown_usage(engine: Engine) {
         .await
         .unwrap();
     }
+    // Until it is settled, the expired reservation holds its budget: its settlement will
+    // charge it, so a call admitted into its room would take the day past its 500,000.
     let status = w.status(&analyst).await;
-    assert_eq!(status["deal"]["reserved"], 1_000, "an expired reservation no longer holds budget");
-    assert_eq!(status["daily"]["reserved"], 1_000);
-    assert_eq!(w.send(&analyst, "hello").await.0, 200);
-    assert_eq!(w.app.count("usage_reservations").await, 2, "the call's own reservation was released");
+    assert_eq!(status["deal"]["reserved"], 901_000, "an expired reservation holds budget until settled");
+    assert_eq!(status["daily"]["reserved"], 901_000);
+    let (code, body) = w.send(&analyst, "hello").await;
+    assert_eq!(code, 403, "the day's budget is held: {body}");
+    assert_eq!(w.app.count("usage_reservations").await, 2, "nothing more was reserved");
     let used_before = w.status(&analyst).await["deal"]["used"].as_i64().unwrap();
     // The crashed call may have been billed: it is settled at its reservation, flagged.
     assert_eq!(app::usage::ledger::Ledger::of(&w.app.state).settle_expired().await.unwrap(), 1);
     assert_eq!(app::usage::ledger::Ledger::of(&w.app.state).settle_expired().await.unwrap(), 0, "settled once");
     assert_eq!(w.app.count("usage_reservations").await, 1, "the live call's reservation stays");
+    assert_eq!(w.status(&analyst).await["deal"]["reserved"], 1_000, "the settled one holds nothing now");
     let (unknown, tokens): (i64, i64) = sqlx::query_as(
         "SELECT COUNT(*), CAST(COALESCE(SUM(input_tokens + output_tokens), 0) AS BIGINT) FROM usage_records WHERE usage_unknown = 1",
     )
@@ -406,6 +410,6 @@ on_both_engines!(
     deal_warns_at_80_percent_and_blocks_at_100_for_everyone,
     a_send_inside_the_cooldown_is_refused,
     only_admins_set_budgets_and_bad_values_change_nothing,
-    expired_reservations_are_settled_as_unknown_usage,
+    expired_reservations_hold_their_budget_until_settled_as_unknown_usage,
     concurrency_storm_stays_within_the_budget,
 );
