@@ -6,15 +6,15 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 
 CARGO_LEPTOS_VERSION := 0.3.10
-WASM_BINDGEN_VERSION := 0.2.130
 BINARYEN_VERSION     := 132.0.0
 TOOLS                := $(CURDIR)/.tools
 # Bounded fuzzing inside `make test` (cases per target); `make fuzz` runs a long campaign.
 FUZZ_CASES           ?= 3000
 
-# The wasm splitter (tools/wasm-split, built from its own lock file) lands in .tools/bin;
-# other tools installed by cargo in ~/.cargo/bin; wasm-opt (npm binaryen) in .tools/.
-WASM_SPLIT           := $(TOOLS)/bin/dealdesk-wasm-split
+# The wasm step after cargo (tools/wasm-bundle: the splitter and wasm-bindgen, built from
+# its own lock file) lands in .tools/bin; cargo-leptos in ~/.cargo/bin; wasm-opt (npm
+# binaryen) in .tools/.
+WASM_BUNDLE          := $(TOOLS)/bin/dealdesk-wasm-bundle
 export PATH := $(TOOLS)/bin:$(TOOLS)/node_modules/.bin:$(HOME)/.cargo/bin:$(PATH)
 # No Playwright browser download: the tests drive Debian's chromium.
 export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
@@ -35,15 +35,14 @@ help:
 	@echo "make fuzz     fuzz every parser of user and model text for longer (FUZZ_CASES=…)"
 	@echo "make dev      install cargo-leptos and run 'cargo leptos watch' (rebuild on change)"
 
-## Build tools: the wasm target, a wasm-bindgen CLI matching Cargo.lock, the splitter.
-tools: $(WASM_SPLIT)
+## Build tools: the wasm target and the wasm step (the splitter and the bindings generator,
+## its wasm-bindgen pinned to the app's: tools/wasm-bundle/Cargo.toml).
+tools: $(WASM_BUNDLE)
 	@rustup target list --installed | grep -qx wasm32-unknown-unknown \
 	  || rustup target add wasm32-unknown-unknown
-	@wasm-bindgen --version 2>/dev/null | grep -q "$(WASM_BINDGEN_VERSION)" \
-	  || cargo install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION)
 
-$(WASM_SPLIT): tools/wasm-split/Cargo.toml tools/wasm-split/Cargo.lock tools/wasm-split/src/main.rs
-	cargo install --path tools/wasm-split --locked --force --root $(TOOLS) --target-dir target/tools
+$(WASM_BUNDLE): tools/wasm-bundle/Cargo.toml tools/wasm-bundle/Cargo.lock tools/wasm-bundle/src/main.rs
+	cargo install --path tools/wasm-bundle --locked --force --root $(TOOLS) --target-dir target/tools
 
 ## cargo-leptos, only for the watch loop of `make dev` (14 minutes to compile).
 dev-tools: tools
@@ -87,11 +86,18 @@ release: release-tools
 checks:
 	scripts/check-layers.sh
 
+# Both suites build with one feature set, that of the app and the server together with
+# their test dependencies, which `make build` also gets (server/Cargo.toml, getrandom):
+# the crates they share compile once, not once per suite (the server asks more of hyper,
+# tracing, sqlx, … than the app's unit tests alone). Cargo's unit graph for `make test`:
+# 496 compilations, 548 with a feature set per suite.
+TEST_CRATES := -p app -p server --no-default-features --features app/ssr
+
 unit:
-	FUZZ_CASES=$(FUZZ_CASES) cargo test -p app --features ssr
+	FUZZ_CASES=$(FUZZ_CASES) cargo test $(TEST_CRATES) --lib
 
 integration: postgres
-	cargo test -p server
+	cargo test $(TEST_CRATES) --bins --test integration
 
 # bench-load carries the fake Claude the browser tests' online server talks to.
 e2e: build browser-tools
@@ -106,13 +112,19 @@ test: export CARGO_INCREMENTAL = 0
 # A failing test prints its message and file:line without a backtrace, so the message
 # stays next to the summary at the end of the output (where CI's excerpt shows it).
 test: export RUST_BACKTRACE = 0
-test: tools browser-tools postgres
-	@start=$$(date +%s); \
+# The browser and its npm packages install (mostly download and unpack) in the background
+# while the tools and the tests compile; the browser tests wait for them.
+test: postgres
+	@start=$$(date +%s); mkdir -p target; \
+	$(MAKE) --no-print-directory browser-tools >target/browser-tools.log 2>&1 & browser=$$!; \
+	$(MAKE) --no-print-directory tools; \
+	setup=$$(( $$(date +%s) - start )); \
 	$(MAKE) --no-print-directory checks; \
 	$(MAKE) --no-print-directory unit; \
 	$(MAKE) --no-print-directory integration; \
+	wait $$browser || { cat target/browser-tools.log; echo "make test: installing the browser tools failed" >&2; exit 1; }; \
 	$(MAKE) --no-print-directory e2e; \
-	echo "make test: all suites passed in $$(( $$(date +%s) - start )) s"
+	echo "make test: all suites passed in $$(( $$(date +%s) - start )) s ($$setup s of it installing the build tools)"
 
 ## Every benchmark in one run, both engines (bench/run.sh says what and how long):
 ## RECORDS (default 10,000,000), BENCH_RATES (25,250,500,1000), BENCH_SECONDS (10),

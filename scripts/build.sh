@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds DealDesk without cargo-leptos: the browser bundle (frontend crate → wasm →
-# wasm-bindgen, wasm-opt in release), the stylesheet and static assets into target/site,
+# Builds DealDesk without cargo-leptos: the browser bundle (frontend crate → wasm → split
+# and bindings, wasm-opt in release), the stylesheet and static assets into target/site,
 # and the server binary. `scripts/build.sh debug` (default) or `scripts/build.sh release`.
 #
 # Both modes erase Leptos' view types (`--cfg erase_components` from .cargo/config.toml;
@@ -26,14 +26,12 @@ cargo build -p frontend --lib --target wasm32-unknown-unknown "${wasm_flags[@]}"
 # A fresh pkg dir: chunks of an earlier build must not linger beside this one's.
 rm -rf "$pkg"
 mkdir -p "$pkg"
-# The pages are lazy routes (app/src/pages/routes.rs): the splitter cuts the wasm into the
-# main module (the framework, the router, the frame) and chunks, one for each set of
-# split points that shares code, which the browser loads when a page needs them. Then
-# wasm-bindgen, keeping the exports the chunks import.
-dealdesk-wasm-split "target/wasm32-unknown-unknown/$wasm_profile/frontend.wasm" "$pkg" dealdesk
-wasm-bindgen --target web --no-typescript --keep-lld-exports --no-demangle \
-  --out-dir "$pkg" --out-name dealdesk "$pkg/dealdesk_split.wasm"
-rm "$pkg/dealdesk_split.wasm"
+# The pages are lazy routes (app/src/pages/routes.rs): the wasm step (tools/wasm-bundle)
+# cuts the wasm into the main module (the framework, the router, the frame) and chunks,
+# one for each set of split points that shares code, which the browser loads when a page
+# needs them; then it generates the main module's JS bindings, as wasm-bindgen's CLI does,
+# keeping the exports the chunks import.
+dealdesk-wasm-bundle "target/wasm32-unknown-unknown/$wasm_profile/frontend.wasm" "$pkg" dealdesk
 if [ "$mode" = release ]; then
   # One wasm-opt per file (it takes one), as many at once as there are cores; its warning
   # about the name section's local names (which it drops) is noise, once per file.

@@ -3,7 +3,7 @@
 //! framework and the pages it opens, not all of them. The server renders them as before,
 //! and names the chunks a page needs so the browser fetches them beside the main module
 //! (`HydrationScripts` reads the splitter's manifest). The build cuts the bundle
-//! (`scripts/build.sh`, `tools/wasm-split`).
+//! (`scripts/build.sh`, `tools/wasm-bundle`).
 //!
 //! Pages that are opened together share one split point, so that the splitter makes few
 //! chunks (each set of split points that reaches a function is a chunk): the deals list
