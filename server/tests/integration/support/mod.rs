@@ -63,6 +63,10 @@ impl TestDb {
                     .await
                     .expect("PostgreSQL must be running on 127.0.0.1:5432 (make test starts it)");
                 sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+                // A commit returns before its WAL reaches the disk, in this database only:
+                // what a test sees does not change (nothing here stops PostgreSQL itself),
+                // and its commits stop waiting for the disk.
+                sqlx::query(&format!("ALTER DATABASE {name} SET synchronous_commit = off")).execute(&mut admin).await.unwrap();
                 TestDb { url: format!("postgres://postgres@127.0.0.1:5432/{name}"), engine, name }
             }
         }
