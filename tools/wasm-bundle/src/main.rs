@@ -64,8 +64,9 @@ fn split(wasm: &[u8], pkg: &Path, main_out: &Path, name: &str) -> Result<usize, 
     Ok(split.split_modules.len())
 }
 
-/// The CLI's settings for these flags, every other one at the CLI's default (some of
-/// which differ from the library's: the default module path, reference types).
+/// The CLI's settings for these flags, every other one at the CLI's default (one of which
+/// differs from the library's: the default module path). Reference types are read off the
+/// module's `target_features` section, as the CLI does.
 fn bind(main_module: &Path, pkg: &Path, name: &str) -> Result<(), Error> {
     wasm_bindgen_cli_support::Bindgen::new()
         .input_path(main_module)
@@ -75,7 +76,6 @@ fn bind(main_module: &Path, pkg: &Path, name: &str) -> Result<(), Error> {
         .keep_lld_exports(true)
         .demangle(false)
         .omit_default_module_path(false)
-        .reference_types(false)
         .generate(pkg)
         .map_err(|e| format!("{e:#}"))?;
     Ok(())
