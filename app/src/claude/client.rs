@@ -223,7 +223,7 @@ impl ClaudeClient {
                     if reached {
                         attempt.outcome = Outcome::Error;
                         attempt.request_id = request_id;
-                        let end = if last { CallEnd::Final } else { CallEnd::Retrying };
+                        let end = if last { CallEnd::Final } else { CallEnd::Retrying { attempt: retry + 1 } };
                         settlement = self.record(meta, &attempt, end).await.1;
                     }
                     if last {

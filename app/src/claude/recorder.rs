@@ -26,8 +26,10 @@ pub struct AttemptRecord {
 /// Whether an attempt ends its call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CallEnd {
-    /// Another attempt follows (a retry).
-    Retrying,
+    /// Another attempt follows (a retry). `attempt` numbers this one in its call (1 for
+    /// the first): with the call's reservation it names the record, which a write sent
+    /// again after its answer was lost then finds instead of counting the attempt twice.
+    Retrying { attempt: u32 },
     /// The last attempt: its record settles the call's reservation in the same write.
     Final,
 }

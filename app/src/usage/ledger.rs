@@ -9,13 +9,15 @@
 //! A call's last record names its reservation and is written only while no other
 //! record does: a write sent again after its answer was lost, or one that finds the
 //! reservation settled on expiry, finds that record instead of counting the call twice.
+//! An attempt the call retries after names the reservation and its number in the call,
+//! and is written once in the same way.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::store::{self, NewRecord};
+use super::store::{self, Claim, NewRecord};
 use crate::claude::calibration::Calibrations;
 use crate::claude::price_book::{PriceBook, SharedPriceBook};
 use crate::claude::pricing::TokenUsage;
@@ -98,20 +100,20 @@ impl Ledger {
         }
     }
 
-    /// Prices a record with the newest stored prices and writes it, deleting reservation
-    /// `settles` and storing what `with` stores in the same transaction. The write itself
-    /// checks that no newer price is stored (one statement fewer than reading the
-    /// prices' version first); when another instance has added one, the book is
-    /// reloaded and the record priced again. If the prices cannot be read, the book in
-    /// memory prices it, as before. Returns the id of the
-    /// record that stands for the attempt and of `with`'s row, and the record as priced
-    /// when it is the one written (None: another record had settled the reservation).
+    /// Prices a record with the newest stored prices and writes it with its `claim`
+    /// (deleting the reservation it settles) and what `with` stores, in one transaction.
+    /// The write itself checks that no newer price is stored (one statement fewer than
+    /// reading the prices' version first); when another instance has added one, the
+    /// book is reloaded and the record priced again. If the prices cannot be read, the
+    /// book in memory prices it, as before. Returns the id of the record that stands for
+    /// the attempt and of `with`'s row, and the record as priced when it is the one
+    /// written (None: another record held the claim).
     async fn price_and_write(
         &self,
         base: RecordBase,
         usage: TokenUsage,
         outcome: &str,
-        settles: Option<i64>,
+        claim: Option<Claim>,
         mut with: Option<&mut Alongside<'_>>,
     ) -> Result<((i64, Option<i64>), Option<NewRecord>), sqlx::Error> {
         let (mut checked, mut attempts) = (true, 0);
@@ -121,19 +123,20 @@ impl Ledger {
             let record = self.priced(&book, base.clone(), usage, outcome);
             // Unchecked when the prices could not be read, or changed under every attempt.
             let priced_with = (checked && attempts <= PRICING_ATTEMPTS).then_some(book.version);
-            match self.write_retrying(&record, priced_with, settles, with.as_deref_mut()).await? {
+            match self.write_retrying(&record, priced_with, claim, with.as_deref_mut()).await? {
                 Written::NewerPrices => checked = self.refresh_prices().await,
                 Written::Record { id, stored } => return Ok(((id, stored), Some(record))),
-                Written::Settled { id, stored } => return Ok(((id, stored), None)),
+                Written::Claimed { id, stored } => return Ok(((id, stored), None)),
             }
         }
     }
 
-    /// Writes `record` — if `priced_with` is given, only when no newer price is stored —
-    /// deletes reservation `settles` and stores what `with` stores, all or nothing: on
+    /// Writes `record` — if `priced_with` is given, only when no newer price is stored, and
+    /// only while no other record holds its `claim` — deletes the reservation it settles
+    /// and stores what `with` stores, all or nothing: on
     /// PostgreSQL in one statement, committed as it runs (when `with` has an insert to
     /// send with the record, `ReplyWrite::insert`), else in one transaction.
-    async fn write(&self, record: &NewRecord, priced_with: Option<i64>, settles: Option<i64>, mut with: Option<&mut Alongside<'_>>) -> Result<Written, sqlx::Error> {
+    async fn write(&self, record: &NewRecord, priced_with: Option<i64>, claim: Option<Claim>, mut with: Option<&mut Alongside<'_>>) -> Result<Written, sqlx::Error> {
         let cost_microusd = record.cost_microusd;
         if self.db.engine == Engine::Postgres {
             let insert = with.as_deref_mut().map(|with| with.write.insert(with.reply));
@@ -142,12 +145,12 @@ impl Ledger {
                 let insert = insert.flatten();
                 let written = {
                     let mut conn = self.db.writer().await?;
-                    let written = store::write_record(&mut conn, record, priced_with, settles, insert.as_ref()).await?;
+                    let written = store::write_record(&mut conn, record, priced_with, claim, insert.as_ref()).await?;
                     conn.ended_well();
                     written
                 };
                 // Nothing was written: every part of the statement waits on the record's.
-                let Some((id, stored)) = written else { return self.unwritten(settles, with).await };
+                let Some((id, stored)) = written else { return self.unwritten(claim, with).await };
                 if let (Some(with), Some(stored)) = (with, stored) {
                     with.write.inserted(stored, WrittenRecord { id, cost_microusd }, with.reply);
                 }
@@ -155,10 +158,10 @@ impl Ledger {
             }
         }
         let mut tx = self.db.begin_write().await?;
-        let Some((id, _)) = store::write_record(&mut tx, record, priced_with, settles, None).await? else {
+        let Some((id, _)) = store::write_record(&mut tx, record, priced_with, claim, None).await? else {
             // Its aggregates and the reservation's delete went with it: undone.
             tx.rollback().await?;
-            return self.unwritten(settles, with).await;
+            return self.unwritten(claim, with).await;
         };
         let stored = match with {
             Some(with) => Some(with.write.write(&mut tx, WrittenRecord { id, cost_microusd }, with.reply).await?),
@@ -168,25 +171,25 @@ impl Ledger {
         Ok(self.written(record, id, stored))
     }
 
-    /// Why a record that settles reservation `settles` was not written (without one,
-    /// only newer prices refuse it). Settled by another record — this write's own, sent
-    /// before and committed though its answer was lost, or `settle_expired`'s — that
-    /// record stands for the call, with the reply `with` finds stored with it.
-    async fn unwritten(&self, settles: Option<i64>, with: Option<&mut Alongside<'_>>) -> Result<Written, sqlx::Error> {
-        let Some(reservation) = settles else { return Ok(Written::NewerPrices) };
+    /// Why a record with `claim` was not written (without one, only newer prices refuse
+    /// it). Held by another record — this write's own, sent before and committed though
+    /// its answer was lost, or for a reservation `settle_expired`'s — that record stands
+    /// for the call or the attempt, with the reply `with` finds stored with it.
+    async fn unwritten(&self, claim: Option<Claim>, with: Option<&mut Alongside<'_>>) -> Result<Written, sqlx::Error> {
+        let Some(claim) = claim else { return Ok(Written::NewerPrices) };
         // The writer's connection: on SQLite the batch of writes open on it (group
         // commit), where an expiry's settlement may wait, is committed first — a read on
         // another connection would not see it, and the write would be tried again and
         // again until the batch ended.
         let mut conn = self.db.writer().await?;
-        let written = match store::settled_by(&mut conn, reservation).await? {
+        let written = match store::claimed_by(&mut conn, claim).await? {
             None => Written::NewerPrices,
             Some(id) => {
                 let stored = match with {
                     Some(with) => with.write.find(&mut conn, id).await?,
                     None => None,
                 };
-                Written::Settled { id, stored }
+                Written::Claimed { id, stored }
             }
         };
         conn.ended_well();
@@ -203,10 +206,10 @@ impl Ledger {
     }
 
     /// `write`, retried with a short backoff when the database is busy or unreachable.
-    async fn write_retrying(&self, record: &NewRecord, priced_with: Option<i64>, settles: Option<i64>, mut with: Option<&mut Alongside<'_>>) -> Result<Written, sqlx::Error> {
+    async fn write_retrying(&self, record: &NewRecord, priced_with: Option<i64>, claim: Option<Claim>, mut with: Option<&mut Alongside<'_>>) -> Result<Written, sqlx::Error> {
         let mut attempt = 1;
         loop {
-            match self.write(record, priced_with, settles, with.as_deref_mut()).await {
+            match self.write(record, priced_with, claim, with.as_deref_mut()).await {
                 Ok(written) => return Ok(written),
                 Err(err) if attempt < WRITE_ATTEMPTS && is_transient(&err) => {
                     tracing::warn!(%err, attempt, "usage record write failed; retrying");
@@ -218,9 +221,9 @@ impl Ledger {
         }
     }
 
-    /// Records `attempt` of the call `meta` describes, settling reservation `settles`,
-    /// with what `with` stores — or, when that cannot be written with it, alone.
-    async fn record_attempt(&self, meta: &CallMeta, attempt: &AttemptRecord, settles: Option<i64>, with: Option<&mut Alongside<'_>>) -> Result<(i64, Option<i64>), RecordError> {
+    /// Records `attempt` of the call `meta` describes, with its `claim`, and what `with`
+    /// stores — or, when that cannot be written with it, alone.
+    async fn record_attempt(&self, meta: &CallMeta, attempt: &AttemptRecord, claim: Option<Claim>, with: Option<&mut Alongside<'_>>) -> Result<(i64, Option<i64>), RecordError> {
         let base = RecordBase {
             user_id: meta.user_id,
             deal_id: meta.deal_id,
@@ -235,11 +238,11 @@ impl Ledger {
         };
         let outcome = attempt.outcome.as_str();
         let written = match with {
-            Some(with) => match self.price_and_write(base.clone(), attempt.usage, outcome, settles, Some(&mut *with)).await {
+            Some(with) => match self.price_and_write(base.clone(), attempt.usage, outcome, claim, Some(&mut *with)).await {
                 Err(err) => {
                     // The record matters more than the reply: the operation stores the reply.
                     tracing::warn!(%err, "could not store the reply with its usage record; writing the record alone");
-                    match self.price_and_write(base, attempt.usage, outcome, settles, None).await {
+                    match self.price_and_write(base, attempt.usage, outcome, claim, None).await {
                         // Settled already: by a write of the record with the reply, perhaps,
                         // that committed though its answer was lost. Then the reply is there.
                         Ok(((id, None), None)) => self.found_with(with, id).await.map(|stored| ((id, stored), None)),
@@ -248,13 +251,13 @@ impl Ledger {
                 }
                 written => written,
             },
-            None => self.price_and_write(base, attempt.usage, outcome, settles, None).await,
+            None => self.price_and_write(base, attempt.usage, outcome, claim, None).await,
         };
         let (ids, record) = written.map_err(|e| RecordError(e.to_string()))?;
         match record {
             Some(record) => self.count(&record),
             // Counted where it was written (or, after a lost answer, in no instance's metrics).
-            None => tracing::warn!(reservation = ?settles, record = ids.0, "the call's reservation was already settled; its record is not written again"),
+            None => tracing::warn!(?claim, record = ids.0, "another record holds this one's claim; it is not written again"),
         }
         Ok(ids)
     }
@@ -304,7 +307,7 @@ impl Ledger {
             let usage = TokenUsage { input_tokens: held.input_tokens, output_tokens: held.output_tokens, ..Default::default() };
             let record = self.priced(&self.prices.current(), base, usage, "error");
             // Another instance, or the call's own last record, may have settled it since.
-            if store::write_record(&mut tx, &record, None, Some(id), None).await?.is_none() {
+            if store::write_record(&mut tx, &record, None, Some(Claim::Settles(id)), None).await?.is_none() {
                 tx.rollback().await?;
                 continue;
             }
@@ -342,9 +345,9 @@ enum Written {
     Record { id: i64, stored: Option<i64> },
     /// Newer prices are stored than the record was priced with: nothing was written.
     NewerPrices,
-    /// The reservation the record settles was settled already, by record `id` (with
-    /// `stored` stored with it): nothing was written.
-    Settled { id: i64, stored: Option<i64> },
+    /// Another record, `id` (with `stored` stored with it), holds the record's claim —
+    /// settled the reservation it settles, or is its attempt: nothing was written.
+    Claimed { id: i64, stored: Option<i64> },
 }
 
 fn is_transient(err: &sqlx::Error) -> bool {
@@ -362,14 +365,14 @@ fn is_transient(err: &sqlx::Error) -> bool {
 #[async_trait]
 impl UsageRecorder for Ledger {
     async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> Result<i64, RecordError> {
-        let settles = match end {
-            CallEnd::Final => meta.reservation.map(|r| r.id),
-            CallEnd::Retrying => None,
-        };
-        Ok(self.record_attempt(meta, attempt, settles, None).await?.0)
+        let claim = meta.reservation.map(|r| match end {
+            CallEnd::Final => Claim::Settles(r.id),
+            CallEnd::Retrying { attempt } => Claim::Attempt { reservation: r.id, number: attempt },
+        });
+        Ok(self.record_attempt(meta, attempt, claim, None).await?.0)
     }
 
     async fn record_with(&self, meta: &CallMeta, attempt: &AttemptRecord, mut with: Alongside<'_>) -> Result<(i64, Option<i64>), RecordError> {
-        self.record_attempt(meta, attempt, meta.reservation.map(|r| r.id), Some(&mut with)).await
+        self.record_attempt(meta, attempt, meta.reservation.map(|r| Claim::Settles(r.id)), Some(&mut with)).await
     }
 }

@@ -189,7 +189,7 @@ pub async fn insert_record(conn: &mut AnyConnection, r: &NewRecord) -> Result<i6
 }
 
 /// Writes a record with its daily aggregate, its rollups and its counters, and deletes
-/// reservation `settles` (the record settles it), in one round trip: on SQLite the
+/// the reservation it settles (`Claim::Settles`), in one round trip: on SQLite the
 /// statements go as one batch (the driver runs them in one call to its connection's
 /// thread) on a connection the caller has opened a transaction on; on PostgreSQL they
 /// are one statement of data-modifying CTEs, every one of them gated on the record's
@@ -200,17 +200,18 @@ pub async fn insert_record(conn: &mut AnyConnection, r: &NewRecord) -> Result<i6
 /// With `priced_with` (the newest stored price's id, as `prices::store::version` reads
 /// it, when the book that priced the record was read) the record is written only if no
 /// newer price is stored — the insert itself checks, so pricing costs no statement of
-/// its own. With `settles`, the record names the reservation and is written only if no
+/// its own. With a `claim`, the record names what it claims — the reservation it
+/// settles, or its attempt of the call holding a reservation — and is written only if no
 /// other record names it: written once, whether the write is sent again after its
 /// answer was lost or the reservation expired and was settled (`settle_expired`) while
-/// its call ran. None says one of the two checks failed (`settled_by` tells which):
+/// its call ran. None says one of the two checks failed (`claimed_by` tells which):
 /// nothing was written on PostgreSQL; on SQLite the caller must roll the transaction
 /// back (the aggregates and the delete are not conditional there).
 pub async fn write_record(
     conn: &mut AnyConnection,
     r: &NewRecord,
     priced_with: Option<i64>,
-    settles: Option<i64>,
+    claim: Option<Claim>,
     reply: Option<&ReplyInsert>,
 ) -> Result<Option<(i64, Option<i64>)>, sqlx::Error> {
     use sqlx::Row;
@@ -218,14 +219,23 @@ pub async fn write_record(
     assert!(reply.is_none() || !params.anonymous, "a reply goes with its record's statement on PostgreSQL only");
     let mut columns = RECORD_COLUMNS.to_string();
     let mut values = params.list(RECORD_WIDTH);
-    if settles.is_some() {
-        // The record names the reservation it settles; the unique index keeps it the only one.
-        columns.push_str(", reservation_id");
-        values = format!("{values}, {}", params.list(1));
-    }
-    // A record naming a reservation another record names already is not written: a
-    // concurrent one is waited for (PostgreSQL), then nothing is written if it commits.
-    let once = if settles.is_some() { " ON CONFLICT (reservation_id) WHERE reservation_id IS NOT NULL DO NOTHING" } else { "" };
+    // The record names its claim; a unique index keeps it the only one. A record naming
+    // what another names already is not written: a concurrent one is waited for
+    // (PostgreSQL), then nothing is written if it commits.
+    let once = match claim {
+        Some(Claim::Settles(_)) => {
+            columns.push_str(", reservation_id");
+            values = format!("{values}, {}", params.list(1));
+            " ON CONFLICT (reservation_id) WHERE reservation_id IS NOT NULL DO NOTHING"
+        }
+        Some(Claim::Attempt { .. }) => {
+            columns.push_str(", attempt_of, attempt_number");
+            values = format!("{values}, {}", params.list(2));
+            " ON CONFLICT (attempt_of, attempt_number) WHERE attempt_of IS NOT NULL DO NOTHING"
+        }
+        None => "",
+    };
+    let settles = claim.and_then(Claim::settles);
     let record = match priced_with {
         Some(_) => format!(
             "INSERT INTO usage_records ({columns}) SELECT {values} \
@@ -263,8 +273,10 @@ pub async fn write_record(
         format!("WITH record AS ({record}), {} SELECT id, {reply_id} FROM record", parts.join(", "))
     };
     let mut query = bind_record(sqlx::query(&sql), r);
-    if let Some(reservation) = settles {
-        query = query.bind(reservation);
+    match claim {
+        Some(Claim::Settles(reservation)) => query = query.bind(reservation),
+        Some(Claim::Attempt { reservation, number }) => query = query.bind(reservation).bind(i64::from(number)),
+        None => {}
     }
     if let Some(version) = priced_with {
         query = query.bind(version);
@@ -507,10 +519,48 @@ pub async fn reservation(conn: &mut AnyConnection, id: i64) -> Result<Option<Hel
     }))
 }
 
+/// What a record claims, which no other record may: the write of a record sent again
+/// after its answer was lost then finds the record that holds the claim instead of
+/// counting the usage twice.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// The call's last record (or an expired reservation's settlement) settles the
+    /// reservation: it is deleted with the record's write.
+    Settles(i64),
+    /// An attempt of the call holding `reservation`, numbered in its call (1 for the
+    /// first), after which the call was retried.
+    Attempt { reservation: i64, number: u32 },
+}
+
+impl Claim {
+    /// The reservation the record settles, if it is the call's last.
+    pub fn settles(self) -> Option<i64> {
+        match self {
+            Claim::Settles(id) => Some(id),
+            Claim::Attempt { .. } => None,
+        }
+    }
+}
+
 /// The record that settled reservation `id`, if one did (on SQLite, read it on the
 /// writer's connection: an open batch of writes may hold it).
 pub async fn settled_by(conn: &mut AnyConnection, id: i64) -> Result<Option<i64>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM usage_records WHERE reservation_id = $1").bind(id).fetch_optional(conn).await
+    claimed_by(conn, Claim::Settles(id)).await
+}
+
+/// The record that holds `claim`, if one does (on SQLite, read it on the writer's
+/// connection, as `settled_by`).
+pub async fn claimed_by(conn: &mut AnyConnection, claim: Claim) -> Result<Option<i64>, sqlx::Error> {
+    match claim {
+        Claim::Settles(id) => sqlx::query_scalar("SELECT id FROM usage_records WHERE reservation_id = $1").bind(id).fetch_optional(conn).await,
+        Claim::Attempt { reservation, number } => {
+            sqlx::query_scalar("SELECT id FROM usage_records WHERE attempt_of = $1 AND attempt_number = $2")
+                .bind(reservation)
+                .bind(i64::from(number))
+                .fetch_optional(conn)
+                .await
+        }
+    }
 }
 
 /// Ids of reservations expired by `now` (their calls can no longer be alive).

@@ -66,7 +66,7 @@ async fn every_attempt_that_reached_claude_is_recorded_once() {
     assert_eq!(outcome.settlement, Settlement::Settled);
     let records = recorder.records.lock().unwrap();
     let ends: Vec<CallEnd> = records.iter().map(|r| r.2).collect();
-    assert_eq!(ends, [CallEnd::Retrying, CallEnd::Retrying, CallEnd::Final], "one record per attempt; the last settles");
+    assert_eq!(ends, [CallEnd::Retrying { attempt: 1 }, CallEnd::Retrying { attempt: 2 }, CallEnd::Final], "one record per attempt, numbered; the last settles");
     assert_eq!(records[2].1.usage.input_tokens, 300);
     assert!(records.iter().all(|r| r.0.reservation.map(|r| r.id) == Some(42)));
     assert_eq!(fake.requests().len(), 3);
@@ -210,7 +210,7 @@ impl UsageRecorder for FinalWritesFail {
     async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> Result<i64, RecordError> {
         match end {
             CallEnd::Final => Err(RecordError("database unreachable (injected)".into())),
-            CallEnd::Retrying => self.ledger.record(meta, attempt, end).await,
+            CallEnd::Retrying { .. } => self.ledger.record(meta, attempt, end).await,
         }
     }
 }
@@ -413,10 +413,10 @@ async fn a_reply_that_fails_in_its_records_statement_leaves_nothing_half_written
     w.ledger_agrees().await;
 }
 
-/// A recorder in front of the ledger that sends every write of a call's last record
-/// twice, as a write retried after its answer was lost is sent, and keeps what each of
-/// the two returned; with `then_alone`, the second goes with a reply that cannot be
-/// written (`Unwritable`), so the record is sent again alone.
+/// A recorder in front of the ledger that sends every record's write twice, as a write
+/// retried after its answer was lost is sent, and keeps what each of the two returned;
+/// with `then_alone`, the second write of a call's last record goes with a reply that
+/// cannot be written (`Unwritable`), so the record is sent again alone.
 struct SentTwice {
     ledger: Ledger,
     returned: Arc<Mutex<Vec<[(i64, Option<i64>); 2]>>>,
@@ -427,10 +427,8 @@ struct SentTwice {
 impl UsageRecorder for SentTwice {
     async fn record(&self, meta: &CallMeta, attempt: &AttemptRecord, end: CallEnd) -> Result<i64, RecordError> {
         let first = self.ledger.record(meta, attempt, end).await?;
-        if end == CallEnd::Final {
-            let again = self.ledger.record(meta, attempt, end).await?;
-            self.returned.lock().unwrap().push([(first, None), (again, None)]);
-        }
+        let again = self.ledger.record(meta, attempt, end).await?;
+        self.returned.lock().unwrap().push([(first, None), (again, None)]);
         Ok(first)
     }
 
@@ -509,6 +507,26 @@ async fn a_last_record_sent_again_is_written_once(engine: Engine) {
 /// write stored: it is not stored twice.
 async fn a_last_record_sent_again_alone_finds_its_reply(engine: Engine) {
     answered_and_sent_twice(engine, true).await;
+}
+
+/// An attempt the call was retried after names the call's reservation and its number:
+/// its record, sent again (its answer lost), is written once — the attempt counts once
+/// in the budgets and the dashboard — and both writes return it.
+async fn a_retried_attempt_sent_again_is_written_once(engine: Engine) {
+    let returned = Arc::new(Mutex::new(Vec::new()));
+    let fake = FakeClaude::start().await;
+    let recorder = |ledger| -> Arc<dyn UsageRecorder> { Arc::new(SentTwice { ledger, returned: returned.clone(), then_alone: false }) };
+    let w = World::on(TestApp::spawn_with_recorder(engine, settings(), fake.endpoint(), recorder).await).await;
+    fake.script([Script::status(500), Script::status(529), Script::ok("Answered.", 300, 40)]);
+    let (status, body) = w.send("What is the cap rate?").await;
+    assert_eq!(status, 200, "{body}");
+    let records = w.record_ids().await;
+    assert_eq!(records.len(), 3, "one record per attempt: {records:?}");
+    let returned = returned.lock().unwrap().clone();
+    assert_eq!(returned[..2], [[(records[0], None); 2], [(records[1], None); 2]], "each failed attempt's two writes return its one record");
+    assert_eq!(fake.requests().len(), 3);
+    assert_eq!(w.app.count("usage_reservations").await, 0);
+    w.ledger_agrees().await;
 }
 
 /// A recorder in front of the ledger under which a call's reservation expires, and is
@@ -625,12 +643,12 @@ async fn two_records_settling_one_reservation_at_once_write_one(engine: Engine) 
         day: app::time::local_day(now, w.app.state.settings.time.tz()),
     };
     let mut first = db.begin_write().await.unwrap();
-    let (id, _) = store::write_record(&mut first, &record, None, Some(reservation), None).await.unwrap().expect("written");
+    let (id, _) = store::write_record(&mut first, &record, None, Some(store::Claim::Settles(reservation)), None).await.unwrap().expect("written");
     let second = tokio::spawn({
         let (db, record) = (db.clone(), record.clone());
         async move {
             let mut tx = db.begin_write().await.unwrap();
-            let written = store::write_record(&mut tx, &record, None, Some(reservation), None).await.unwrap();
+            let written = store::write_record(&mut tx, &record, None, Some(store::Claim::Settles(reservation)), None).await.unwrap();
             tx.rollback().await.unwrap();
             written
         }
@@ -648,6 +666,7 @@ async fn two_records_settling_one_reservation_at_once_write_one(engine: Engine) 
 on_both_engines!(
     a_last_record_sent_again_is_written_once,
     a_last_record_sent_again_alone_finds_its_reply,
+    a_retried_attempt_sent_again_is_written_once,
     a_call_whose_reservation_was_settled_on_expiry_counts_once,
     a_call_whose_reservation_was_released_is_still_recorded,
     two_records_settling_one_reservation_at_once_write_one,
