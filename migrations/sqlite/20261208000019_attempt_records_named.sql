@@ -1,7 +1,7 @@
--- An attempt a call retries after names the call's reservation and its number in the
--- call (1 for the first), and no two records may name the same attempt: its write sent
--- again after the answer was lost then finds the record instead of counting the
--- attempt twice (as migration 18 does for a call's last record, which names the
+-- An attempt after which a call is retried names the call's reservation and its number
+-- in the call (1 for the first), and no two records may name the same attempt: its
+-- write sent again after the answer was lost then finds the record instead of counting
+-- the attempt twice (as migration 18 does for a call's last record, which names the
 -- reservation it settles). Records written before this name no attempt. Keep sqlite/
 -- and postgres/ in step.
 ALTER TABLE usage_records ADD COLUMN attempt_of BIGINT;

@@ -9,8 +9,8 @@
 //! A call's last record names its reservation and is written only while no other
 //! record does: a write sent again after its answer was lost, or one that finds the
 //! reservation settled on expiry, finds that record instead of counting the call twice.
-//! An attempt the call retries after names the reservation and its number in the call,
-//! and is written once in the same way.
+//! An attempt after which the call is retried names the reservation and its number in
+//! the call, and is written once in the same way.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,11 +131,11 @@ impl Ledger {
         }
     }
 
-    /// Writes `record` — if `priced_with` is given, only when no newer price is stored, and
-    /// only while no other record holds its `claim` — deletes the reservation it settles
-    /// and stores what `with` stores, all or nothing: on
-    /// PostgreSQL in one statement, committed as it runs (when `with` has an insert to
-    /// send with the record, `ReplyWrite::insert`), else in one transaction.
+    /// Writes `record` — if `priced_with` is given, only when no newer price is stored,
+    /// and only while no other record holds its `claim` — deletes the reservation it
+    /// settles and stores what `with` stores, all or nothing: on PostgreSQL in one
+    /// statement, committed as it runs (when `with` has an insert to send with the
+    /// record, `ReplyWrite::insert`), else in one transaction.
     async fn write(&self, record: &NewRecord, priced_with: Option<i64>, claim: Option<Claim>, mut with: Option<&mut Alongside<'_>>) -> Result<Written, sqlx::Error> {
         let cost_microusd = record.cost_microusd;
         if self.db.engine == Engine::Postgres {
