@@ -509,7 +509,7 @@ async fn a_last_record_sent_again_alone_finds_its_reply(engine: Engine) {
     answered_and_sent_twice(engine, true).await;
 }
 
-/// An attempt the call was retried after names the call's reservation and its number:
+/// An attempt after which the call was retried names its reservation and its number:
 /// its record, sent again (its answer lost), is written once — the attempt counts once
 /// in the budgets and the dashboard — and both writes return it.
 async fn a_retried_attempt_sent_again_is_written_once(engine: Engine) {
