@@ -542,14 +542,9 @@ impl Claim {
     }
 }
 
-/// The record that settled reservation `id`, if one did (on SQLite, read it on the
-/// writer's connection: an open batch of writes may hold it).
-pub async fn settled_by(conn: &mut AnyConnection, id: i64) -> Result<Option<i64>, sqlx::Error> {
-    claimed_by(conn, Claim::Settles(id)).await
-}
-
-/// The record that holds `claim`, if one does (on SQLite, read it on the writer's
-/// connection, as `settled_by`).
+/// The record that holds `claim`, if one does: for `Claim::Settles`, the record that
+/// settled the reservation (on SQLite, read it on the writer's connection: an open batch
+/// of writes may hold it).
 pub async fn claimed_by(conn: &mut AnyConnection, claim: Claim) -> Result<Option<i64>, sqlx::Error> {
     match claim {
         Claim::Settles(id) => sqlx::query_scalar("SELECT id FROM usage_records WHERE reservation_id = $1").bind(id).fetch_optional(conn).await,

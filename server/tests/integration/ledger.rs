@@ -658,7 +658,7 @@ async fn two_records_settling_one_reservation_at_once_write_one(engine: Engine) 
     first.commit().await.unwrap();
     assert_eq!(second.await.unwrap(), None, "then writes nothing");
     assert_eq!(w.record_ids().await, [id]);
-    assert_eq!(store::settled_by(&mut *db.read().await.unwrap(), reservation).await.unwrap(), Some(id));
+    assert_eq!(store::claimed_by(&mut *db.read().await.unwrap(), store::Claim::Settles(reservation)).await.unwrap(), Some(id));
     assert_eq!(w.app.count("usage_reservations").await, 0);
     w.ledger_agrees().await;
 }
